@@ -1,0 +1,65 @@
+"""assay: put a language model to work on a research task and come out with a result you can defend.
+
+    >>> import assay
+    >>> model = assay.load("default")          # SmolLM2-135M-Instruct, bundled, offline
+    >>> model.complete("Why is the sky blue?", max_tokens=64)
+
+The public API is listed in ``__all__``; names are imported on first use so ``import assay``
+stays light (no torch until a model is loaded).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "load": "assay.models.facade",
+    "Model": "assay.models.facade",
+    "Sampling": "assay.models.types",
+    "Message": "assay.models.types",
+    "Generation": "assay.models.types",
+    "Loglikelihood": "assay.models.types",
+    "RollingLoglikelihood": "assay.models.types",
+    "ModelInfo": "assay.models.types",
+    "Backend": "assay.models.protocol",
+    "FakeBackend": "assay.models.fake",
+    "model_card": "assay.models.card",
+    "Settings": "assay.config",
+    "load_settings": "assay.config",
+    "Workspace": "assay.workspace",
+    "serve": "assay.serve.app",
+}
+
+__all__ = ["__version__", "errors", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from assay import errors
+    from assay.config import Settings, load_settings
+    from assay.models.card import model_card
+    from assay.models.facade import Model, load
+    from assay.models.fake import FakeBackend
+    from assay.models.protocol import Backend
+    from assay.models.types import (
+        Generation,
+        Loglikelihood,
+        Message,
+        ModelInfo,
+        RollingLoglikelihood,
+        Sampling,
+    )
+    from assay.serve.app import serve
+    from assay.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return importlib.import_module("assay.errors")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

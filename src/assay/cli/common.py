@@ -1,0 +1,51 @@
+"""Helpers shared by CLI commands: the workspace, settings and model for this invocation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.models.facade import Model
+    from assay.workspace import Workspace
+
+
+def workspace() -> Workspace:
+    from assay.workspace import Workspace
+
+    return Workspace.find()
+
+
+def settings(ws: Workspace | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    from assay.config import load_settings
+
+    ws = ws or workspace()
+    return load_settings(ws.config_path, overrides=overrides)
+
+
+def load_model(address: str, overrides: dict[str, Any] | None = None) -> Model:
+    from assay.models.facade import Model
+
+    ws = workspace()
+    return Model.load(address, settings=settings(ws, overrides), workspace=ws)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def read_prompt(prompt: str | None) -> str:
+    """The prompt argument, or standard input when it is ``-`` or missing and stdin is piped."""
+    from assay.errors import UserError
+
+    if prompt in (None, "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UserError("no prompt given", hint='pass it as an argument or pipe it on stdin')
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise UserError("the prompt is empty")
+    return prompt

@@ -1,0 +1,96 @@
+"""The ``assay`` command. Sub-commands live one module each and are imported only when run,
+so ``assay --help`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from assay.errors import AssayError
+
+# name -> (module, attribute, one-line help). The help is repeated here so listing commands
+# needs no import of heavy modules.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "quickstart": ("assay.cli.quickstart", "quickstart", "Run the end-to-end tour on the bundled model."),
+    "init": ("assay.cli.workspace_cmd", "init", "Create a workspace (.assay/) in a folder."),
+    "generate": ("assay.cli.generate", "generate", "Generate text from a model for a prompt."),
+    "chat": ("assay.cli.chat", "chat", "Chat with a model interactively (streaming)."),
+    "models": ("assay.cli.models_cmd", "models", "List models and show model cards."),
+    "serve": ("assay.cli.serve", "serve", "Serve a model over an OpenAI-compatible HTTP API."),
+    "log": ("assay.cli.log_cmd", "log", "Show recent model calls: tokens, latency, cost."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="assay")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """assay: put a language model to work on a research task, and defend the result.
+
+    \b
+    Models are addressed as provider:name, or by alias:
+      default                   SmolLM2-135M-Instruct, bundled (offline)
+      hf:PATH                   a transformers folder or a .gguf file
+      gguf:FILE.gguf            llama.cpp (pip install 'assay[llama]')
+      openai:MODEL[@URL]        any OpenAI-compatible server
+      fake:[SCRIPT.yaml]        scripted replies, for tests
+
+    State (call log, cache, conversions) lives in the workspace: $ASSAY_HOME, else the
+    nearest .assay/ folder (assay init), else ~/.assay.
+
+    Start with:  assay quickstart
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> Any:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("ASSAY_DEBUG")
+    )
+    try:
+        return cli.main(args=argv, prog_name="assay", standalone_mode=False)
+    except AssayError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

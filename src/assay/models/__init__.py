@@ -1,0 +1,1 @@
+"""Models: one protocol (``protocol.py``), one facade (``facade.py``), one file per backend."""

@@ -1,0 +1,399 @@
+"""``Model``: the one wrapper around every backend.
+
+It adds, once for all backends: batching, the response cache, retries, context-length checks,
+token/latency/cost accounting and one call-log row per call. Backends stay small.
+
+The cache key is the model fingerprint + the operation + the full request (prompt and sampling
+settings) + the sample index, so ``n`` sampled outputs are cached as ``n`` entries, never one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from assay.config import Settings, load_settings
+from assay.errors import ContextLengthError
+from assay.models.protocol import Backend
+from assay.models.registry import BackendContext, load_backend, resolve_alias
+from assay.models.retry import RetryPolicy, with_retries
+from assay.models.types import (
+    GenerateRequest,
+    Generation,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    Message,
+    ModelInfo,
+    RollingLoglikelihood,
+    Sampling,
+    as_messages,
+    stable_hash,
+)
+from assay.workspace import Workspace
+
+R = TypeVar("R", bound=BaseModel)
+
+PromptLike = str | Sequence[Message] | Sequence[dict[str, str]]
+
+
+def _normalise_prompts(prompts: PromptLike | Sequence[PromptLike]) -> list[str | tuple[Message, ...]]:
+    """Accept one prompt, one chat, or a list of either."""
+    if isinstance(prompts, str):
+        return [prompts]
+    items = list(prompts)
+    if items and isinstance(items[0], Message | dict):
+        return [tuple(as_messages(items))]  # type: ignore[arg-type]
+    out: list[str | tuple[Message, ...]] = []
+    for p in items:
+        out.append(p if isinstance(p, str) else tuple(as_messages(p)))  # type: ignore[arg-type]
+    return out
+
+
+class Model:
+    """A backend with batching, caching, retries, accounting and logging around it."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        address: str,
+        settings: Settings,
+        workspace: Workspace,
+    ) -> None:
+        self.backend = backend
+        self.address = address
+        self.settings = settings
+        self.workspace = workspace
+        self.retry = RetryPolicy(max_retries=settings.openai.max_retries)
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        address: str = "default",
+        *,
+        settings: Settings | None = None,
+        workspace: Workspace | None = None,
+    ) -> Model:
+        workspace = workspace or Workspace.find()
+        settings = settings or load_settings(workspace.config_path)
+        resolved = resolve_alias(address, settings.aliases)
+        backend = load_backend(
+            resolved,
+            lambda addr: BackendContext(settings=settings, workspace=workspace, address=addr),
+        )
+        return cls(backend, address=resolved, settings=settings, workspace=workspace)
+
+    # -- identity ------------------------------------------------------------------------------
+    @cached_property
+    def fingerprint(self) -> str:
+        return self.backend.fingerprint()
+
+    @property
+    def context_length(self) -> int | None:
+        return self.backend.context_length()
+
+    def info(self) -> ModelInfo:
+        return self.backend.info()
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def render_chat(self, messages: PromptLike, add_generation_prompt: bool = True) -> str:
+        chat = _normalise_prompts(messages)[0]
+        if isinstance(chat, str):
+            return chat
+        return self.backend.render_chat(chat, add_generation_prompt=add_generation_prompt)
+
+    # -- generation ----------------------------------------------------------------------------
+    def generate(
+        self,
+        prompts: PromptLike | Sequence[PromptLike],
+        sampling: Sampling | None = None,
+        *,
+        progress: bool = False,
+        **sampling_kwargs: Any,
+    ) -> list[Generation]:
+        """Generate for one prompt/chat or a list. Returns ``len(prompts) * n`` generations,
+        prompt-major, each tagged with ``prompt_index`` and ``sample_index``."""
+        if sampling_kwargs:
+            base = (sampling or Sampling()).model_dump()
+            base.update(sampling_kwargs)
+            if isinstance(base.get("stop"), str):
+                base["stop"] = (base["stop"],)
+            sampling = Sampling.model_validate(base)
+        sampling = sampling or Sampling()
+        items = _normalise_prompts(prompts)
+        for prompt in items:
+            self._check_context(prompt, sampling)
+        requests = [
+            (pi, si, GenerateRequest(prompt=p, sampling=sampling.for_sample(si)))
+            for pi, p in enumerate(items)
+            for si in range(sampling.n)
+        ]
+        keys = [self._key("generate", req.model_dump(mode="json"), si) for _, si, req in requests]
+        results = self._run_cached(
+            "generate",
+            keys,
+            [req for _, _, req in requests],
+            self.backend.generate,
+            Generation,
+            progress=progress,
+            preview=items[0] if items else "",
+        )
+        out = []
+        for (pi, si, _), gen in zip(requests, results, strict=True):
+            out.append(gen.model_copy(update={"prompt_index": pi, "sample_index": si}))
+        return out
+
+    def complete(self, prompt: PromptLike, **sampling_kwargs: Any) -> str:
+        """The text of one completion: the simplest way to ask one question."""
+        return self.generate(prompt, **sampling_kwargs)[0].text
+
+    def stream(
+        self, prompt: PromptLike, sampling: Sampling | None = None, **sampling_kwargs: Any
+    ) -> Iterator[str]:
+        """Yield pieces of one completion as they are decoded (not cached; logged at the end)."""
+        sampling = Sampling.model_validate({**(sampling or Sampling()).model_dump(), **sampling_kwargs})
+        item = _normalise_prompts(prompt)[0]
+        self._check_context(item, sampling)
+        request = GenerateRequest(prompt=item, sampling=sampling.for_sample(0))
+        start = time.perf_counter()
+        pieces: list[str] = []
+        error: str | None = None
+        try:
+            for piece in self.backend.stream(request):
+                pieces.append(piece)
+                yield piece
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            text = "".join(pieces)
+            prompt_tokens = self._prompt_tokens(item)
+            completion_tokens = self.backend.count_tokens(text) if text else 0
+            self._log(
+                "stream",
+                1,
+                prompt_tokens,
+                completion_tokens,
+                time.perf_counter() - start,
+                0,
+                error,
+                item,
+            )
+
+    # -- scoring -------------------------------------------------------------------------------
+    def loglikelihood(
+        self,
+        pairs: Sequence[tuple[str, str]] | Sequence[LoglikelihoodRequest],
+        *,
+        progress: bool = False,
+    ) -> list[Loglikelihood]:
+        """Sum log-probability of each continuation given its context, and whether greedy
+        decoding would have produced it (lm-evaluation-harness semantics)."""
+        requests = [
+            p if isinstance(p, LoglikelihoodRequest) else LoglikelihoodRequest(context=p[0], continuation=p[1])
+            for p in pairs
+        ]
+        keys = [self._key("loglikelihood", r.model_dump(), 0) for r in requests]
+        return self._run_cached(
+            "loglikelihood",
+            keys,
+            requests,
+            self.backend.loglikelihood,
+            Loglikelihood,
+            progress=progress,
+            preview=requests[0].context + requests[0].continuation if requests else "",
+        )
+
+    def loglikelihood_rolling(
+        self, texts: Sequence[str], *, progress: bool = False
+    ) -> list[RollingLoglikelihood]:
+        """Total log-likelihood of whole texts, in context-sized windows (for perplexity)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        keys = [self._key("rolling", {"text": t}, 0) for t in texts]
+        return self._run_cached(
+            "rolling",
+            keys,
+            texts,
+            self.backend.loglikelihood_rolling,
+            RollingLoglikelihood,
+            progress=progress,
+            preview=texts[0] if texts else "",
+        )
+
+    def perplexity(self, texts: Sequence[str]) -> list[float]:
+        return [r.perplexity for r in self.loglikelihood_rolling(texts)]
+
+    # -- shared machinery ----------------------------------------------------------------------
+    def _key(self, op: str, request: Any, sample_index: int) -> str:
+        return stable_hash(
+            {"fp": self.fingerprint, "op": op, "request": request, "sample": sample_index}
+        )
+
+    def _prompt_tokens(self, prompt: str | tuple[Message, ...]) -> int:
+        text = prompt if isinstance(prompt, str) else self.backend.render_chat(prompt)
+        return self.backend.count_tokens(text)
+
+    def _check_context(self, prompt: str | tuple[Message, ...], sampling: Sampling) -> None:
+        limit = self.backend.context_length()
+        if limit is None:
+            return
+        n = self._prompt_tokens(prompt)
+        if n >= limit:
+            # Room for at least one new token is needed.
+            raise ContextLengthError(n + 1, limit)
+
+    def _run_cached(
+        self,
+        op: str,
+        keys: list[str],
+        requests: Sequence[Any],
+        call: Callable[[Sequence[Any]], list[R]],
+        result_type: type[R],
+        *,
+        progress: bool,
+        preview: Any,
+    ) -> list[R]:
+        results: list[R | None] = [None] * len(requests)
+        if self.settings.cache:
+            for i, row in enumerate(self._cache_get(keys)):
+                if row is not None:
+                    results[i] = result_type.model_validate_json(row)
+        todo = [i for i, r in enumerate(results) if r is None]
+        n_cached = len(requests) - len(todo)
+        start = time.perf_counter()
+        error: str | None = None
+        try:
+            size = max(1, self.settings.batch_size)
+            batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+            bar = None
+            if progress and len(batches) > 1:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(todo), desc=f"{op} {self.address}", unit="req")
+            for batch in batches:
+                batch_start = time.perf_counter()
+                batch_requests = [requests[i] for i in batch]
+                outs = with_retries(lambda br=batch_requests: call(br), self.retry, self._sleep)
+                per_item = (time.perf_counter() - batch_start) / max(len(batch), 1)
+                fresh: list[tuple[str, str]] = []
+                for i, out in zip(batch, outs, strict=True):
+                    if isinstance(out, Generation):
+                        out = out.model_copy(  # type: ignore[assignment]
+                            update={"latency_s": out.latency_s or per_item, "cost": self._cost(out)}
+                        )
+                    results[i] = out
+                    fresh.append((keys[i], out.model_dump_json()))
+                if self.settings.cache:
+                    self._cache_put(op, fresh)
+                if bar is not None:
+                    bar.update(len(batch))
+            if bar is not None:
+                bar.close()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            # Account only for work done now; cache hits cost nothing.
+            done = [r for i in todo if (r := results[i]) is not None]
+            prompt_tokens = sum(getattr(r, "prompt_tokens", 0) for r in done)
+            completion_tokens = sum(getattr(r, "completion_tokens", 0) for r in done)
+            cost = sum(getattr(r, "cost", 0.0) for r in done)
+            self._log(
+                op,
+                len(requests),
+                prompt_tokens,
+                completion_tokens,
+                time.perf_counter() - start,
+                n_cached,
+                error,
+                preview,
+                cost=cost,
+            )
+        final: list[R] = []
+        cached_set = set(range(len(requests))) - set(todo)
+        for i, r in enumerate(results):
+            assert r is not None
+            if i in cached_set and isinstance(r, Generation):
+                r = r.model_copy(update={"cached": True})  # type: ignore[assignment]
+            final.append(r)
+        return final
+
+    def _cost(self, gen: Generation) -> float:
+        name = self.address.split(":", 1)[-1].split("@", 1)[0]
+        price = self.settings.prices.get(self.address) or self.settings.price_for(name)
+        return (gen.prompt_tokens * price.prompt + gen.completion_tokens * price.completion) / 1e6
+
+    def _cache_get(self, keys: list[str]) -> list[str | None]:
+        if not keys:
+            return []
+        db = self.workspace.db
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(
+                f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
+            ):
+                found[row["key"]] = row["response"]
+        return [found.get(k) for k in keys]
+
+    def _cache_put(self, op: str, rows: list[tuple[str, str]]) -> None:
+        with self.workspace.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO responses(key, fingerprint, op, response) VALUES (?,?,?,?)",
+                [(k, self.fingerprint, op, v) for k, v in rows],
+            )
+
+    def _log(
+        self,
+        op: str,
+        n_requests: int,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_s: float,
+        n_cached: int,
+        error: str | None,
+        preview: Any,
+        cost: float = 0.0,
+    ) -> None:
+        if not isinstance(preview, str):
+            preview = json.dumps([m.model_dump() if isinstance(m, Message) else m for m in preview])
+        self.workspace.db.execute(
+            "INSERT INTO calls(model, fingerprint, op, n_requests, prompt_tokens, completion_tokens,"
+            " latency_s, cost, cached, error, preview) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                self.address,
+                self.fingerprint,
+                op,
+                n_requests,
+                prompt_tokens,
+                completion_tokens,
+                latency_s,
+                cost,
+                n_cached,
+                error,
+                preview[:300],
+            ),
+        )
+
+
+def load(
+    address: str = "default",
+    *,
+    settings: Settings | None = None,
+    workspace: Workspace | None = None,
+) -> Model:
+    """Load a model by address (``hf:path``, ``gguf:file``, ``openai:name@url``, ``fake:``) or alias."""
+    return Model.load(address, settings=settings, workspace=workspace)
+
+
+__all__ = ["Model", "load"]

