@@ -143,6 +143,22 @@ class RollingLoglikelihood(BaseModel):
         return math.exp(-self.logprob / max(self.n_tokens, 1))
 
 
+class TokenScore(BaseModel):
+    """One prompt token with its log-probability given everything before it.
+
+    Backends that can score a prompt token by token (``prompt_logprobs``) let the HTTP server
+    answer ``/v1/completions`` with ``echo`` + ``logprobs``, so log-likelihood works remotely.
+    """
+
+    token: str
+    offset: int
+    """Character offset of the token's text in the prompt."""
+    logprob: float | None
+    """None for the first token, which has nothing before it to be predicted from."""
+    top: dict[str, float] = Field(default_factory=dict)
+    """The most likely tokens at this position with their log-probabilities."""
+
+
 class ModelInfo(BaseModel):
     """What a backend can say about itself quickly (the full card lives in ``assay.models.card``)."""
 
