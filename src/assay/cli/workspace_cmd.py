@@ -1,0 +1,45 @@
+"""``assay init``: make a per-project workspace so results travel with the paper's repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+CONFIG_TEMPLATE = """\
+# assay settings for this workspace. Layers: built-in defaults < this file < environment < CLI.
+# Uncomment what you need; unknown keys are errors (with a suggestion).
+
+# aliases:                      # short names for models, added to the built-in ones (default, smollm2)
+#   mine: hf:/path/to/finetuned-model
+#   gpt: openai:gpt-4o-mini
+# prices:                       # US$ per million tokens, for cost accounting in `assay log`
+#   gpt-4o-mini: {prompt: 0.15, completion: 0.60}
+# openai:
+#   base_url: http://127.0.0.1:8000/v1
+#   api_key_env: OPENAI_API_KEY
+#   max_concurrency: 8
+# device: auto                  # auto | cpu | cuda | mps
+# dtype: auto                   # auto | float32 | bfloat16 | float16
+# batch_size: 8
+# cache: true                   # reuse identical model calls (keyed by model, request and sample)
+"""
+
+
+@click.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path) -> None:
+    """Create a workspace (.assay/) in FOLDER (default: here).
+
+    Commands run anywhere below FOLDER find it, like git finds .git. It holds the database
+    (call log, cache, runs), model conversions and artifacts. $ASSAY_HOME overrides it.
+    """
+    from assay.workspace import WORKSPACE_DIR, Workspace
+
+    existed = (folder / WORKSPACE_DIR).is_dir()
+    ws = Workspace.init(folder)
+    if not ws.config_path.exists():
+        ws.config_path.write_text(CONFIG_TEMPLATE)
+    verb = "already a workspace" if existed else "created workspace"
+    click.echo(f"{verb}: {ws.root}")
+    click.echo(f"settings: {ws.config_path}")
