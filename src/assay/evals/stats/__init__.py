@@ -1,0 +1,68 @@
+"""Statistics for defensible evaluation results: confidence intervals for every metric, paired
+comparisons of runs on shared samples, multiple-comparison control, power, and calibration.
+
+numpy only (no scipy); nothing happens at import time.
+
+    >>> from assay.evals import stats
+    >>> print(stats.wilson_ci(317, 500))
+    0.634 [0.591, 0.675] (n=500, wilson)
+
+Modules: ``intervals`` (one metric), ``paired`` (two runs), ``calibration`` (confidences),
+``estimate`` (the ``Estimate`` result type). Formulas are documented in each module's docstring.
+"""
+
+from __future__ import annotations
+
+from assay.evals.stats.calibration import (
+    Calibration,
+    CalibrationBin,
+    calibration,
+    expected_calibration_error,
+)
+from assay.evals.stats.estimate import Estimate
+from assay.evals.stats.intervals import (
+    DEFAULT_RESAMPLES,
+    bootstrap_ci,
+    mean,
+    mean_ci,
+    proportion_ci,
+    wilson_ci,
+)
+from assay.evals.stats.paired import (
+    Comparison,
+    Holm,
+    McNemar,
+    PairedBootstrap,
+    compare,
+    holm,
+    mcnemar_exact,
+    mcnemar_p_value,
+    minimum_detectable_effect,
+    newcombe_paired_ci,
+    paired_bootstrap,
+)
+
+__all__ = [
+    "DEFAULT_RESAMPLES",
+    "Calibration",
+    "CalibrationBin",
+    "Comparison",
+    "Estimate",
+    "Holm",
+    "McNemar",
+    "PairedBootstrap",
+    "bootstrap_ci",
+    "calibration",
+    "compare",
+    "expected_calibration_error",
+    "holm",
+    "mcnemar_exact",
+    "mcnemar_p_value",
+    "mean",
+    "mean_ci",
+    "minimum_detectable_effect",
+    "newcombe_paired_ci",
+    "paired_bootstrap",
+    "proportion_ci",
+    "wilson_ci",
+]
