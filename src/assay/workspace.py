@@ -74,12 +74,25 @@ def _m001_calls_and_cache(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[str, Migration]] = [
+MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("001_calls_and_cache", _m001_calls_and_cache),
+    # Later features keep their schema next to their code; named here as "module:function" so
+    # every database gets every migration, in this order, whatever was imported first.
+    ("020_runs", "assay.evals.runs:migrate_020_runs"),
 ]
 
 
-def register_migration(name: str, fn: Migration) -> None:
+def _resolve(fn: Migration | str) -> Migration:
+    if callable(fn):
+        return fn
+    import importlib
+
+    module, _, attr = fn.partition(":")
+    resolved: Migration = getattr(importlib.import_module(module), attr)
+    return resolved
+
+
+def register_migration(name: str, fn: Migration | str) -> None:
     """Append a migration; names sort in the order they must run (``NNN_description``)."""
     if any(n == name for n, _ in MIGRATIONS):
         return
@@ -181,7 +194,7 @@ class Workspace:
             try:
                 done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
                 if not done:
-                    fn(conn)
+                    _resolve(fn)(conn)
                     conn.execute("INSERT INTO _migrations(name) VALUES (?)", (name,))
                     applied.append(name)
                 conn.execute("COMMIT")

@@ -235,7 +235,6 @@ def _check_file_mode(
 
 
 def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> None:
-    from assay.models.types import Generation
 
     start = time.perf_counter()
     pieces: list[str] = []
@@ -247,8 +246,7 @@ def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> No
     click.echo("" if text.endswith("\n") else "\n", nl=False)
     prompt_tokens = model.count_tokens(model.render_chat(prompt))
     completion_tokens = model.count_tokens(text) if text else 0
-    gen = Generation(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    _summary(prompt_tokens, completion_tokens, latency, model._cost(gen))
+    _summary(prompt_tokens, completion_tokens, latency, model.cost(prompt_tokens, completion_tokens))
 
 
 def _generate(

@@ -187,6 +187,7 @@ class Model:
                 0,
                 error,
                 item,
+                cost=self.cost(prompt_tokens, completion_tokens),
             )
 
     # -- scoring -------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class Model:
                 for i, out in zip(batch, outs, strict=True):
                     if isinstance(out, Generation):
                         out = out.model_copy(  # type: ignore[assignment]
-                            update={"latency_s": out.latency_s or per_item, "cost": self._cost(out)}
+                            update={"latency_s": out.latency_s or per_item, "cost": self.cost(out.prompt_tokens, out.completion_tokens)}
                         )
                     results[i] = out
                     fresh.append((keys[i], out.model_dump_json()))
@@ -327,10 +328,11 @@ class Model:
             final.append(r)
         return final
 
-    def _cost(self, gen: Generation) -> float:
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """US$ for this many tokens, from the price table (by address, or by model name)."""
         name = self.address.split(":", 1)[-1].split("@", 1)[0]
         price = self.settings.prices.get(self.address) or self.settings.price_for(name)
-        return (gen.prompt_tokens * price.prompt + gen.completion_tokens * price.completion) / 1e6
+        return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1e6
 
     def _cache_get(self, keys: list[str]) -> list[str | None]:
         if not keys:

@@ -1,0 +1,196 @@
+"""Evaluation runs as records in the workspace database.
+
+A run is identified for resumption by ``key``: a hash of everything that determines its outputs
+(resolved task config, model fingerprint, dataset hash, template hash, seed). Running the same
+command again finds the unfinished run with that key and continues it; samples already
+committed are never recomputed. Reports, comparisons and the UI only read these tables.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from assay.errors import UserError
+from assay.workspace import Workspace, run_script
+
+
+def migrate_020_runs(db: Any) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL,
+            created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            finished TEXT,
+            status TEXT NOT NULL,
+            task TEXT NOT NULL,
+            model TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            config TEXT NOT NULL,
+            provenance TEXT NOT NULL,
+            n_total INTEGER NOT NULL,
+            metrics TEXT
+        );
+        CREATE INDEX runs_key ON runs(key);
+        CREATE TABLE samples (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            sample_id TEXT NOT NULL,
+            record TEXT NOT NULL,
+            PRIMARY KEY (run_id, sample_id)
+        );
+        """,
+    )
+
+
+@dataclass
+class RunRow:
+    id: str
+    key: str
+    created: str
+    finished: str | None
+    status: str
+    task: str
+    model: str
+    fingerprint: str
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+    n_total: int
+    metrics: dict[str, Any] | None
+    n_done: int = 0
+
+    @classmethod
+    def from_db(cls, row: Any, n_done: int = 0) -> RunRow:
+        return cls(
+            id=row["id"],
+            key=row["key"],
+            created=row["created"],
+            finished=row["finished"],
+            status=row["status"],
+            task=row["task"],
+            model=row["model"],
+            fingerprint=row["fingerprint"],
+            config=json.loads(row["config"]),
+            provenance=json.loads(row["provenance"]),
+            n_total=row["n_total"],
+            metrics=json.loads(row["metrics"]) if row["metrics"] else None,
+            n_done=n_done,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created": self.created,
+            "status": self.status,
+            "task": self.task,
+            "model": self.model,
+            "samples": f"{self.n_done}/{self.n_total}",
+        }
+
+
+class RunStore:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    def new_id(self, task: str) -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return f"{task.replace('/', '-')}-{stamp}-{secrets.token_hex(2)}"
+
+    def find_unfinished(self, key: str) -> RunRow | None:
+        row = self.ws.db.execute(
+            "SELECT * FROM runs WHERE key = ? AND status != 'done' ORDER BY created DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+        return self._with_counts(row) if row else None
+
+    def create(
+        self,
+        *,
+        key: str,
+        task: str,
+        model: str,
+        fingerprint: str,
+        config: dict[str, Any],
+        provenance: dict[str, Any],
+        n_total: int,
+    ) -> RunRow:
+        run_id = self.new_id(task)
+        with self.ws.transaction() as db:
+            db.execute(
+                "INSERT INTO runs(id, key, status, task, model, fingerprint, config, provenance,"
+                " n_total) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    key,
+                    "running",
+                    task,
+                    model,
+                    fingerprint,
+                    json.dumps(config, default=str),
+                    json.dumps(provenance, default=str),
+                    n_total,
+                ),
+            )
+        return self.get(run_id)
+
+    def done_ids(self, run_id: str) -> set[str]:
+        return {
+            r[0] for r in self.ws.db.execute("SELECT sample_id FROM samples WHERE run_id = ?", (run_id,))
+        }
+
+    def add_samples(self, run_id: str, records: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
+        """Commit finished samples; each batch is one transaction, so a kill loses none of them."""
+        with self.ws.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO samples(run_id, idx, sample_id, record) VALUES (?,?,?,?)",
+                [(run_id, idx, sid, json.dumps(rec, default=str)) for idx, sid, rec in records],
+            )
+
+    def finish(self, run_id: str, metrics: dict[str, Any], status: str = "done") -> None:
+        with self.ws.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, metrics = ?, finished = strftime('%Y-%m-%dT%H:%M:%fZ',"
+                " 'now') WHERE id = ?",
+                (status, json.dumps(metrics, default=str), run_id),
+            )
+
+    def samples(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.ws.db.execute(
+            "SELECT idx, sample_id, record FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)
+        )
+        return [{"idx": r["idx"], "id": r["sample_id"], **json.loads(r["record"])} for r in rows]
+
+    def get(self, run_id: str) -> RunRow:
+        row = self.ws.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            # Accept a unique prefix, like git does for commits.
+            rows = self.ws.db.execute(
+                "SELECT * FROM runs WHERE id LIKE ? ORDER BY created DESC", (run_id + "%",)
+            ).fetchall()
+            if len(rows) == 1:
+                row = rows[0]
+            elif len(rows) > 1:
+                raise UserError(
+                    f"run id '{run_id}' is ambiguous: {len(rows)} runs start with it",
+                    hint="give more of the id (see `assay runs list`)",
+                )
+            else:
+                raise UserError(f"no run '{run_id}' in {self.ws.root}", hint="see `assay runs list`")
+        return self._with_counts(row)
+
+    def list(self, limit: int = 50) -> list[RunRow]:
+        rows = self.ws.db.execute("SELECT * FROM runs ORDER BY created DESC LIMIT ?", (limit,))
+        return [self._with_counts(r) for r in rows]
+
+    def _with_counts(self, row: Any) -> RunRow:
+        n = self.ws.db.execute("SELECT COUNT(*) FROM samples WHERE run_id = ?", (row["id"],)).fetchone()[0]
+        return RunRow.from_db(row, n_done=n)
+
+
+__all__ = ["RunRow", "RunStore"]
