@@ -42,11 +42,11 @@ class Step:
 
 
 def step_card(tour: Tour) -> None:
-    from assay.models.card import format_card, model_card
+    from assay.models.card import model_card, render_card
 
     card = model_card(tour.model, settings=tour.settings, workspace=tour.workspace)
     tour.results["card"] = card
-    tour.say(format_card(card))
+    tour.say(render_card(card))
 
 
 def step_answer(tour: Tour) -> None:

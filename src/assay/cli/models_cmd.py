@@ -1,0 +1,56 @@
+"""``assay models``: list the models on this machine and show a model's card."""
+
+from __future__ import annotations
+
+import click
+
+from assay.cli.common import echo_json, settings, workspace
+
+
+@click.group("models")
+def models() -> None:
+    """List models and show model cards (read from file headers; no weights are loaded)."""
+
+
+@models.command("info")
+@click.argument("model", default="default")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
+@click.option(
+    "--context",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Context length for the KV-cache estimate (default: the model's).",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Sequences at once."
+)
+def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
+    """Show the card of MODEL (an alias, a path, or provider:name; default: the bundled model).
+
+    \b
+    Parameters counted from the stored tensors, shape, context, on-disk format and
+    quantisation, licence, chat template, instruction-tuned or base (with the evidence),
+    memory per dtype with the KV cache, and whether it fits this machine.
+    """
+    from assay.models.card import model_card, render_card
+
+    ws = workspace()
+    card = model_card(model, context=context, batch=batch, settings=settings(ws), workspace=ws)
+    if as_json:
+        echo_json(card.model_dump(mode="json"))
+    else:
+        click.echo(render_card(card))
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def list_(as_json: bool) -> None:
+    """List aliases, models shipped in installed packages, conversions and finetuned models."""
+    from assay.models.catalog import list_models, render_list
+
+    ws = workspace()
+    entries = list_models(settings(ws), ws)
+    if as_json:
+        echo_json([e.model_dump(mode="json") for e in entries])
+    else:
+        click.echo(render_list(entries))
