@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("assay.cli.models_cmd", "models", "List models and show model cards."),
     "serve": ("assay.cli.serve", "serve", "Serve a model over an OpenAI-compatible HTTP API."),
     "log": ("assay.cli.log_cmd", "log", "Show recent model calls: tokens, latency, cost."),
+    "eval": ("assay.cli.eval_cmd", "eval_", "Evaluate models on a task, with confidence intervals."),
+    "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
+    "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
+    "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
 }
 
 

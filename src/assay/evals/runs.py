@@ -141,7 +141,8 @@ class RunStore:
 
     def done_ids(self, run_id: str) -> set[str]:
         return {
-            r[0] for r in self.ws.db.execute("SELECT sample_id FROM samples WHERE run_id = ?", (run_id,))
+            r[0]
+            for r in self.ws.db.execute("SELECT sample_id FROM samples WHERE run_id = ?", (run_id,))
         }
 
     def add_samples(self, run_id: str, records: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
@@ -181,7 +182,9 @@ class RunStore:
                     hint="give more of the id (see `assay runs list`)",
                 )
             else:
-                raise UserError(f"no run '{run_id}' in {self.ws.root}", hint="see `assay runs list`")
+                raise UserError(
+                    f"no run '{run_id}' in {self.ws.root}", hint="see `assay runs list`"
+                )
         return self._with_counts(row)
 
     def list(self, limit: int = 50) -> list[RunRow]:
@@ -189,7 +192,9 @@ class RunStore:
         return [self._with_counts(r) for r in rows]
 
     def _with_counts(self, row: Any) -> RunRow:
-        n = self.ws.db.execute("SELECT COUNT(*) FROM samples WHERE run_id = ?", (row["id"],)).fetchone()[0]
+        n = self.ws.db.execute(
+            "SELECT COUNT(*) FROM samples WHERE run_id = ?", (row["id"],)
+        ).fetchone()[0]
         return RunRow.from_db(row, n_done=n)
 
 

@@ -1,0 +1,130 @@
+"""``assay eval``: run a task against one or more models, with confidence intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    """``--set key.path=value`` pairs; values are YAML (numbers, lists, null)."""
+    import yaml
+
+    from assay.errors import UserError
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def format_metrics(metrics: dict[str, Any]) -> list[str]:
+    from assay.evals.stats import Estimate
+
+    lines = []
+    for name, est in metrics.get("metrics", {}).items():
+        lines.append(f"  {name:16} {Estimate.from_dict(est)}")
+    failures = metrics.get("extraction_failures")
+    if failures:
+        lines.append(
+            f"  {'extraction':16} {failures} of {metrics['n']} answers could not be read (scored wrong, flagged)"
+        )
+    if "calibration" in metrics:
+        cal = metrics["calibration"]
+        lines.append(f"  {'calibration':16} ECE {cal['ece']:.3f} (max {cal['mce']:.3f})")
+    return lines
+
+
+@click.command(name="eval")
+@click.argument("task")
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    default=("default",),
+    show_default=True,
+    help="Model address or alias; repeat to evaluate several on the same samples.",
+)
+@click.option("--limit", type=int, default=None, help="Evaluate a seeded sample of N items.")
+@click.option("--shots", type=int, default=None, help="Few-shot examples per item.")
+@click.option(
+    "--cot",
+    type=click.Choice(["off", "step_by_step", "reason_then_answer"]),
+    default=None,
+    help="Chain-of-thought mode.",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed for sampling, few-shot choice and --limit."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any task key, e.g. --set dataset.options.path=data/pubmedqa",
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Skip rows with missing fields instead of refusing."
+)
+@click.option("--rerun", is_flag=True, help="Run again even if an identical finished run exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON.")
+def eval_(
+    task: str,
+    models: tuple[str, ...],
+    limit: int | None,
+    shots: int | None,
+    cot: str | None,
+    seed: int | None,
+    sets: tuple[str, ...],
+    skip_invalid: bool,
+    rerun: bool,
+    as_json: bool,
+) -> None:
+    """Evaluate MODEL(s) on TASK (a built-in name or a task.yaml).
+
+    \b
+    Every finished sample is committed: kill it and run the same command to resume.
+    Metrics come with 95% confidence intervals; compare runs with `assay compare`.
+      assay eval mmlu-science --limit 200
+      assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason_then_answer
+      assay eval bbc-news --shots 3 --limit 100
+      assay eval pubmedqa --set dataset.options.path=../shared/data/pubmedqa
+    """
+    from assay.cli.common import echo_json, load_model
+    from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.task import load_task
+
+    overrides = parse_sets(sets)
+    if shots is not None:
+        overrides["fewshot.k"] = shots
+    if cot is not None:
+        overrides["cot"] = cot
+    if seed is not None:
+        overrides["seed"] = seed
+    config = load_task(task).with_overrides(**overrides) if overrides else load_task(task)
+    results = []
+    for address in models:
+        model = load_model(address)
+        run = evaluate(
+            config,
+            model,
+            EvalOptions(limit=limit, skip_invalid=skip_invalid, rerun=rerun),
+            on_status=lambda msg: click.echo(msg, err=True),
+        )
+        results.append(run)
+        if not as_json:
+            click.secho(
+                f"{run.id}  {config.name} × {model.address}  ({run.n_done} samples)", bold=True
+            )
+            for line in format_metrics(run.metrics or {}):
+                click.echo(line)
+    if as_json:
+        echo_json([{**r.summary(), "metrics": r.metrics} for r in results])
+    elif len(results) > 1:
+        ids = " ".join(r.id for r in results)
+        click.echo(f"\npaired comparison: assay compare {ids}")

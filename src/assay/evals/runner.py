@@ -1,0 +1,295 @@
+"""Run a task against a model: batched, committed sample by sample, resumable after a kill.
+
+The same command run again finds the unfinished run with the same key (task config, model
+fingerprint, data, template, seed) and computes only the samples not yet committed. A finished
+run with the same key is returned as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assay.errors import UserError
+from assay.evals.datasets import Dataset
+from assay.evals.metrics import compute_metrics
+from assay.evals.runs import RunRow, RunStore
+from assay.evals.steps import (
+    ChoiceBuilder,
+    PromptBuilder,
+    extract,
+    load_dataset,
+    make_extractor,
+    softmax_confidence,
+)
+from assay.evals.task import TaskConfig
+from assay.models.facade import Model
+from assay.models.types import Message, Sampling, stable_hash
+from assay.provenance import collect
+
+Record = dict[str, Any]
+
+
+@dataclass
+class EvalOptions:
+    limit: int | None = None
+    skip_invalid: bool = False
+    progress: bool = True
+    batch_size: int | None = None
+    rerun: bool = False
+
+
+def _select(dataset: Dataset, task: TaskConfig, limit: int | None) -> Dataset:
+    from assay.evals.datasets import select
+
+    n = limit if limit is not None else task.limit
+    if n is None or n >= len(dataset.rows):
+        return dataset
+    # A seeded sample, stable across machines; a smaller limit is a prefix of a larger one.
+    return select(dataset, limit=n, shuffle=True, seed=task.seed)
+
+
+def _check_rows(task: TaskConfig, dataset: Dataset, skip_invalid: bool) -> list[int]:
+    """Indices of usable rows; refuses (listing row ids) or skips rows missing fields."""
+    if not dataset.rows:
+        raise UserError(f"task '{task.name}': the dataset is empty")
+    needed = {task.target}
+    if task.kind == "multiple_choice" and isinstance(task.choices, str):
+        needed.add(task.choices)
+    if task.template is None:
+        needed.add(task.input)
+    if task.kind == "perplexity":
+        needed = {task.input}
+    bad = [i for i, row in enumerate(dataset.rows) if any(row.get(f) in (None, "") for f in needed)]
+    if bad and not skip_invalid:
+        ids = ", ".join(str(dataset.ids[i]) for i in bad[:20]) + (" ..." if len(bad) > 20 else "")
+        raise UserError(
+            f"task '{task.name}': {len(bad)} row(s) miss one of the fields {sorted(needed)}: {ids}",
+            hint="fix the data or the task's field names, or pass --skip-invalid",
+        )
+    return [i for i in range(len(dataset.rows)) if i not in set(bad)]
+
+
+class Solver:
+    """Turns a batch of rows into finished sample records for one task kind."""
+
+    def __init__(self, task: TaskConfig, model: Model, dataset: Dataset) -> None:
+        self.task = task
+        self.model = model
+        self.prompts = PromptBuilder(task, dataset)
+        self.choices = ChoiceBuilder(task)
+        self.extractor = make_extractor(task)
+        self.scorers = _scorers(task)
+
+    def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        kind = self.task.kind
+        if kind == "generate":
+            records = self._generate(batch)
+        elif kind == "multiple_choice":
+            records = self._multiple_choice(batch)
+        else:
+            records = self._perplexity(batch)
+        for rec, (_, row) in zip(records, batch, strict=True):
+            sample = row
+            if "continuations" in rec:
+                # acc_norm divides by the answer's length without the delimiter, as
+                # lm-evaluation-harness does (" A" -> "A").
+                sample = {**row, "choices": [c.removeprefix(" ") for c in rec["continuations"]]}
+            rec["scores"] = {
+                s.name: s(rec["prediction"], rec["target"], sample) for s in self.scorers
+            }
+            if self.task.category:
+                rec["category"] = row.get(self.task.category)
+        return records
+
+    def _generate(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        g = self.task.generation
+        sampling = Sampling(
+            max_tokens=g.max_tokens,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            stop=tuple(g.stop),
+            seed=self.task.seed,
+        )
+        prompts = [self.prompts.prompt(row, rid) for rid, row in batch]
+        gens = self.model.generate(prompts, sampling)
+        out = []
+        for (_, row), prompt, gen in zip(batch, prompts, gens, strict=True):
+            got = extract(self.extractor, gen.text)
+            out.append(
+                {
+                    "input": _show(prompt),
+                    "output": gen.text,
+                    "extracted": got.value,
+                    "extraction_ok": got.ok,
+                    "extraction_error": got.reason or None,
+                    # A failed extraction scores as wrong but is flagged and counted apart.
+                    "prediction": got.value if got.ok else "",
+                    "target": row[self.task.target],
+                    "prompt_tokens": gen.prompt_tokens,
+                    "completion_tokens": gen.completion_tokens,
+                    "latency_s": gen.latency_s,
+                }
+            )
+        return out
+
+    def _multiple_choice(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        pairs: list[tuple[str, str]] = []
+        spans = []
+        rendered = []
+        for rid, row in batch:
+            prompt = self.prompts.prompt(row, rid)
+            context = prompt if isinstance(prompt, str) else self.model.render_chat(prompt)
+            choices = self.choices.choices(row, rid)
+            gold = self.choices.gold_index(row[self.task.target], choices, rid)
+            conts = self.choices.continuations(choices)
+            spans.append((len(pairs), conts, choices, gold))
+            rendered.append(context)
+            pairs.extend((context, c) for c in conts)
+        results = self.model.loglikelihood(pairs)
+        out = []
+        for (start, conts, choices, gold), context in zip(spans, rendered, strict=True):
+            n = len(conts)
+            lls = [r.logprob for r in results[start : start + n]]
+            best = max(range(n), key=lambda i: (lls[i], -i))
+            out.append(
+                {
+                    "input": context,
+                    "choices": choices,
+                    "continuations": conts,
+                    "loglikelihoods": lls,
+                    "is_greedy": [r.is_greedy for r in results[start : start + n]],
+                    "output": choices[best],
+                    "extracted": choices[best],
+                    "extraction_ok": True,
+                    "prediction": lls,
+                    "target": gold,
+                    "confidence": softmax_confidence(lls),
+                }
+            )
+        return out
+
+    def _perplexity(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        texts = [str(row[self.task.input]) for _, row in batch]
+        results = self.model.loglikelihood_rolling(texts)
+        return [
+            {
+                "input": text,
+                "output": "",
+                "extraction_ok": True,
+                "prediction": {"logprob": r.logprob, "n_tokens": r.n_tokens},
+                "target": None,
+                "loglikelihood": r.logprob,
+                "n_tokens": r.n_tokens,
+            }
+            for text, r in zip(texts, results, strict=True)
+        ]
+
+
+def _show(prompt: str | list[Message]) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"[{m.role}] {m.content}" for m in prompt)
+
+
+def _scorers(task: TaskConfig) -> list[Any]:
+    from assay.evals.scorers import get_scorer
+
+    return [get_scorer(s.name, **s.options) for s in task.scorer_configs()]
+
+
+def run_key(
+    task: TaskConfig, fingerprint: str, data_hash: str, template_hash: str, ids: list[str]
+) -> str:
+    return stable_hash(
+        {
+            "task": task.model_dump(mode="json"),
+            "fingerprint": fingerprint,
+            "data": data_hash,
+            "template": template_hash,
+            "ids": ids,
+        }
+    )
+
+
+def evaluate(
+    task: TaskConfig,
+    model: Model,
+    options: EvalOptions | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> RunRow:
+    """Evaluate ``model`` on ``task``; returns the finished run (resuming one if it exists)."""
+    options = options or EvalOptions()
+    say = on_status or (lambda msg: print(msg, file=sys.stderr))
+    store = RunStore(model.workspace)
+    dataset = _select(load_dataset(task.dataset), task, options.limit)
+    usable = _check_rows(task, dataset, options.skip_invalid)
+    skipped = len(dataset.rows) - len(usable)
+    solver = Solver(task, model, dataset)
+    ids = [str(dataset.ids[i]) for i in usable]
+    key = run_key(task, model.fingerprint, dataset.rows_sha256, solver.prompts.template_sha256, ids)
+
+    run = store.find_unfinished(key)
+    if run is None and not options.rerun:
+        done = model.workspace.db.execute(
+            "SELECT id FROM runs WHERE key = ? AND status = 'done' ORDER BY created DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+        if done is not None:
+            say(f"already evaluated: run {done['id']} (use --rerun to run again)")
+            return store.get(done["id"])
+    if run is None:
+        provenance = {
+            "dataset": dataset.provenance.to_dict(),
+            "template_sha256": solver.prompts.template_sha256,
+            "model": {"address": model.address, "fingerprint": model.fingerprint},
+            "seed": task.seed,
+            "skipped_rows": skipped,
+            "extraction": solver.extractor.spec() if solver.extractor else None,
+            "scorers": [s.spec() for s in solver.scorers],
+            **collect(),
+        }
+        run = store.create(
+            key=key,
+            task=task.name,
+            model=model.address,
+            fingerprint=model.fingerprint,
+            config=task.model_dump(mode="json"),
+            provenance=provenance,
+            n_total=len(usable),
+        )
+    else:
+        say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already done")
+
+    done_ids = store.done_ids(run.id)
+    todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
+    size = options.batch_size or model.settings.batch_size
+    bar = None
+    if options.progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(usable), initial=len(usable) - len(todo), desc=task.name, unit="sample"
+        )
+    try:
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            batch = [(rid, dataset.rows[i]) for i, rid in chunk]
+            records = solver.solve(batch)
+            store.add_samples(
+                run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
+            )
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    samples = store.samples(run.id)
+    metrics = compute_metrics(task, samples, solver.scorers)
+    store.finish(run.id, metrics)
+    return store.get(run.id)
+
+
+__all__ = ["EvalOptions", "Solver", "evaluate", "run_key"]

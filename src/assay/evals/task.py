@@ -1,0 +1,211 @@
+"""Tasks: a dataset, how each sample is put to the model, and how the answer is scored.
+
+Written as YAML (or built in Python as :class:`TaskConfig`). Built-in tasks are YAML files in
+``assay/evals/tasks/``. A minimal generate task::
+
+    name: my-task
+    kind: generate                     # generate | multiple_choice | perplexity
+    dataset: {source: data.jsonl}      # or {builtin: gsm8k, options: {...}}
+    template: "Question: {{ question }}"
+    target: answer
+    extract: {strategy: last_number}
+    scorers: [numeric_match]
+
+Unknown keys are errors that suggest the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assay.errors import ConfigError
+
+TASKS_DIR = Path(__file__).with_name("tasks")
+
+Kind = Literal["generate", "multiple_choice", "perplexity"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    builtin: str | None = None
+    """A built-in dataset (``assay tasks list`` shows them); ``options`` go to its loader."""
+    source: str | None = None
+    """A JSONL/CSV/Parquet file, a datasets folder, or ``package:<module>/<path>``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default_factory=dict)
+    id_field: str | None = None
+    split: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetConfig:
+        if (self.builtin is None) == (self.source is None):
+            raise ValueError("give exactly one of 'builtin' or 'source'")
+        return self
+
+
+class FewShotConfig(_Strict):
+    k: int = 0
+    method: Literal["first", "ids", "random", "similar"] = "random"
+    ids: list[str] = Field(default_factory=list)
+    layout: Literal["turns", "inline"] = "turns"
+    pool: DatasetConfig | None = None
+    """Where examples come from; default: the task's own dataset (the item itself excluded)."""
+    output: str | None = None
+    """The row field shown as an example's answer; default: the task's target."""
+
+
+class ExtractConfig(_Strict):
+    strategy: str = "answer_line"
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerationConfig(_Strict):
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: list[str] = Field(default_factory=list)
+
+
+class ScorerConfig(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskConfig(_Strict):
+    name: str
+    description: str = ""
+    kind: Kind = "generate"
+    dataset: DatasetConfig
+    template: str | None = None
+    """Jinja with optional role markers; default: the ``input`` field as one user turn."""
+    system: str | None = None
+    input: str = "question"
+    """The row field that is the question when there is no template (and for few-shot search)."""
+    target: str = "target"
+    chat: bool | None = None
+    """Send the prompt as a chat (chat template applied). Default: yes for generate, no for
+    multiple choice and perplexity, which score raw text as lm-evaluation-harness does."""
+    choices: str | list[str] = "choices"
+    """Multiple choice: the row field holding the answer texts, or one fixed list for all rows."""
+    choice_format: str = " {{ choice }}"
+    """Multiple choice: how each choice continues the prompt (``choice``, ``letter``, ``index``)."""
+    category: str | None = None
+    """A row field to break metrics down by (e.g. subject)."""
+    fewshot: FewShotConfig = Field(default_factory=FewShotConfig)
+    cot: Literal["off", "step_by_step", "reason_then_answer"] = "off"
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    extract: ExtractConfig | None = None
+    scorers: list[str | ScorerConfig] = Field(default_factory=list)
+    limit: int | None = None
+    seed: int = 0
+    source_file: str | None = Field(default=None, exclude=True)
+
+    @property
+    def use_chat(self) -> bool:
+        return self.chat if self.chat is not None else self.kind == "generate"
+
+    def scorer_configs(self) -> list[ScorerConfig]:
+        out = [ScorerConfig(name=s) if isinstance(s, str) else s for s in self.scorers]
+        if not out:
+            default = {
+                "generate": "exact_match",
+                "multiple_choice": "mc_acc",
+                "perplexity": "perplexity",
+            }[self.kind]
+            out = [ScorerConfig(name=default)]
+            if self.kind == "multiple_choice":
+                out.append(ScorerConfig(name="mc_acc_norm"))
+        return out
+
+    def with_overrides(self, **changes: Any) -> TaskConfig:
+        data = self.model_dump()
+        for key, value in changes.items():
+            if value is None:
+                continue
+            node = data
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        return _validate(data, self.source_file or self.name)
+
+
+def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, f in model.model_fields.items():
+        if name == "source_file":
+            continue
+        keys.append(prefix + name)
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_valid_keys(ann, prefix + name + "."))
+    return keys
+
+
+def _validate(data: dict[str, Any], where: str) -> TaskConfig:
+    try:
+        return TaskConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+        if first["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(loc, _valid_keys(TaskConfig), n=1, cutoff=0.5)
+            if not near:
+                leaf = loc.rsplit(".", 1)[-1]
+                near = difflib.get_close_matches(
+                    leaf, [k.rsplit(".", 1)[-1] for k in _valid_keys(TaskConfig)], n=1
+                )
+            hint = f"did you mean '{near[0]}'?" if near else None
+            raise ConfigError(f"{where}: unknown key '{loc}'", hint=hint) from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {loc or 'task'}: {msg}") from None
+
+
+def builtin_tasks() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.yaml"))}
+
+
+def load_task(name_or_path: str) -> TaskConfig:
+    """A built-in task by name, or a task YAML file."""
+    path = Path(name_or_path)
+    builtins = builtin_tasks()
+    if name_or_path in builtins:
+        path = builtins[name_or_path]
+    elif not path.exists():
+        near = difflib.get_close_matches(name_or_path, list(builtins), n=3)
+        raise ConfigError(
+            f"no task '{name_or_path}': not a built-in task and no such file",
+            hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{at}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
+    data.setdefault("name", path.stem)
+    task = _validate(data, str(path))
+    task.source_file = str(path)
+    return task
+
+
+__all__ = [
+    "DatasetConfig",
+    "ExtractConfig",
+    "FewShotConfig",
+    "GenerationConfig",
+    "ScorerConfig",
+    "TaskConfig",
+    "builtin_tasks",
+    "load_task",
+]
