@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -71,6 +70,7 @@ class Model:
         self.workspace = workspace
         self.retry = RetryPolicy(max_retries=settings.openai.max_retries)
         self._sleep: Callable[[float], None] = time.sleep
+        self._fingerprint: str | None = None
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -91,9 +91,13 @@ class Model:
         return cls(backend, address=resolved, settings=settings, workspace=workspace)
 
     # -- identity ------------------------------------------------------------------------------
-    @cached_property
+    @property
     def fingerprint(self) -> str:
-        return self.backend.fingerprint()
+        # Not functools.cached_property: on Python 3.11 its lock is shared by every instance,
+        # which deadlocks a client and a server Model in one process.
+        if self._fingerprint is None:
+            self._fingerprint = self.backend.fingerprint()
+        return self._fingerprint
 
     @property
     def context_length(self) -> int | None:

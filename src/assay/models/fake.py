@@ -5,6 +5,7 @@
     replies:                 # used in order; the last one repeats
       - "The answer is 42."
       - {error: 429, retry_after: 0}   # raise a transient error once (tests retries)
+    delay_s: 0.1             # sleep per request (tests progress bars and kills mid-run)
     loglikelihoods:          # continuation -> log-probability (default: -1 per token)
       " yes": -0.5
     context_length: 2048
@@ -17,6 +18,8 @@ Tokens are whitespace-separated words, so counts are easy to predict in tests.
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,7 @@ from assay.models.types import (
     Message,
     ModelInfo,
     RollingLoglikelihood,
+    TokenScore,
     stable_hash,
 )
 
@@ -52,8 +56,10 @@ class FakeBackend:
         loglikelihoods: dict[str, float] | None = None,
         context_length: int = 2048,
         name: str = "",
+        delay_s: float = 0.0,
     ) -> None:
         self.name = name
+        self.delay_s = delay_s
         self.replies = list(replies)
         self.loglikelihoods = dict(loglikelihoods or {})
         self._context_length = context_length
@@ -109,6 +115,8 @@ class FakeBackend:
         for req in requests:
             text = self._text(req)
             self.seen.append(text)
+            if self.delay_s:
+                time.sleep(self.delay_s)
             reply = self._reply(text)
             words = reply.split(" ")
             truncated = len(words) > req.sampling.max_tokens
@@ -144,6 +152,24 @@ class FakeBackend:
             for t in texts
         ]
 
+    def prompt_logprobs(self, texts: Sequence[str], top: int = 1) -> list[list[TokenScore]]:
+        """Score prompts token by token: each word is a token at -1.0, the first unscored."""
+        out = []
+        for text in texts:
+            words = list(re.finditer(r"\S+", text))
+            out.append(
+                [
+                    TokenScore(
+                        token=w.group(),
+                        offset=w.start(),
+                        logprob=None if i == 0 else -1.0,
+                        top={} if i == 0 or top <= 0 else {w.group(): -1.0},
+                    )
+                    for i, w in enumerate(words)
+                ]
+            )
+        return out
+
 
 def _read_script(path: Path) -> dict[str, Any]:
     try:
@@ -171,6 +197,7 @@ def load(name: str, ctx: BackendContext) -> FakeBackend:
         loglikelihoods=data.get("loglikelihoods"),
         context_length=int(data.get("context_length", 2048)),
         name=name,
+        delay_s=float(data.get("delay_s", 0.0)),
     )
 
 

@@ -1,0 +1,49 @@
+"""``assay serve MODEL``: serve a model over an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("serve")
+@click.argument("model")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--api-key",
+    envvar="ASSAY_SERVE_API_KEY",
+    default=None,
+    help="Require 'Authorization: Bearer KEY' on every request (or set ASSAY_SERVE_API_KEY).",
+)
+@click.option(
+    "--name",
+    "served_name",
+    default=None,
+    help="The model id clients send (default: the model's address).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    model: str, host: str, port: int, api_key: str | None, served_name: str | None, log_level: str
+) -> None:
+    """Serve MODEL (any address or alias) over an OpenAI-compatible HTTP API.
+
+    \b
+    Endpoints: /v1/models, /v1/chat/completions, /v1/completions (echo + logprobs
+    for log-likelihood), /tokenize, /health. Calls are cached and logged in the
+    workspace like any other. Listens on 127.0.0.1 unless --host says otherwise;
+    set --api-key when other machines can reach it.
+
+    \b
+    Examples:
+      assay serve default
+      assay serve hf:./my-model --port 8080 --api-key secret
+      assay generate "Hello" --model openai:default@http://127.0.0.1:8000/v1
+    """
+    from assay.serve.app import serve as run
+
+    run(model, host=host, port=port, api_key=api_key, served_name=served_name, log_level=log_level)

@@ -1,0 +1,153 @@
+"""Request bodies of the OpenAI-compatible API, and its JSON error format.
+
+Unknown fields are accepted and ignored (clients send many optional OpenAI parameters), so a
+request only fails for values assay cannot honour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.errors import (
+    AssayError,
+    BackendError,
+    ContextLengthError,
+    ModelNotFoundError,
+    SamplingError,
+    ServerUnreachableError,
+    TransientBackendError,
+    UnsupportedOperationError,
+    UserError,
+)
+
+MAX_N = 128
+MAX_LOGPROBS = 20
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class ChatMessageIn(_Body):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class _Sampled(_Body):
+    model: str | None = None
+    temperature: float | None = None
+    """Omitted means 1.0, as in OpenAI's API; send 0 for greedy decoding."""
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=MAX_N)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class ChatRequest(_Sampled):
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)
+
+
+class CompletionRequest(_Sampled):
+    prompt: str | list[str]
+    max_tokens: int | None = Field(None, ge=0)
+    """Omitted means 16, as in OpenAI's legacy API; 0 with ``echo`` scores the prompt only."""
+    echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)
+
+
+class TokenizeRequest(_Body):
+    model: str | None = None
+    prompt: str | None = None
+    text: str | None = None
+    content: str | None = None
+    """llama.cpp server's name for the text."""
+
+
+class OpenAIHTTPError(Exception):
+    """An error answered in OpenAI's format: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+_SAMPLING_NAMES = ("max_tokens", "temperature", "top_p", "seed", "stop", "n")
+
+
+def from_assay_error(exc: AssayError) -> OpenAIHTTPError:
+    """The HTTP answer for an assay error raised while serving a request."""
+    text = str(exc)
+    if isinstance(exc, ContextLengthError):
+        return OpenAIHTTPError(
+            400,
+            f"This model's maximum context length is {exc.context_length} tokens. "
+            f"However, you requested {exc.n_tokens} tokens. ({text})",
+            code="context_length_exceeded",
+            param="messages",
+        )
+    if isinstance(exc, SamplingError):
+        param = next((p for p in _SAMPLING_NAMES if exc.message.startswith(p)), None)
+        return OpenAIHTTPError(400, text, code="invalid_value", param=param)
+    if isinstance(exc, ModelNotFoundError):
+        return OpenAIHTTPError(404, text, code="model_not_found", param="model")
+    if isinstance(exc, UnsupportedOperationError):
+        return OpenAIHTTPError(400, text, code="unsupported")
+    if isinstance(exc, UserError):
+        return OpenAIHTTPError(400, text)
+    if isinstance(exc, TransientBackendError):
+        headers = {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(max(0, round(exc.retry_after)))
+        return OpenAIHTTPError(503, text, type="server_error", headers=headers)
+    if isinstance(exc, ServerUnreachableError):
+        return OpenAIHTTPError(502, text, type="server_error")
+    if isinstance(exc, BackendError):
+        return OpenAIHTTPError(500, text, type="server_error")
+    return OpenAIHTTPError(500, text, type="server_error")
+
+
+__all__ = [
+    "ChatMessageIn",
+    "ChatRequest",
+    "CompletionRequest",
+    "OpenAIHTTPError",
+    "StreamOptions",
+    "TokenizeRequest",
+    "from_assay_error",
+]
