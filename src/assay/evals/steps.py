@@ -103,11 +103,20 @@ class PromptBuilder:
         return list(apply_cot(rendered, self.task.cot))
 
     def prompt(self, row: Mapping[str, Any], row_id: str) -> str | list[Message]:
-        """A chat for chat tasks; for raw-text tasks, the turns joined as plain text."""
-        chat = self.chat(row, row_id)
+        """A chat for chat tasks; for raw-text tasks, plain text laid out as
+        lm-evaluation-harness does: each example's prompt, a space and its answer, examples
+        separated by a blank line, then the item's prompt."""
         if self.task.use_chat:
-            return chat
-        return "\n\n".join(m.content for m in chat)
+            return self.chat(row, row_id)
+        rendered = self.template.render(dict(row))
+        if self.task.system:
+            rendered = [Message(role="system", content=self.task.system), *rendered]
+        query = "\n\n".join(m.content for m in rendered)
+        blocks = []
+        if self.fewshot is not None:
+            blocks = [f"{ex.input} {ex.output}" for ex in self.fewshot.select(query, row_id)]
+        text = "\n\n".join([*blocks, query])
+        return str(apply_cot(text, self.task.cot))
 
 
 @dataclass
