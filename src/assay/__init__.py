@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "load_settings": "assay.config",
     "Workspace": "assay.workspace",
     "serve": "assay.serve.app",
+    "run": "assay.evals.display",
+    "train": "assay.finetune",
 }
 
 __all__ = ["__version__", "errors", *_EXPORTS]
@@ -38,6 +40,8 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 if TYPE_CHECKING:
     from assay import errors
     from assay.config import Settings, load_settings
+    from assay.evals.display import run
+    from assay.finetune import train
     from assay.models.card import model_card
     from assay.models.facade import Model, load
     from assay.models.fake import FakeBackend

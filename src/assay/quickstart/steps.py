@@ -18,9 +18,7 @@ import click
 from assay.config import Settings
 from assay.workspace import Workspace
 
-QUESTION = (
-    "In two sentences, explain why ice floats on liquid water."
-)
+QUESTION = "In two sentences, explain why ice floats on liquid water."
 
 
 @dataclass
@@ -50,29 +48,104 @@ def step_card(tour: Tour) -> None:
 
 
 def step_answer(tour: Tour) -> None:
-    from assay.models.facade import Model
-
     started = time.perf_counter()
-    model = Model.load(tour.model, settings=tour.settings, workspace=tour.workspace)
+    model = _model(tour)
     tour.say(f"loaded {model.address} in {time.perf_counter() - started:.1f} s", dim=True)
     tour.say(f"Q: {QUESTION}", bold=True)
-    gen = model.generate(
-        [{"role": "user", "content": QUESTION}], max_tokens=96, temperature=0.0
-    )[0]
+    gen = model.generate([{"role": "user", "content": QUESTION}], max_tokens=96, temperature=0.0)[0]
     tour.say(f"A: {gen.text.strip()}")
     rate = gen.completion_tokens / gen.latency_s if gen.latency_s else float("nan")
     cached = " (from cache)" if gen.cached else ""
     tour.say(
         f"{gen.prompt_tokens} tokens in, {gen.completion_tokens} out, "
-        f"{gen.latency_s:.1f} s, {rate:.0f} tokens/s{cached}; logged, see `assay log`",
+        f"{gen.latency_s:.1f} s, {rate:.1f} tokens/s{cached}; logged, see `assay log`",
         dim=True,
     )
     tour.results["answer"] = gen
 
 
+PROMPTING_TASK = "mmlu-science"
+PROMPTING_LIMIT = 60
+PROMPTING_SHOTS = 3
+
+
+def _model(tour: Tour) -> Any:
+    from assay.models.facade import Model
+
+    if "model" not in tour.results:
+        tour.results["model"] = Model.load(
+            tour.model, settings=tour.settings, workspace=tour.workspace
+        )
+    return tour.results["model"]
+
+
+def step_prompting(tour: Tour) -> None:
+    from assay.cli.eval_cmd import format_metrics
+    from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.task import load_task
+
+    model = _model(tour)
+    base = load_task(PROMPTING_TASK)
+    tour.say(
+        f"{PROMPTING_TASK}: {PROMPTING_LIMIT} seeded questions, scored by log-likelihood of the "
+        f"answer letter; zero-shot, then {PROMPTING_SHOTS}-shot",
+        dim=True,
+    )
+    runs = {}
+    for label, shots in (("zero-shot", 0), (f"{PROMPTING_SHOTS}-shot", PROMPTING_SHOTS)):
+        task = base.with_overrides(**{"fewshot.k": shots})
+        run = evaluate(task, model, EvalOptions(limit=PROMPTING_LIMIT), on_status=tour.say)
+        runs[label] = run
+        tour.say(f"{label:10} run {run.id}")
+        for line in format_metrics(run.metrics or {}):
+            tour.say(line)
+    tour.results["prompting_runs"] = runs
+
+
+def step_compare(tour: Tour) -> None:
+    from assay.evals.compare import compare_runs
+    from assay.evals.runs import RunStore
+
+    runs = tour.results.get("prompting_runs")
+    if not runs:
+        tour.say("skipped: needs the prompting step", dim=True)
+        return
+    zero, few = list(runs.values())
+    rows = compare_runs(RunStore(tour.workspace), [zero.id, few.id])
+    for r in rows:
+        tour.say(f"few-shot vs zero-shot, {r.metric}:")
+        tour.say("  " + str(r.result).replace("\n", "\n  "))
+    tour.results["comparison"] = rows
+
+
+def step_report(tour: Tour) -> None:
+    from assay.evals.compare import to_html, to_markdown
+    from assay.evals.runs import RunStore
+    from assay.reports.html import write_report
+
+    runs = tour.results.get("prompting_runs")
+    if not runs:
+        tour.say("skipped: needs the prompting step", dim=True)
+        return
+    folder = tour.workspace.dir("reports")
+    for run in runs.values():
+        path = write_report(RunStore(tour.workspace), run.id, folder / f"{run.id}.html")
+        tour.say(f"report: {path}")
+    rows = tour.results.get("comparison")
+    if rows:
+        (folder / "quickstart-comparison.md").write_text(to_markdown(rows))
+        (folder / "quickstart-comparison.html").write_text(to_html(rows, "Few-shot vs zero-shot"))
+        tour.say(
+            f"comparison: {folder / 'quickstart-comparison.html'} (and .md, ready for a paper)"
+        )
+
+
 STEPS: list[Step] = [
     Step("card", "The model: its card", step_card),
     Step("answer", "Ask it a scientific question", step_answer),
+    Step("prompting", "Evaluate prompting strategies, with confidence intervals", step_prompting),
+    Step("compare", "Compare them with paired statistics", step_compare),
+    Step("report", "Write the HTML reports", step_report),
 ]
 
 
