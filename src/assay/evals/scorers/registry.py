@@ -495,6 +495,29 @@ def _perplexity() -> Scorer:
     )
 
 
+def _llm_judge(
+    *,
+    model: str = "default",
+    rubric: str = "correctness",
+    scale: Any = (1, 5),
+    samples: int = 1,
+    temperature: float | None = None,
+    aggregate: str | None = None,
+    criteria: str | Sequence[str] | None = None,
+    max_retries: int = 1,
+    max_tokens: int = 512,
+    question_field: str = "question",
+    context_field: str = "context",
+    on_failure: str = "zero",
+) -> Scorer:
+    """See :func:`assay.evals.judge.judge_scorer` (imported on first use: it needs the model
+    facade, which the other scorers do not)."""
+    options = dict(locals())
+    from assay.evals.judge import judge_scorer
+
+    return judge_scorer(**options)
+
+
 _DESCRIPTIONS = {
     "exact_match": "prediction equals reference after optional normalisation "
     "(ignore_case, ignore_punctuation, ignore_articles, normalize_whitespace)",
@@ -519,6 +542,9 @@ _DESCRIPTIONS = {
     "rougeLsum": "ROUGE-Lsum F-measure (rouge-score; sentences split on newlines)",
     "embedding_similarity": "cosine similarity of all-MiniLM-L6-v2 sentence embeddings",
     "perplexity": "exp(total negative log-likelihood / total tokens); lower is better",
+    "llm_judge": "LLM-as-judge: a judge model grades each prediction with a rubric "
+    "(correctness, faithfulness, helpfulness or a .jinja file), normalised to 0..1; "
+    "failed verdicts score 0 and are counted",
 }
 
 for _name, _factory in {
@@ -537,6 +563,7 @@ for _name, _factory in {
     **{t: _rouge(t) for t in overlap.ROUGE_TYPES},
     "embedding_similarity": _embedding_similarity,
     "perplexity": _perplexity,
+    "llm_judge": _llm_judge,
 }.items():
     register_scorer(_name, _factory, _DESCRIPTIONS[_name])
 
