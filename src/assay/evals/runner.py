@@ -91,17 +91,23 @@ class Solver:
             records = self._multiple_choice(batch)
         else:
             records = self._perplexity(batch)
+        samples = []
         for rec, (_, row) in zip(records, batch, strict=True):
             sample = row
             if "continuations" in rec:
                 # acc_norm divides by the answer's length without the delimiter, as
                 # lm-evaluation-harness does (" A" -> "A").
                 sample = {**row, "choices": [c.removeprefix(" ") for c in rec["continuations"]]}
-            rec["scores"] = {
-                s.name: s(rec["prediction"], rec["target"], sample) for s in self.scorers
-            }
+            samples.append(sample)
+            rec["scores"] = {}
             if self.task.category:
                 rec["category"] = row.get(self.task.category)
+        preds = [r["prediction"] for r in records]
+        refs = [r["target"] for r in records]
+        for scorer in self.scorers:
+            # One call per scorer and batch, so judges and embedders batch their model calls.
+            for rec, value in zip(records, scorer.score_many(preds, refs, samples), strict=True):
+                rec["scores"][scorer.name] = value
         return records
 
     def _generate(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
