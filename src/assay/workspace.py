@@ -78,6 +78,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("001_calls_and_cache", _m001_calls_and_cache),
     # Later features keep their schema next to their code; named here as "module:function" so
     # every database gets every migration, in this order, whatever was imported first.
+    ("010_rag_store", "assay.rag.store:migrate_010_rag_store"),
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
 ]
 
@@ -90,14 +91,6 @@ def _resolve(fn: Migration | str) -> Migration:
     module, _, attr = fn.partition(":")
     resolved: Migration = getattr(importlib.import_module(module), attr)
     return resolved
-
-
-def register_migration(name: str, fn: Migration | str) -> None:
-    """Append a migration; names sort in the order they must run (``NNN_description``)."""
-    if any(n == name for n, _ in MIGRATIONS):
-        return
-    MIGRATIONS.append((name, fn))
-    MIGRATIONS.sort(key=lambda m: m[0])
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -210,4 +203,4 @@ class Workspace:
             self._local.conn = None
 
 
-__all__ = ["Workspace", "find_root", "register_migration", "run_script"]
+__all__ = ["Workspace", "find_root", "run_script"]

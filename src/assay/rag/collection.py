@@ -1,0 +1,340 @@
+"""``Collection``: the Python API over one named collection of documents in a workspace.
+
+>>> from assay.rag import Collection
+>>> papers = Collection(name="papers")
+>>> papers.add(["paper.pdf", "notes/"])
+>>> for hit in papers.search("two-column reading order", k=5, mode="hybrid"):
+...     print(hit.anchor, hit.score)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay.rag.chunking import ChunkingConfig
+from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thread
+from assay.rag.errors import CollectionError, EmbedderMismatchError
+from assay.rag.ingest import FileResult, IngestReport, ingest
+from assay.rag.readers import DEFAULT_MAX_MB
+from assay.rag.search import (
+    MODES,
+    RRF_K,
+    RRF_WEIGHTS,
+    SearchFilter,
+    SearchHit,
+    bm25_search,
+    dense_mask,
+    dense_search,
+    hydrate,
+    mmr_select,
+    reciprocal_rank_fusion,
+)
+from assay.rag.store import CollectionInfo, DenseMatrix, DocumentInfo, RagStore
+from assay.rag.textfix import default_vocabulary
+from assay.workspace import Workspace
+
+DEFAULT_COLLECTION = "default"
+
+
+class Collection:
+    """A named set of documents, chunked and indexed with one embedder.
+
+    ``embedder`` may be an :class:`Embedder`, a spec (``default``, ``st:PATH``) or ``None``: the
+    collection's recorded embedder when it exists, else the default. ``chunking`` applies when the
+    collection is created; adding to an existing collection with a different one is refused.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        name: str = DEFAULT_COLLECTION,
+        *,
+        embedder: Embedder | str | None = None,
+        chunking: ChunkingConfig | None = None,
+    ) -> None:
+        if not name or not name.strip() or "/" in name:
+            raise CollectionError(f"invalid collection name {name!r}")
+        self.workspace = workspace or Workspace.find()
+        self.name = name
+        self.store = RagStore(self.workspace)
+        self._embedder = embedder
+        self._chunking = chunking
+        self._matrix: DenseMatrix | None = None
+        self.overlap_bm25 = True  # hybrid: run BM25 on a second thread during query embedding
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def info(self) -> CollectionInfo | None:
+        return self.store.collection(self.name)
+
+    @property
+    def exists(self) -> bool:
+        return self.info is not None
+
+    def _require(self, counts: bool = True) -> CollectionInfo:
+        info = self.store.collection(self.name, counts=counts)
+        if info is None:
+            known = ", ".join(c.name for c in self.store.collections()) or "none yet"
+            raise CollectionError(
+                f"no collection named '{self.name}' (collections: {known})",
+                hint=f"add documents first: assay docs add PATH -c {self.name}",
+            )
+        return info
+
+    def embedder(self) -> Embedder:
+        """The embedder this handle uses (loaded on first call)."""
+        if isinstance(self._embedder, str) or self._embedder is None:
+            spec = self._embedder
+            if spec is None:
+                info = self.info
+                spec = (info.embedder_spec or info.embedder) if info else None
+            self._embedder = load_embedder(spec)
+        return self._embedder
+
+    def _check_embedder(self, info: CollectionInfo) -> Embedder:
+        if isinstance(self._embedder, str) and canonical_name(self._embedder) != info.embedder:
+            raise EmbedderMismatchError(self.name, info.embedder, canonical_name(self._embedder))
+        embedder = self.embedder()
+        if embedder.name != info.embedder:
+            raise EmbedderMismatchError(self.name, info.embedder, embedder.name)
+        return embedder
+
+    def _ensure(self) -> CollectionInfo:
+        info = self.info
+        if info is not None:
+            if self._chunking is not None and self._chunking != info.chunking:
+                raise CollectionError(
+                    f"collection '{self.name}' is chunked with {info.chunking.model_dump()}; "
+                    f"asked for {self._chunking.model_dump()}",
+                    hint="use a new collection for a different chunking",
+                )
+            return info
+        embedder = self.embedder()
+        chunking = self._chunking or ChunkingConfig()
+        if chunking.max_tokens > embedder.max_tokens:
+            raise CollectionError(
+                f"max_tokens {chunking.max_tokens} is more than {embedder.name} reads "
+                f"({embedder.max_tokens} tokens)"
+            )
+        spec = None if embedder.name == canonical_name(None) else str(getattr(embedder, "path", ""))
+        return self.store.create_collection(
+            self.name, embedder.name, spec or None, embedder.dim, chunking
+        )
+
+    # -- documents -------------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Iterable[str | Path] | str | Path,
+        *,
+        progress: bool = False,
+        max_size_mb: float = DEFAULT_MAX_MB,
+        batch_size: int = 32,
+        on_result: Callable[[FileResult], None] | None = None,
+    ) -> IngestReport:
+        """Add files, folders or globs. Unchanged files are skipped; changed ones replaced."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        info = self._ensure()
+        embedder = self._check_embedder(info)
+        report = ingest(
+            self.store,
+            info,
+            embedder,
+            paths,
+            max_size_mb=max_size_mb,
+            progress=progress,
+            batch_size=batch_size,
+            vocabulary=default_vocabulary(),
+            on_result=on_result,
+        )
+        if report.count("added") or report.count("replaced"):
+            self._matrix = self.store.dense_matrix(info)  # build the search matrix now
+        return report
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents(self._require().id)
+
+    def document(self, ref: str | int) -> DocumentInfo:
+        """A document by id, path, or file name (which must be unambiguous)."""
+        info = self._require()
+        ref_s = str(ref)
+        found: list[DocumentInfo] = []
+        if ref_s.isdigit():
+            found = self.store.document_by(info.id, "id", int(ref_s))
+        if not found:
+            found = self.store.document_by(info.id, "path", str(Path(ref_s).expanduser().resolve()))
+        if not found:
+            found = self.store.document_by(info.id, "name", Path(ref_s).name)
+        if not found:
+            raise CollectionError(
+                f"no document '{ref}' in collection '{self.name}'",
+                hint=f"see: assay docs list -c {self.name}",
+            )
+        if len(found) > 1:
+            ids = ", ".join(str(d.id) for d in found)
+            raise CollectionError(
+                f"'{ref}' matches {len(found)} documents (ids {ids})", hint="pass the id or path"
+            )
+        return found[0]
+
+    def document_text(self, ref: str | int) -> str:
+        return self.store.document_text(self.document(ref).id)[0]
+
+    def chunks(self, ref: str | int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.store.chunks_of(self.document(ref).id)]
+
+    def remove(self, ref: str | int) -> DocumentInfo:
+        doc = self.document(ref)
+        self.store.remove_document(doc.collection_id, doc.id)
+        self._matrix = None
+        return doc
+
+    def drop(self) -> None:
+        """Delete the collection and everything in it (cached embeddings stay)."""
+        self.store.drop_collection(self._require().id)
+        self._matrix = None
+
+    # -- search ------------------------------------------------------------------------------------
+    def _dense(self, info: CollectionInfo) -> DenseMatrix:
+        gen = self.store.generation(info.id)
+        if self._matrix is None or self._matrix.generation != gen:
+            self._matrix = self.store.dense_matrix(info)
+        return self._matrix
+
+    def resolve_filter(
+        self,
+        documents: Sequence[str | int] | None = None,
+        pages: tuple[int, int] | None = None,
+        section: str | None = None,
+    ) -> SearchFilter:
+        ids = tuple(self.document(d).id for d in documents) if documents else None
+        return SearchFilter(documents=ids, pages=pages, section=section)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        *,
+        filters: SearchFilter | None = None,
+        mmr: float | None = None,
+        fetch_k: int | None = None,
+        rrf_k: int = RRF_K,
+        weights: dict[str, float] | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` best chunks for ``query``.
+
+        ``mode``: ``dense`` (embedding cosine), ``bm25`` (lexical), ``hybrid`` (reciprocal rank fusion
+        of both) or ``mmr`` (hybrid candidates re-ranked for diversity). ``mmr=λ`` re-ranks any mode
+        (λ=1: pure relevance, 0: pure novelty). ``filters`` restricts documents, pages or section.
+        """
+        if mode not in MODES:
+            raise CollectionError(f"unknown search mode '{mode}' (modes: {', '.join(MODES)})")
+        if not query or not query.strip():
+            raise CollectionError("the query is empty")
+        info = self._require(counts=False)
+        if not self.store.has_chunks(info.id):
+            raise CollectionError(
+                f"collection '{self.name}' is empty",
+                hint=f"add documents first: assay docs add PATH -c {self.name}",
+            )
+        if mode == "mmr":
+            mode, mmr = "hybrid", 0.5 if mmr is None else mmr
+        filt = filters or SearchFilter()
+        needs_vectors = mode != "bm25" or mmr is not None
+        embedder = self._check_embedder(info) if needs_vectors else None
+        pool = max(fetch_k or 0, k * 4 if mmr is not None else k, 40 if mode == "hybrid" else k)
+
+        with single_thread():
+            return self._search(info, query, k, mode, filt, mmr, pool, embedder, rrf_k, weights)
+
+    def _search(
+        self,
+        info: CollectionInfo,
+        query: str,
+        k: int,
+        mode: str,
+        filt: SearchFilter,
+        mmr: float | None,
+        pool: int,
+        embedder: Embedder | None,
+        rrf_k: int,
+        weights: dict[str, float] | None,
+    ) -> list[SearchHit]:
+        db = self.store.db
+        needs_vectors = embedder is not None
+        # Hybrid: BM25 runs in SQLite on a second thread (SQLite and torch both release the GIL)
+        # while this one embeds the query, so the two costs overlap instead of adding up.
+        pending = (
+            _background().submit(self._bm25_on_own_connection, info.id, query, pool, filt)
+            if mode == "hybrid" and self.overlap_bm25
+            else None
+        )
+        matrix = self._dense(info) if needs_vectors else None
+        qvec = embedder.encode_query(query) if embedder is not None else None
+        scored: list[tuple[int, float]]
+        if mode == "bm25":
+            scored = bm25_search(db, info.id, query, pool, filt)
+        else:
+            assert matrix is not None and qvec is not None
+            dense = dense_search(matrix, qvec, pool, dense_mask(db, info.id, matrix, filt))
+            if mode == "dense":
+                scored = dense
+            else:
+                lexical = (
+                    pending.result()
+                    if pending is not None
+                    else bm25_search(db, info.id, query, pool, filt)
+                )
+                scored = reciprocal_rank_fusion(
+                    {"dense": [c for c, _ in dense], "bm25": [c for c, _ in lexical]},
+                    weights or RRF_WEIGHTS,
+                    rrf_k,
+                )[:pool]
+        if mmr is not None and scored:
+            if matrix is None:
+                matrix = self._dense(info)
+            if qvec is None:
+                qvec = self._check_embedder(info).encode_query(query)
+            rows = matrix.rows_for([c for c, _ in scored])
+            order = mmr_select(qvec, np.asarray(matrix.vectors[rows]), k, float(mmr))
+            scored = [scored[i] for i in order]
+        return hydrate(db, scored[:k])
+
+    def _bm25_on_own_connection(
+        self, collection_id: int, query: str, k: int, filt: SearchFilter
+    ) -> list[tuple[int, float]]:
+        return bm25_search(self.store.db, collection_id, query, k, filt)  # this thread's connection
+
+    def timed_search(
+        self, query: str, k: int = 5, mode: str = "hybrid", **kw: Any
+    ) -> tuple[list[SearchHit], float]:
+        t = time.perf_counter()
+        hits = self.search(query, k, mode, **kw)
+        return hits, time.perf_counter() - t
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, workspace={str(self.workspace.root)!r})"
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _background() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="assay-rag")
+    return _EXECUTOR
+
+
+def collections(workspace: Workspace | None = None) -> list[CollectionInfo]:
+    return RagStore(workspace or Workspace.find()).collections()
+
+
+__all__ = ["DEFAULT_COLLECTION", "Collection", "collections"]

@@ -1,0 +1,326 @@
+"""Adding files to a collection: expand paths, skip what is unchanged, parse, chunk, embed what the
+cache lacks, and write each group of documents in one transaction. A file that fails is reported in
+one line and the rest of the batch goes on; nothing of a failed file is written."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay.rag.chunking import ChunkingConfig, chunk_document
+from assay.rag.document import ParsedDocument
+from assay.rag.embed import Embedder
+from assay.rag.errors import DocumentError
+from assay.rag.quality import QualityReport, assess
+from assay.rag.readers import (
+    DEFAULT_MAX_MB,
+    KINDS,
+    check_size,
+    check_supported,
+    read_document,
+)
+from assay.rag.store import CollectionInfo, PreparedDocument, RagStore
+
+GROUP_CHUNKS = 2048  # chunks embedded and written per transaction
+EMBED_SLICE = 256  # texts per encode call (the progress bar's step)
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # added | replaced | unchanged | duplicate | failed
+    message: str = ""
+    document_id: int | None = None
+    n_chunks: int = 0
+    quality: QualityReport | None = None
+    title: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def line(self) -> str:
+        name = Path(self.path).name
+        if self.status == "failed":
+            return f"failed     {self.message}"
+        if self.status in ("unchanged", "duplicate"):
+            return f"{self.status:<10} {name}" + (f" ({self.message})" if self.message else "")
+        q = self.quality
+        summary = f"{q.summary()}, {self.n_chunks} chunks" if q else f"{self.n_chunks} chunks"
+        warn = "" if q is None or q.ok else "  WARNING: " + "; ".join(q.warnings)
+        notes = f"  [{'; '.join(q.notes)}]" if q and q.notes else ""
+        return f"{self.status:<10} {name}: {summary}{notes}{warn}"
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+    embedded: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.count(s)} {s}"
+            for s in ("added", "replaced", "unchanged", "duplicate", "failed")
+            if self.count(s)
+        ]
+        return (
+            f"{', '.join(parts) or 'nothing to do'}; {self.embedded} chunks embedded, "
+            f"{self.cached} from cache, {self.seconds:.1f}s"
+        )
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
+    """Files named, found in folders (recursively, supported types only) or matched by globs."""
+    files: list[Path] = []
+    problems: list[FileResult] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in KINDS
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        elif any(ch in str(raw) for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
+            matched = [m for m in matches if m.is_file()]
+            if not matched:
+                problems.append(FileResult(str(raw), "failed", f"{raw}: no file matches"))
+            files.extend(matched)
+        else:
+            problems.append(FileResult(str(raw), "failed", f"{raw}: no such file or folder"))
+    unique = list(dict.fromkeys(f.resolve() for f in files))
+    return unique, problems
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def prepare(
+    path: Path,
+    data: bytes,
+    sha: str,
+    embedder: Embedder,
+    chunking: ChunkingConfig,
+    vocabulary: frozenset[str] | None,
+    parsed: ParsedDocument | None = None,
+) -> tuple[PreparedDocument, QualityReport]:
+    doc = parsed if parsed is not None else read_document(path, data, vocabulary=vocabulary)
+    quality = assess(doc)
+    if not doc.text.strip():
+        if doc.kind == "pdf" and doc.n_pages:
+            raise DocumentError(
+                f"{path.name}: no extractable text in any of its {doc.n_pages} pages "
+                "(probably scanned images)",
+                hint="run OCR first, for example: ocrmypdf in.pdf out.pdf",
+            )
+        raise DocumentError(f"{path.name}: no text to index")
+    chunks = chunk_document(doc, chunking, embedder.count_tokens, embedder.token_spans)
+    if not chunks:
+        raise DocumentError(f"{path.name}: no text to index")
+    return (
+        PreparedDocument(
+            path=str(path),
+            name=path.name,
+            sha256=sha,
+            size=len(data),
+            doc=doc,
+            chunks=chunks,
+            hashes=[text_hash(c.text) for c in chunks],
+            quality=quality.to_dict(),
+        ),
+        quality,
+    )
+
+
+class _Bars:
+    """Two progress bars (files, chunks embedded) when asked for, no-ops otherwise."""
+
+    def __init__(self, enabled: bool, n_files: int) -> None:
+        self.files: Any = None
+        self.chunks: Any = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.files = tqdm(total=n_files, desc="files", unit="file", position=0, leave=False)
+            self.chunks = tqdm(total=0, desc="embedding", unit="chunk", position=1, leave=False)
+
+    def file_done(self) -> None:
+        if self.files is not None:
+            self.files.update(1)
+
+    def more_chunks(self, n: int) -> None:
+        if self.chunks is not None:
+            self.chunks.total += n
+            self.chunks.refresh()
+
+    def embedded(self, n: int) -> None:
+        if self.chunks is not None:
+            self.chunks.update(n)
+
+    def close(self) -> None:
+        for bar in (self.chunks, self.files):
+            if bar is not None:
+                bar.close()
+
+
+def embed_texts(
+    embedder: Embedder, texts: Sequence[str], batch_size: int, bars: _Bars | None = None
+) -> np.ndarray:
+    """Encode longest first in slices (little padding, a moving progress bar); rows in input order."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for i in range(0, len(order), EMBED_SLICE):
+        idx = order[i : i + EMBED_SLICE]
+        out[idx] = embedder.encode([texts[j] for j in idx], batch_size=batch_size)
+        if bars is not None:
+            bars.embedded(len(idx))
+    return out
+
+
+def ingest(
+    store: RagStore,
+    collection: CollectionInfo,
+    embedder: Embedder,
+    paths: Iterable[str | Path],
+    *,
+    max_size_mb: float = DEFAULT_MAX_MB,
+    progress: bool = False,
+    batch_size: int = 32,
+    vocabulary: frozenset[str] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> IngestReport:
+    started = time.perf_counter()
+    report = IngestReport()
+    files, problems = expand_paths(paths)
+
+    def emit(result: FileResult) -> None:
+        report.results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    for problem in problems:
+        emit(problem)
+    bars = _Bars(progress, len(files))
+    pending: list[tuple[PreparedDocument, FileResult]] = []
+    seen_hashes: dict[str, str] = {}
+
+    def flush() -> None:
+        if not pending:
+            return
+        hashes = [h for prepared, _ in pending for h in prepared.hashes]
+        known = store.cached_hashes(embedder.name, hashes)
+        todo: dict[str, str] = {}
+        for prepared, _ in pending:
+            for h, c in zip(prepared.hashes, prepared.chunks, strict=True):
+                if h not in known and h not in todo:
+                    todo[h] = c.text
+        report.cached += len(hashes) - len(todo)
+        vectors = embed_texts(embedder, list(todo.values()), batch_size, bars)
+        report.embedded += len(todo)
+        ids = store.write_documents(
+            collection.id,
+            [p for p, _ in pending],
+            embedder.name,
+            dict(zip(todo.keys(), vectors, strict=True)),
+        )
+        for (_, result), doc_id in zip(pending, ids, strict=True):
+            result.document_id = doc_id
+            emit(result)
+        pending.clear()
+
+    try:
+        n_pending_chunks = 0
+        for path in files:
+            try:
+                result = _prepare_one(
+                    store, collection, embedder, path, max_size_mb, vocabulary, seen_hashes
+                )
+            except DocumentError as exc:
+                emit(
+                    FileResult(
+                        str(path), "failed", exc.message + (f" ({exc.hint})" if exc.hint else "")
+                    )
+                )
+                bars.file_done()
+                continue
+            bars.file_done()
+            if isinstance(result, FileResult):
+                emit(result)
+                continue
+            prepared, file_result = result
+            pending.append((prepared, file_result))
+            n_pending_chunks += len(prepared.chunks)
+            bars.more_chunks(len(prepared.chunks))
+            if n_pending_chunks >= GROUP_CHUNKS:
+                flush()
+                n_pending_chunks = 0
+        flush()
+    finally:
+        bars.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _prepare_one(
+    store: RagStore,
+    collection: CollectionInfo,
+    embedder: Embedder,
+    path: Path,
+    max_size_mb: float,
+    vocabulary: frozenset[str] | None,
+    seen_hashes: dict[str, str],
+) -> FileResult | tuple[PreparedDocument, FileResult]:
+    check_supported(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DocumentError(f"{path.name}: cannot read the file ({exc.strerror})") from None
+    check_size(path, size, max_size_mb)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{path.name}: cannot read the file ({exc.strerror})") from None
+    check_size(path, len(data), max_size_mb)
+    sha = hashlib.sha256(data).hexdigest()
+    existing = store.document_by(collection.id, "path", str(path))
+    if existing and existing[0].sha256 == sha:
+        return FileResult(str(path), "unchanged", "", existing[0].id, existing[0].n_chunks)
+    same = [d for d in store.document_by(collection.id, "sha256", sha) if d.path != str(path)]
+    if same:
+        return FileResult(str(path), "duplicate", f"same content as {same[0].name}", same[0].id)
+    if sha in seen_hashes:
+        return FileResult(str(path), "duplicate", f"same content as {Path(seen_hashes[sha]).name}")
+    seen_hashes[sha] = str(path)
+    prepared, quality = prepare(path, data, sha, embedder, collection.chunking, vocabulary)
+    prepared.replaces = existing[0].id if existing else None
+    status = "replaced" if existing else "added"
+    result = FileResult(
+        str(path), status, "", None, len(prepared.chunks), quality, prepared.doc.title
+    )
+    return prepared, result
+
+
+__all__ = ["FileResult", "IngestReport", "embed_texts", "expand_paths", "ingest", "text_hash"]
