@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "serve": "assay.serve.app",
     "run": "assay.evals.display",
     "train": "assay.finetune",
+    "ask": "assay.rag.answer",
 }
 
 __all__ = ["__version__", "errors", *_EXPORTS]
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         RollingLoglikelihood,
         Sampling,
     )
+    from assay.rag.answer import ask
     from assay.serve.app import serve
     from assay.workspace import Workspace
 

@@ -8,9 +8,11 @@ answer from documents, compare with paired statistics, write a report).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -118,6 +120,73 @@ def step_compare(tour: Tour) -> None:
     tour.results["comparison"] = rows
 
 
+RAG_PAPERS = 4  # ACLSum test papers: abstract, introduction and conclusion of each
+RAG_QUESTION = "What does pair2vec learn embeddings of, and how are they computed?"
+
+
+def _detokenize(sentence: str) -> str:
+    text = re.sub(r" ([.,;:!?%)\]])", r"\1", sentence)
+    text = re.sub(r"([(\[]) ", r"\1", text)
+    return text.replace(" n't", "n't").replace(" 's", "'s")
+
+
+def write_aclsum_papers(folder: Path, n: int = RAG_PAPERS) -> list[Path]:
+    """The first ``n`` ACLSum test papers (shipped in the ``aclsum`` package) as Markdown files."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("aclsum")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    data = Path(next(iter(spec.submodule_search_locations))) / "dataset" / "test.jsonl"
+    paths: list[Path] = []
+    with data.open(encoding="utf-8") as f:
+        for line in f:
+            if len(paths) >= n:
+                break
+            paper = json.loads(line)
+            parts = [f"# {paper['title']}"]
+            for section in ("abstract", "introduction", "conclusion"):
+                sentences = paper["sentences"].get(section) or []
+                if sentences:
+                    body = " ".join(_detokenize(s) for s in sentences)
+                    parts.append(f"## {section.title()}\n\n{body}")
+            path = folder / f"{paper['id']}.md"
+            path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+def step_rag(tour: Tour) -> None:
+    from assay.rag.answer import ask
+    from assay.rag.collection import Collection
+
+    folder = tour.workspace.dir("quickstart", "papers")
+    paths = write_aclsum_papers(folder)
+    if not paths:
+        tour.say("skipped: the aclsum package (offline papers) is not installed", dim=True)
+        return
+    col = Collection(tour.workspace, "quickstart-papers")
+    report = col.add(paths)
+    tour.say(f"indexed {len(paths)} ACLSum papers from {folder}: {report.summary()}", dim=True)
+    tour.say(f"Q: {RAG_QUESTION}", bold=True)
+    result = ask(RAG_QUESTION, collection=col, model=_model(tour), k=2, max_tokens=96)
+    tour.say(f"A: {result.text}")
+    for c in result.citations:
+        tour.say(f"  {c.anchor}" + (f"  {c.title}" if c.valid and c.title else ""))
+    if not result.citations:
+        tour.say("  (no citations in the answer; sources given:)", dim=True)
+        for s in result.sources:
+            tour.say(f"  [{s.n}] {s.label}", dim=True)
+    tour.say(
+        f"{len(result.sources)} sources, {result.prompt_tokens} tokens in, "
+        f"{result.completion_tokens} out, {result.latency_s:.1f} s; "
+        f"try: assay ask QUESTION -c quickstart-papers --show-sources",
+        dim=True,
+    )
+    tour.results["rag"] = result
+
+
 def step_report(tour: Tour) -> None:
     from assay.evals.compare import to_html, to_markdown
     from assay.evals.runs import RunStore
@@ -145,6 +214,7 @@ STEPS: list[Step] = [
     Step("answer", "Ask it a scientific question", step_answer),
     Step("prompting", "Evaluate prompting strategies, with confidence intervals", step_prompting),
     Step("compare", "Compare them with paired statistics", step_compare),
+    Step("rag", "Answer from documents, with citations", step_rag),
     Step("report", "Write the HTML reports", step_report),
 ]
 

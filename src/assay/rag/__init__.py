@@ -27,9 +27,12 @@ _EXPORTS: dict[str, str] = {
     "DocumentError": "assay.rag.errors",
     "CollectionError": "assay.rag.errors",
     "EmbedderMismatchError": "assay.rag.errors",
+    "ask": "assay.rag.answer",
+    "Answer": "assay.rag.answer",
 }
 
 __all__ = [
+    "Answer",
     "Chunk",
     "ChunkingConfig",
     "Collection",
@@ -40,12 +43,14 @@ __all__ = [
     "ParsedDocument",
     "SearchFilter",
     "SearchHit",
+    "ask",
     "collections",
     "load_embedder",
     "read_document",
 ]
 
 if TYPE_CHECKING:
+    from assay.rag.answer import Answer, ask
     from assay.rag.chunking import Chunk, ChunkingConfig
     from assay.rag.collection import Collection, collections
     from assay.rag.document import ParsedDocument

@@ -1,0 +1,202 @@
+"""Answers with citations: numbered sources, citation mapping to document and page, invalid
+citations, insufficient evidence (relevance floor and the fixed phrase), the context budget,
+re-ranking, and the ``assay ask`` CLI. The models are scripted fakes; the collection is one real
+PDF indexed once."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assay.errors import ContextLengthError
+from assay.models.facade import Model
+from assay.models.fake import FakeBackend, scripted
+from assay.rag import Collection
+from assay.rag.answer import INSUFFICIENT, ask, fit_sources, parse_score
+from assay.rag.prompt import parse_citations, says_insufficient
+from assay.workspace import Workspace
+
+PAPER = "05_inlg_W18-6515.pdf"
+QUESTION = "How many headlines of Nikkei Quick News were used as market comments?"
+FACT = "20,093"
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Collection:
+    ws = Workspace.init(tmp_path_factory.mktemp("answer-ws"))
+    col = Collection(ws, "papers")
+    report = col.add([shared_data / "pdfs" / PAPER])
+    assert report.count("added") == 1, [r.line() for r in report.results]
+    return col
+
+
+def seen(model: Model) -> list[str]:
+    assert isinstance(model.backend, FakeBackend)
+    return model.backend.seen
+
+
+def source_numbers(prompt: str) -> dict[int, str]:
+    """Source number -> its text, read back from the prompt the model was given."""
+    parts = re.split(r"(?m)^\[(\d+)\] ", prompt)
+    return {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def cite_the_fact(prompt: str) -> str:
+    found = [n for n, text in source_numbers(prompt).items() if FACT in text]
+    if not found:
+        return INSUFFICIENT
+    return f"The authors used {FACT} headlines as market comments [{found[0]}]."
+
+
+def test_citation_maps_to_document_and_page(paper: Collection) -> None:
+    model = scripted([cite_the_fact])
+    result = ask(QUESTION, collection=paper, model=model, k=5)
+    assert not result.insufficient and result.called_model
+    assert FACT in result.text
+    assert len(result.citations) == 1
+    c = result.citations[0]
+    assert c.valid and c.document == PAPER and c.page == 3
+    assert c.passage is not None and FACT in c.passage
+    assert c.chunk_id == result.sources[c.n - 1].hit.chunk_id
+    assert result.invalid_citations == []
+    # the prompt numbers the sources and labels them with title and page
+    prompt = seen(model)[0]
+    assert "[1] " in prompt and "p. " in prompt and INSUFFICIENT in prompt
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    data = result.to_dict()
+    assert data["citations"][0]["page"] == 3 and json.dumps(data)
+
+
+def test_page_in_citation_and_unknown_number_flagged(paper: Collection) -> None:
+    def reply(prompt: str) -> str:
+        n = next(n for n, text in source_numbers(prompt).items() if FACT in text)
+        return f"They used {FACT} headlines [{n}, p. 3] and other data [9]."
+
+    result = ask(QUESTION, collection=paper, model=scripted([reply]), k=3)
+    valid = [c for c in result.citations if c.valid]
+    assert len(valid) == 1 and valid[0].page == 3 and valid[0].stated_page == 3
+    assert result.invalid_citations == [9]
+    bad = next(c for c in result.citations if not c.valid)
+    assert bad.document is None and bad.page is None
+
+
+def test_unrelated_question_does_not_call_the_model(paper: Collection) -> None:
+    model = scripted(["this must not be used [1]"])
+    result = ask("What is a good recipe for chocolate cake?", collection=paper, model=model)
+    assert result.insufficient and result.reason == "no relevant chunk"
+    assert result.text == INSUFFICIENT and not result.called_model
+    assert seen(model) == [] and result.citations == []
+
+
+def test_model_saying_the_phrase_is_insufficient(paper: Collection) -> None:
+    result = ask(
+        "Which stock exchange did the authors' comments describe?",
+        collection=paper,
+        model=scripted(["the documents don't contain enough information to answer this."]),
+    )
+    assert result.called_model and result.insufficient and result.reason == "model said so"
+
+
+def test_small_context_keeps_fewer_sources(paper: Collection) -> None:
+    big = ask(QUESTION, collection=paper, model=scripted(["ok [1]"]), k=5, max_tokens=50)
+    small_model = scripted(["ok [1]"], context_length=300)
+    small = ask(QUESTION, collection=paper, model=small_model, k=5, max_tokens=50)
+    assert len(big.sources) == 5 and big.dropped == 0
+    assert 1 <= len(small.sources) < 5 and small.dropped == 5 - len(small.sources)
+    prompt = seen(small_model)[0]
+    assert small_model.count_tokens(prompt) + 50 <= 300
+    # a context too small for even the question and the answer is a clear error
+    with pytest.raises(ContextLengthError):
+        ask(QUESTION, collection=paper, model=scripted(["ok"], context_length=60), max_tokens=50)
+
+
+def test_fit_sources_truncates_the_last_one(paper: Collection) -> None:
+    hits = paper.search(QUESTION, k=3)
+    model = scripted(["x"], context_length=260)
+    sources, messages, n_tokens = fit_sources(model, QUESTION, hits, max_tokens=40)
+    assert sources[-1].text in messages[-1].content
+    assert sources and n_tokens + 40 <= 260
+    assert len(sources) < 3 or sources[-1].truncated
+    assert sources[-1].truncated == sources[-1].text.endswith(" ...")
+
+
+def test_rerank_and_streaming(paper: Collection) -> None:
+    def judge(prompt: str) -> str:
+        if "Score (0-10)" in prompt:
+            return "Score: 9/10" if FACT in prompt else "2"
+        return cite_the_fact(prompt)
+
+    pieces: list[str] = []
+    result = ask(
+        QUESTION,
+        collection=paper,
+        model=scripted([judge]),
+        k=2,
+        rerank_with_model=True,
+        on_token=pieces.append,
+    )
+    assert result.sources[0].rerank_score == 9.0 and FACT in result.sources[0].text
+    assert "".join(pieces).strip() == result.text
+    assert result.citations[0].n == 1 and result.citations[0].page == 3
+
+
+def test_parsers() -> None:
+    marks = parse_citations("A [1], B [2, p. 3], C [1; 4, pp. 5-6], D [2-3], E [a] [Source 7].")
+    assert [(m.n, m.page) for m in marks] == [
+        (1, None),
+        (2, 3),
+        (1, None),
+        (4, 5),
+        (2, None),
+        (3, None),
+        (7, None),
+    ]
+    assert parse_citations("see [citation needed] and [x1]") == []
+    assert says_insufficient(INSUFFICIENT.upper())
+    assert not says_insufficient("The documents contain enough information [1].")
+    assert parse_score(" 7") == 7.0 and parse_score("Score: 8/10") == 8.0
+    assert parse_score("relevance 8.5") == 8.5 and parse_score("none") is None
+    assert parse_score("42") is None
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from assay.cli.main import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    note = tmp_path / "owls.md"
+    note.write_text("# Owls\n\nBarn owls hunt at night and swallow their prey whole.\n")
+    script = tmp_path / "model.yaml"
+    script.write_text('replies: ["Owls swallow their prey whole [1]."]\n')
+    code, _, _ = run(capsys, "docs", "add", str(note), "-c", "zoo", "--no-progress")
+    assert code == 0
+    args = ("ask", "What do barn owls do with their prey?", "-c", "zoo", "-m", f"fake:{script}")
+    code, out, err = run(capsys, *args, "--show-sources")
+    assert code == 0, err
+    assert "Owls swallow their prey whole [1]." in out
+    assert "[1] owls.md" in out and "Sources:" in out and "hunt at night" in out
+    code, out, err = run(capsys, *args, "--no-stream")
+    assert code == 0 and out.startswith("Owls swallow their prey whole [1].")
+    code, out, _ = run(capsys, *args, "--json")
+    data = json.loads(out)
+    assert data["citations"][0]["document"] == "owls.md" and data["insufficient"] is False
+    code, _, err = run(capsys, "ask", "owls?", "-c", "nowhere", "-m", f"fake:{script}")
+    assert code == 2 and "error: no collection named 'nowhere'" in err
+    assert len(err.strip().splitlines()) <= 2  # error + hint
+    run(capsys, "docs", "remove", "owls.md", "-c", "zoo")
+    code, _, err = run(capsys, "ask", "owls?", "-c", "zoo", "-m", f"fake:{script}")
+    assert code == 2 and "error: collection 'zoo' is empty" in err
