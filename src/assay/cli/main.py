@@ -22,10 +22,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("assay.cli.models_cmd", "models", "List models and show model cards."),
     "serve": ("assay.cli.serve", "serve", "Serve a model over an OpenAI-compatible HTTP API."),
     "log": ("assay.cli.log_cmd", "log", "Show recent model calls: tokens, latency, cost."),
+    "docs": ("assay.cli.docs_cmd", "docs", "Add, list, show and remove documents for retrieval."),
+    "ask": ("assay.cli.ask_cmd", "ask", "Answer a question from a document collection, citing pages."),
     "eval": ("assay.cli.eval_cmd", "eval_", "Evaluate models on a task, with confidence intervals."),
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
+    "report": ("assay.cli.report_cmd", "report", "Write a self-contained HTML report of a run."),
 }
 
 
