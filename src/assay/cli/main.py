@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
+    "train": ("assay.cli.train_cmd", "train", "Finetune a model with a recipe (config file + overrides)."),
     "report": ("assay.cli.report_cmd", "report", "Write a self-contained HTML report of a run."),
 }
 

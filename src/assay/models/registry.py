@@ -55,6 +55,12 @@ PROVIDERS: dict[str, Provider] = {
         summary="any OpenAI-compatible server: MODEL or MODEL@BASE_URL",
     ),
     "fake": Provider("assay.models.fake", summary="scripted replies for tests"),
+    "run": Provider(
+        "assay.models.run_model",
+        needs=("torch", "transformers"),
+        install="pip install torch==2.13.0 transformers",
+        summary="a model trained with assay train: run:<run-id> (<workspace>/models/<run-id>)",
+    ),
 }
 
 

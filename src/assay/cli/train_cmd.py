@@ -1,0 +1,58 @@
+"""``assay train CONFIG.yaml [key=value ...]``: finetune with a recipe."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("train")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option(
+    "--fresh", is_flag=True, help="Discard this run's checkpoints and outputs; start over."
+)
+@click.option(
+    "--show-config", is_flag=True, help="Print the resolved config (with overrides) and exit."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or data summaries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON at the end.")
+def train(
+    config: str,
+    overrides: tuple[str, ...],
+    fresh: bool,
+    show_config: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Finetune a model with the recipe named in CONFIG (a YAML file).
+
+    \b
+    Overrides use dotted keys, values are YAML:
+      assay train examples/finetune/classifier-bbc.yaml optim.epochs=1 data.limit=200
+    Recipes: classifier, causal_lm, sft, dpo (see docs/finetuning.md).
+
+    The run is written to <workspace>/models/<run_id>/ (run_id defaults to the config file's
+    name) and can be loaded as run:<run_id>. Running the same command again after an
+    interruption resumes from the latest checkpoint; a changed config is refused with the
+    differences.
+
+    \b
+    Several GPUs or processes (data parallel):
+      accelerate launch --multi_gpu --num_processes N -m assay.cli.main train CONFIG.yaml
+    """
+    from assay.finetune import load_config
+    from assay.finetune import train as run_training
+
+    if show_config:
+        import yaml
+
+        cfg = load_config(config, list(overrides))
+        click.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip())
+        return
+    result = run_training(config, list(overrides), fresh=fresh, quiet=quiet)
+    if as_json:
+        from assay.cli.common import echo_json
+
+        echo_json(result.record)
+    elif quiet:
+        click.echo(result.address)

@@ -1,0 +1,352 @@
+"""Typed training configs: a YAML file, then ``key=value`` overrides with dotted keys.
+
+Every recipe has one config class (in its own file) built from the shared pieces below. Loading
+goes: read the YAML mapping → apply overrides (``optim.learning_rate=1e-4``; values are parsed as
+YAML scalars, so ``true``, ``3``, ``[a, b]`` and ``null`` work) → find the recipe named by
+``recipe:`` → validate with that recipe's class. An unknown key is refused with the nearest valid
+key; a wrong value names the key, the source (file or override) and what was expected.
+
+The **config hash** identifies what a run computes: every field except those that cannot change
+the numbers (``run_id``, ``progress``, ``device`` and the ``checkpoint`` section). A run resumed
+from a checkpoint must have the same hash; :func:`config_diff` shows what changed when it does not.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assay.errors import ConfigError
+
+RECIPES: dict[str, str] = {
+    "classifier": "assay.finetune.recipes.classifier",
+    "causal_lm": "assay.finetune.recipes.causal_lm",
+    "sft": "assay.finetune.recipes.sft",
+    "dpo": "assay.finetune.recipes.dpo",
+}
+"""Recipe name → module holding ``Config`` (a :class:`RecipeConfig`) and ``run(config, env)``."""
+
+NON_SEMANTIC: tuple[str, ...] = ("run_id", "progress", "device", "checkpoint")
+"""Top-level fields left out of the config hash: they never change what is computed."""
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class OptimConfig(Strict):
+    """How to optimise: steps, batch, learning rate and its schedule, clipping, precision."""
+
+    epochs: float = Field(default=1.0, gt=0)
+    """Passes over the training data; ignored when ``max_steps`` is set."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Optimizer steps to take (overrides ``epochs``)."""
+    batch_size: int = Field(default=8, ge=1)
+    """Examples per micro-batch on each process."""
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    adam_beta1: float = Field(default=0.9, ge=0, lt=1)
+    adam_beta2: float = Field(default=0.999, ge=0, lt=1)
+    adam_epsilon: float = Field(default=1e-8, gt=0)
+    lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """Decay after warmup: linear to 0, cosine to 0, or constant."""
+    warmup_steps: int | None = Field(default=None, ge=0)
+    warmup_ratio: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the steps spent warming up, when ``warmup_steps`` is not given."""
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    """Clip the gradient norm to this; ``null`` for no clipping."""
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+
+
+class EvalConfig(Strict):
+    """Evaluation on the validation set during training, and early stopping."""
+
+    every_steps: int | None = Field(default=None, ge=1)
+    """Evaluate every N optimizer steps; ``null``: once per epoch (and always at the end)."""
+    metric: str | None = None
+    """The metric that decides early stopping and the best step (recipe default when null)."""
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    """Stop after this many evaluations without improvement; ``null``: never stop early."""
+    min_delta: float = Field(default=0.0, ge=0)
+    restore_best: bool = True
+    """With early stopping, save the weights of the best evaluation rather than the last."""
+    max_examples: int | None = Field(default=None, ge=1)
+    """Evaluate on at most this many validation examples (the first ones, in a fixed order)."""
+    batch_size: int | None = Field(default=None, ge=1)
+
+
+class CheckpointConfig(Strict):
+    """Resumable checkpoints (model, optimizer, scheduler, RNG and data position)."""
+
+    every_steps: int | None = Field(default=None, ge=1)
+    """Write a checkpoint every N optimizer steps; ``null``: none (a killed run starts over)."""
+    keep: int = Field(default=2, ge=1)
+    """How many of the newest checkpoints to keep."""
+    keep_after_training: bool = False
+    """Keep the checkpoints once training has finished (they hold optimizer state: large)."""
+
+
+class DataConfig(Strict):
+    """Where examples come from and how they are cleaned before training."""
+
+    train: str
+    """A .jsonl/.json/.csv/.tsv file (a .txt file for raw text), or ``builtin:<name>/<split>``."""
+    validation: str | None = None
+    """Validation examples; when null, ``validation_fraction`` of the training file is held out."""
+    validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    limit: int | None = Field(default=None, ge=1)
+    """Use at most this many training examples (a seeded sample, taken before the split)."""
+    dedup: bool = True
+    """Remove exact duplicate examples before the split (so none sits on both sides)."""
+    leakage_check: list[str] = Field(default_factory=list)
+    """Evaluation datasets (files or ``builtin:<name>/<split>``) to check for n-gram overlap."""
+    leakage_ngram: int = Field(default=13, ge=1)
+    fail_on_leakage: bool = False
+    """Refuse to train when any evaluation item overlaps the training data (default: warn)."""
+
+
+class LoraConfig(Strict):
+    """Low-rank adapters (peft). ``quantize: 4bit`` is QLoRA and needs CUDA + bitsandbytes."""
+
+    enabled: bool = False
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Names of the linear layers to adapt (the last part of the module name), or ``all-linear``."""
+    quantize: Literal["none", "4bit"] = "none"
+    merge: bool = False
+    """Also write the merged model (base + adapter) as a plain model folder, ``merged/``."""
+
+
+class RecipeConfig(Strict):
+    """What every recipe has. Recipes subclass it and add ``data`` and their own fields."""
+
+    recipe: str
+    run_id: str | None = None
+    """Folder name under ``<workspace>/models/``; default: the config file's name."""
+    model: str
+    """The base model: a folder, ``package:<module>/<path>``, ``run:<id>`` or a known name."""
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    progress: bool = True
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    @model_validator(mode="after")
+    def _check_run_id(self) -> RecipeConfig:
+        if self.run_id is not None and not _RUN_ID.match(self.run_id):
+            raise ValueError(
+                f"run_id '{self.run_id}' must be letters, digits, '.', '_' or '-' "
+                "(it names a folder)"
+            )
+        return self
+
+    def semantic_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        for key in NON_SEMANTIC:
+            data.pop(key, None)
+        return data
+
+    def config_hash(self) -> str:
+        return _hash(self.semantic_dict())
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_overrides(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` → ``{"a.b": 1, "c": "x"}`` (values parsed as YAML scalars)."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"override '{item}' is not key=value", hint="e.g. optim.learning_rate=1e-4"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"{source}: '{where}' is a value, so '{dotted}' cannot be set")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"no such config file: {p}")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{at}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if loaded is None:
+        raise ConfigError(f"{p} is empty", hint="it needs at least recipe:, model: and data.train:")
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level")
+    return loaded
+
+
+def valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key a config class accepts (nested sections included)."""
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        out.append(key)
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(valid_keys(ann, prefix=f"{key}."))
+    return out
+
+
+def _explain(err: ValidationError, cls: type[BaseModel], source: str) -> ConfigError:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        keys = valid_keys(cls)
+        parent, _, leaf = where.rpartition(".")
+        siblings = [k for k in keys if k.rpartition(".")[0] == parent]
+        by_leaf = {k.rpartition(".")[2]: k for k in siblings}
+        near = [by_leaf[m] for m in difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.6)]
+        if not near:
+            ancestors = {".".join(where.split(".")[:i]) for i in range(1, where.count(".") + 1)}
+            others = [k for k in keys if k not in ancestors]
+            near = difflib.get_close_matches(where, others, n=1, cutoff=0.75)
+        hint = (
+            f"did you mean '{near[0]}'?"
+            if near
+            else f"valid keys{' in ' + parent if parent else ''}: {', '.join(siblings)}"
+        )
+        return ConfigError(f"{source}: unknown key '{where}'", hint=hint)
+    if first["type"] == "missing":
+        return ConfigError(f"{source}: '{where}' is required")
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    msg = first["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{source}: {where}: {msg}{shown}")
+
+
+def recipe_module(name: str) -> Any:
+    import importlib
+
+    module = RECIPES.get(name)
+    if module is None:
+        near = difflib.get_close_matches(name, list(RECIPES), n=1)
+        raise ConfigError(
+            f"unknown recipe '{name}'",
+            hint=(f"did you mean '{near[0]}'? " if near else "") + f"recipes: {', '.join(RECIPES)}",
+        )
+    return importlib.import_module(module)
+
+
+def load_config(
+    source: str | Path | dict[str, Any] | RecipeConfig,
+    overrides: list[str] | tuple[str, ...] | dict[str, Any] | None = None,
+) -> RecipeConfig:
+    """A validated recipe config from a YAML file, a mapping or a config, plus overrides."""
+    if isinstance(source, RecipeConfig):
+        if not overrides:
+            return source
+        data: dict[str, Any] = source.model_dump(mode="json")
+        name = "config"
+        stem: str | None = source.run_id
+    elif isinstance(source, dict):
+        data, name, stem = dict(source), "config", None
+    else:
+        data = read_config_file(source)
+        name, stem = str(source), Path(source).stem
+    for key, value in parse_overrides(overrides).items():
+        _set_dotted(data, key, value, f"override '{key}'")
+    recipe = data.get("recipe")
+    if recipe is None:
+        raise ConfigError(f"{name}: 'recipe' is required", hint=f"one of: {', '.join(RECIPES)}")
+    cls: type[RecipeConfig] = recipe_module(str(recipe)).Config
+    try:
+        config = cls.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, cls, name) from None
+    if config.run_id is None:
+        run_id = _slug(stem) if stem else f"{config.recipe}-{config.config_hash()[:8]}"
+        config = config.model_copy(update={"run_id": run_id})
+    return config
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "run"
+    return slug[:100]
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Lines ``key: old → new`` for every dotted key whose value differs."""
+    a, b = flatten(old), flatten(new)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            lines.append(f"{key}: {a.get(key, '<unset>')!r} → {b.get(key, '<unset>')!r}")
+    return lines
+
+
+__all__ = [
+    "NON_SEMANTIC",
+    "RECIPES",
+    "CheckpointConfig",
+    "DataConfig",
+    "EvalConfig",
+    "LoraConfig",
+    "OptimConfig",
+    "RecipeConfig",
+    "config_diff",
+    "flatten",
+    "load_config",
+    "parse_overrides",
+    "read_config_file",
+    "recipe_module",
+    "valid_keys",
+]
