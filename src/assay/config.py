@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,10 +117,10 @@ def load_settings(
             # User aliases extend the built-in ones rather than replacing them.
             loaded["aliases"] = {**DEFAULT_ALIASES, **(loaded["aliases"] or {})}
         data = _merge(data, loaded)
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     for var, dotted in ENV_OVERRIDES.items():
-        if env.get(var):
-            _set_dotted(data, dotted, env[var])
+        if environ.get(var):
+            _set_dotted(data, dotted, environ[var])
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value)
     try:

@@ -80,7 +80,7 @@ def compute_metrics(
     if tokens:
         out["tokens"] = {
             "prompt": sum(int(s.get("prompt_tokens", 0)) for s in samples),
-            "completion": int(sum(tokens)),
+            "completion": sum(int(t) for t in tokens if t is not None),
         }
     return out
 

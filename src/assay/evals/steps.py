@@ -100,7 +100,9 @@ class PromptBuilder:
             query = next((m.content for m in reversed(rendered) if m.role == "user"), "")
             examples = self.fewshot.select(query, row_id)
             rendered = layout_chat(examples, query, layout=self.task.fewshot.layout, system=system)
-        return list(apply_cot(rendered, self.task.cot))
+        with_cot = apply_cot(rendered, self.task.cot)
+        assert not isinstance(with_cot, str)  # a chat in, a chat out
+        return with_cot
 
     def prompt(self, row: Mapping[str, Any], row_id: str) -> str | list[Message]:
         """A chat for chat tasks; for raw-text tasks, plain text laid out as

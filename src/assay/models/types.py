@@ -27,7 +27,7 @@ Prompt = str | list[Message]
 
 
 def as_messages(raw: list[dict[str, str]] | list[Message]) -> list[Message]:
-    return [m if isinstance(m, Message) else Message(**m) for m in raw]
+    return [m if isinstance(m, Message) else Message.model_validate(m) for m in raw]
 
 
 class Sampling(BaseModel):
