@@ -9,6 +9,7 @@ settings) + the sample index, so ``n`` sampled outputs are cached as ``n`` entri
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -216,6 +217,9 @@ class Model:
             Loglikelihood,
             progress=progress,
             preview=requests[0].context + requests[0].continuation if requests else "",
+            # The choices of one question stay in one backend call, which can then run their
+            # shared context once (a batch may exceed batch_size by a question's other choices).
+            same_batch=lambda r: r.context,
         )
 
     def loglikelihood_rolling(
@@ -266,6 +270,7 @@ class Model:
         *,
         progress: bool,
         preview: Any,
+        same_batch: Callable[[Any], Any] | None = None,
     ) -> list[R]:
         results: list[R | None] = [None] * len(requests)
         if self.settings.cache:
@@ -278,7 +283,19 @@ class Model:
         error: str | None = None
         try:
             size = max(1, self.settings.batch_size)
-            batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+            batches: list[list[int]] = []
+            for i in todo:
+                # A full batch is closed, except that consecutive requests with equal
+                # ``same_batch`` keys are not split between two batches.
+                if not batches or (
+                    len(batches[-1]) >= size
+                    and (
+                        same_batch is None
+                        or same_batch(requests[i]) != same_batch(requests[batches[-1][-1]])
+                    )
+                ):
+                    batches.append([])
+                batches[-1].append(i)
             bar = None
             if progress and len(batches) > 1:
                 from tqdm import tqdm
@@ -287,12 +304,14 @@ class Model:
             for batch in batches:
                 batch_start = time.perf_counter()
                 batch_requests = [requests[i] for i in batch]
-                outs = with_retries(lambda br=batch_requests: call(br), self.retry, self._sleep)
+                outs: list[R] = with_retries(
+                    functools.partial(call, batch_requests), self.retry, self._sleep
+                )
                 per_item = (time.perf_counter() - batch_start) / max(len(batch), 1)
                 fresh: list[tuple[str, str]] = []
                 for i, out in zip(batch, outs, strict=True):
                     if isinstance(out, Generation):
-                        out = out.model_copy(  # type: ignore[assignment]
+                        out = out.model_copy(
                             update={"latency_s": out.latency_s or per_item, "cost": self.cost(out.prompt_tokens, out.completion_tokens)}
                         )
                     results[i] = out
@@ -328,7 +347,7 @@ class Model:
         for i, r in enumerate(results):
             assert r is not None
             if i in cached_set and isinstance(r, Generation):
-                r = r.model_copy(update={"cached": True})  # type: ignore[assignment]
+                r = r.model_copy(update={"cached": True})
             final.append(r)
         return final
 

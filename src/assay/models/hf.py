@@ -31,6 +31,15 @@ What it guarantees, and how:
   truncated from the left to the context length; rows are right padded in a batch.
   ``loglikelihood_rolling`` scores disjoint windows as lm-eval's ``get_rolling_token_windows``
   (prefix token, ``max_seq_len`` = context length, ``context_len=1``).
+* **Choices that share a context share its forward pass.** Requests whose context encodes to the
+  same tokens (the choices of a multiple-choice question) are scored with one pass over the
+  context, which keeps only the last position's logits and the key/value cache; the
+  continuations then run together in one pass over that cache (copied per row), with their true
+  position ids and the context's padding masked out. Each sum equals the unshared computation up
+  to float rounding (tested to 1e-5). A context seen once with a continuation of several
+  tokens, a pair that must be truncated, and models whose cache is not a plain per-layer
+  key/value cache (sliding windows, recurrent layers) take the unshared path: one right-padded
+  pass over ``context + continuation``. ``prefix_reuse=False`` turns sharing off.
 
 Tokenization: a prompt is encoded with the tokenizer's defaults (special tokens as the tokenizer
 adds them), except that a text which already starts with the BOS text (a chat template that
@@ -45,6 +54,7 @@ from several threads).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -89,6 +99,8 @@ DEFAULT_MAX_LENGTH = 2048
 """Scoring window for a model whose config names no context length (lm-eval's default too)."""
 LOGITS_BUDGET = 1 << 27
 """Logit values per scoring forward pass (rows x tokens x vocabulary): 512 MB in float32."""
+CACHE_BUDGET = 1 << 29
+"""Bytes of context key/value cache copied for one pass over shared-context continuations."""
 _CONTEXT_KEYS = (
     "max_position_embeddings",
     "n_positions",
@@ -224,6 +236,7 @@ class HFBackend:
         source: str = "folder",
         gguf_path: Path | None = None,
         fingerprint: str | None = None,
+        prefix_reuse: bool = True,
     ) -> None:
         self.name = name
         self.address = address
@@ -261,6 +274,9 @@ class HFBackend:
         probe = tok("a")["input_ids"]
         self._adds_bos = tok.bos_token_id is not None and probe[:1] == [tok.bos_token_id]
         self._context = self._find_context_length()
+        self.prefix_reuse = prefix_reuse
+        """Score choices that share a context with one pass over it (see the module docstring)."""
+        self._reuse_args = self._prefix_reuse_args()
 
     # -- identity ------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -535,7 +551,7 @@ class HFBackend:
         Sequences are sorted longest first and right padded into batches that keep the logits
         within :data:`LOGITS_BUDGET`; right padding needs no position ids (real tokens come first).
         """
-        vocab = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+        vocab = self._vocab_size()
         order = sorted(
             (i for i in range(len(sequences)) if sequences[i]), key=lambda i: -len(sequences[i])
         )
@@ -573,21 +589,49 @@ class HFBackend:
             return [self.prefix_token], continuation_ids
         return context_ids, continuation_ids
 
-    def _score(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[tuple[float, bool, int]]:
-        """Sum log-probability and greediness of each continuation after its context."""
+    def _score(
+        self, pairs: Sequence[tuple[list[int], list[int]]], *, share: bool = False
+    ) -> list[tuple[float, bool, int]]:
+        """Sum log-probability and greediness of each continuation after its context.
+
+        With ``share`` (and :attr:`prefix_reuse`), pairs with equal context tokens are scored
+        with one pass over the context (see :meth:`_score_shared`); the rest one pass each.
+        """
         max_len = self.max_length
-        inputs: list[list[int]] = []
-        index: list[int] = []
         results: list[tuple[float, bool, int]] = [(0.0, True, 0)] * len(pairs)
-        for i, (context, continuation) in enumerate(pairs):
+        todo: list[int] = []
+        for i, (_, continuation) in enumerate(pairs):
             if not continuation:
                 continue
             if len(continuation) > max_len:
                 raise ContextLengthError(len(continuation) + 1, max_len, what="continuation")
-            inputs.append((context + continuation)[-(max_len + 1) :][:-1])
-            index.append(i)
+            todo.append(i)
+        if share and self.prefix_reuse and self._reuse_args is not None:
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i in todo:
+                context, continuation = pairs[i]
+                if len(context) + len(continuation) <= max_len + 1:  # no left truncation
+                    groups.setdefault(tuple(context), []).append(i)
+            # A context seen once gains nothing from a second pass, unless the whole
+            # continuation is one token (then the context's last logits are all it needs).
+            shared = [g for g in groups.values() if len(g) > 1 or len(pairs[g[0]][1]) == 1]
+            if shared:
+                done = self._score_shared(pairs, shared, results)
+                todo = [i for i in todo if i not in done]
+        self._score_unshared(pairs, todo, results)
+        return results
+
+    def _score_unshared(
+        self,
+        pairs: Sequence[tuple[list[int], list[int]]],
+        todo: Sequence[int],
+        results: list[tuple[float, bool, int]],
+    ) -> None:
+        """One pass over ``(context + continuation)[:-1]`` (truncated on the left) per pair."""
+        max_len = self.max_length
+        inputs = [(pairs[i][0] + pairs[i][1])[-(max_len + 1) :][:-1] for i in todo]
         for j, logits in self._logits(inputs):
-            i = index[j]
+            i = todo[j]
             continuation = pairs[i][1]
             n_in, n_cont = len(inputs[j]), len(continuation)
             logprobs = torch.log_softmax(logits[n_in - n_cont : n_in], dim=-1)
@@ -595,12 +639,214 @@ class HFBackend:
             total = float(logprobs.gather(1, target[:, None]).sum())
             greedy = bool((logprobs.argmax(dim=-1) == target).all())
             results[i] = (total, greedy, n_cont)
-        return results
+
+    # -- shared-context scoring ----------------------------------------------------------------
+    def _prefix_reuse_args(self) -> tuple[str, bool] | None:
+        """How to pass a cache to ``forward`` and whether it takes ``logits_to_keep``; ``None``
+        for models whose cache cannot be reused this way (encoder-decoders, sliding windows)."""
+        config = self.model.config
+        if getattr(config, "is_encoder_decoder", False) or not getattr(config, "is_causal", True):
+            return None
+        if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+            return None
+        layer_types = getattr(config, "layer_types", None) or []
+        if any(t != "full_attention" for t in layer_types):
+            return None
+        try:
+            params = inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            return None
+        cache_arg = next((a for a in ("cache", "past_key_values") if a in params), None)
+        if cache_arg is None or "position_ids" not in params or "attention_mask" not in params:
+            return None
+        return cache_arg, "logits_to_keep" in params
+
+    @staticmethod
+    def _cache_tensors(
+        output: Any, rows: int, width: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Each layer's ``(keys, values)`` of a forward pass's cache, shaped
+        ``[rows, heads, width, dim]``; ``None`` unless it is a plain per-layer key/value cache."""
+        cache = getattr(output, "cache", None)
+        if cache is None:
+            cache = getattr(output, "past_key_values", None)
+        if type(cache).__name__ != "DynamicCache":
+            return None
+        layers = getattr(cache, "layers", None)
+        if layers is not None:
+            if any(type(layer).__name__ != "DynamicLayer" for layer in layers):
+                return None
+            tensors = [(getattr(x, "keys", None), getattr(x, "values", None)) for x in layers]
+        else:  # transformers before 4.56 keeps two lists
+            tensors = list(
+                zip(getattr(cache, "key_cache", []), getattr(cache, "value_cache", []), strict=True)
+            )
+        out: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for keys, values in tensors:
+            if not (isinstance(keys, torch.Tensor) and isinstance(values, torch.Tensor)):
+                return None
+            if keys.dim() != 4 or keys.shape[:3] != values.shape[:3]:
+                return None
+            if keys.shape[0] != rows or keys.shape[2] != width:
+                return None
+            out.append((keys, values))
+        return out or None
+
+    def _score_shared(
+        self,
+        pairs: Sequence[tuple[list[int], list[int]]],
+        groups: Sequence[list[int]],
+        results: list[tuple[float, bool, int]],
+    ) -> set[int]:
+        """Score groups of pairs that share their context tokens; returns the indices done.
+
+        Contexts are sorted longest first and right padded into batches of the unshared path's
+        size. A batch's contexts run once (keeping only each one's last logits, which score
+        every continuation's first token, and the cache); then the continuations' remaining
+        tokens run over a copy of their context's cache, see :meth:`_score_continuations`.
+        """
+        vocab = self._vocab_size()
+        order = sorted(groups, key=lambda g: -len(pairs[g[0]][0]))
+        done: set[int] = set()
+        start = 0
+        while start < len(order):
+            width = len(pairs[order[start][0]][0])
+            batch = order[start : start + max(1, LOGITS_BUDGET // max(width * vocab, 1))]
+            start += len(batch)
+            if not self._score_contexts(pairs, batch, results):
+                # This model's cache is not a plain key/value cache: never try again.
+                self._reuse_args = None
+                break
+            done.update(i for g in batch for i in g)
+        return done
+
+    def _score_contexts(
+        self,
+        pairs: Sequence[tuple[list[int], list[int]]],
+        batch: Sequence[list[int]],
+        results: list[tuple[float, bool, int]],
+    ) -> bool:
+        assert self._reuse_args is not None
+        cache_arg, keep_arg = self._reuse_args
+        contexts = [pairs[g[0]][0] for g in batch]
+        width = len(contexts[0])
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for k, ctx in enumerate(contexts):
+            input_ids[k, : len(ctx)] = torch.tensor(ctx, dtype=torch.long)
+            attention[k, : len(ctx)] = 1
+        attention = attention.to(self.device)
+        last = [len(ctx) - 1 for ctx in contexts]
+        longer = [(k, i) for k, g in enumerate(batch) for i in g if len(pairs[i][1]) > 1]
+        # Right padding: a real token attends only to the (real) tokens before it, so this pass
+        # needs no mask and takes the plain causal path; the padding in the cache is masked out
+        # when the continuations run over it.
+        kwargs: dict[str, Any] = {"input_ids": input_ids.to(self.device), "use_cache": bool(longer)}
+        kept = sorted(set(last))
+        column = {p: p for p in kept}
+        if keep_arg:
+            kwargs["logits_to_keep"] = torch.tensor(kept, dtype=torch.long, device=self.device)
+            column = {p: j for j, p in enumerate(kept)}
+        with torch.inference_mode():
+            output = self.model(**kwargs)
+            cache = self._cache_tensors(output, len(batch), width) if longer else None
+            if longer and cache is None:
+                return False
+            rows = torch.arange(len(batch), device=self.device)
+            cols = torch.tensor([column[p] for p in last], dtype=torch.long, device=self.device)
+            first = torch.log_softmax(output.logits[rows, cols].float(), dim=-1)  # [batch, vocab]
+            del output
+            best = first.argmax(dim=-1).tolist()
+            for k, g in enumerate(batch):
+                for i in g:
+                    cont = pairs[i][1]
+                    if len(cont) == 1:
+                        results[i] = (float(first[k, cont[0]]), best[k] == cont[0], 1)
+            if cache is not None:
+                self._score_continuations(
+                    pairs, contexts, attention, cache, first, best, longer, cache_arg, results
+                )
+        return True
+
+    def _score_continuations(
+        self,
+        pairs: Sequence[tuple[list[int], list[int]]],
+        contexts: Sequence[list[int]],
+        attention: torch.Tensor,
+        cache: list[tuple[torch.Tensor, torch.Tensor]],
+        first: torch.Tensor,
+        best: list[int],
+        rows: list[tuple[int, int]],
+        cache_arg: str,
+        results: list[tuple[float, bool, int]],
+    ) -> None:
+        """Continuations (``(context row, pair index)`` in ``rows``) after their context's cache.
+
+        Each row feeds ``continuation[:-1]`` (right padded) over a copy of its context's cache
+        row. The context rows are right padded too, so the attention mask is the context's
+        mask followed by the continuation's, and positions are given explicitly: a
+        continuation token's position is its true index after its own context.
+        """
+        from transformers import DynamicCache
+
+        vocab = self._vocab_size()
+        width = attention.shape[1]
+        per_position = sum(k[0].nbytes + v[0].nbytes for k, v in cache) / width
+        rows = sorted(rows, key=lambda r: -len(pairs[r[1]][1]))
+        start = 0
+        while start < len(rows):
+            n_in = len(pairs[rows[start][1]][1]) - 1
+            size = min(
+                LOGITS_BUDGET // max(n_in * vocab, 1),
+                int(CACHE_BUDGET // max((width + n_in) * per_position, 1)),
+            )
+            chunk = rows[start : start + max(1, size)]
+            start += len(chunk)
+            select = torch.tensor([k for k, _ in chunk], dtype=torch.long, device=self.device)
+            past = DynamicCache(
+                [
+                    (keys.index_select(0, select), values.index_select(0, select))
+                    for keys, values in cache
+                ]
+            )
+            input_ids = torch.full((len(chunk), n_in), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), n_in), dtype=torch.long)
+            for r, (_, i) in enumerate(chunk):
+                cont = pairs[i][1][:-1]
+                input_ids[r, : len(cont)] = torch.tensor(cont, dtype=torch.long)
+                mask[r, : len(cont)] = 1
+            offsets = torch.tensor([len(contexts[k]) for k, _ in chunk], dtype=torch.long)
+            # Padding positions past the context length are clamped; they are masked anyway.
+            positions = (offsets[:, None] + torch.arange(n_in)[None, :]).clamp(
+                max=self.max_length - 1
+            )
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=torch.cat(
+                    [attention.index_select(0, select), mask.to(self.device)], dim=1
+                ),
+                position_ids=positions.to(self.device),
+                use_cache=True,
+                **{cache_arg: past},
+            ).logits
+            del past
+            for r, (k, i) in enumerate(chunk):
+                cont = pairs[i][1]
+                logprobs = torch.log_softmax(logits[r, : len(cont) - 1].float(), dim=-1)
+                target = torch.tensor(cont[1:], device=logprobs.device)
+                values = torch.cat(
+                    [first[k, cont[0]].view(1), logprobs.gather(1, target[:, None])[:, 0]]
+                )
+                greedy = best[k] == cont[0] and bool((logprobs.argmax(dim=-1) == target).all())
+                results[i] = (float(values.sum()), greedy, len(cont))
+
+    def _vocab_size(self) -> int:
+        return int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
         pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
         with self._lock:
-            scored = self._score(pairs)
+            scored = self._score(pairs, share=True)
         return [Loglikelihood(logprob=lp, is_greedy=g, n_tokens=n) for lp, g, n in scored]
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:

@@ -67,8 +67,8 @@ def step_answer(tour: Tour) -> None:
 
 
 PROMPTING_TASK = "mmlu-science"
-PROMPTING_LIMIT = 60
-PROMPTING_SHOTS = 3
+PROMPTING_LIMIT = 40
+PROMPTING_SHOTS = 2
 
 
 def _model(tour: Tour) -> Any:

@@ -1,0 +1,262 @@
+"""Agreement with lm-evaluation-harness, the reference implementation of log-likelihood
+multiple-choice scoring and of generate-until scoring with regex extraction.
+
+For the same model folder, prompts and data, each test runs a task through assay
+(:func:`~assay.evals.runner.evaluate`) and through lm-eval (``simple_evaluate`` with its ``hf``
+model on the same folder and a task YAML over the same JSONL rows), then compares sample by
+sample: the rendered prompt and continuations, each choice's log-likelihood (within 1e-4), the
+greedy flags and the prediction; or the generated text, the extracted answer and the exact match.
+The accuracy must be identical.
+
+The tiny random model checks the mechanics quickly. The real SmolLM2 (slow: converted once per
+session into ``real_home``) checks them where the numbers mean something.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+pytest.importorskip("lm_eval")
+
+import assay
+from assay.config import Settings
+from assay.evals.builtin_data import gsm8k, load_builtin, pubmedqa
+from assay.evals.datasets import select
+from assay.evals.runner import EvalOptions, evaluate
+from assay.evals.runs import RunStore
+from assay.evals.task import (
+    DatasetConfig,
+    ExtractConfig,
+    GenerationConfig,
+    TaskConfig,
+    load_task,
+)
+from assay.models.facade import Model
+from assay.workspace import Workspace
+
+TOL = 1e-4
+BATCH = 8
+NUMBER = r"(-?[0-9][0-9,]*(?:\.[0-9]+)?)"
+"""The last number in a reply (one group, so both sides read the same group)."""
+
+
+# -- running both sides ----------------------------------------------------------------------------
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _lm_eval_task(tasks_dir: Path, name: str, data: Path, **config: Any) -> None:
+    """An lm-eval task YAML reading ``data`` as its test split."""
+    body = {
+        "task": name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        **config,
+    }
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    (tasks_dir / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+def _lm_eval_template(task: TaskConfig) -> str:
+    """A task's template as lm-eval's ``doc_to_text``. A YAML block scalar (``template: |``)
+    ends with a newline that assay's prompt drops and lm-eval would keep; lm-eval's own task
+    files write their templates without it."""
+    assert task.template is not None
+    return task.template.removesuffix("\n")
+
+
+def _run_lm_eval(folder: Path, tasks_dir: Path, name: str) -> tuple[list[dict[str, Any]], Any]:
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    out = simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={folder},dtype=float32",
+        tasks=[name],
+        task_manager=TaskManager(include_path=str(tasks_dir), include_defaults=False),
+        device="cpu",
+        batch_size=BATCH,
+        log_samples=True,
+        bootstrap_iters=0,
+    )
+    assert out is not None
+    samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
+    return samples, out["results"][name]
+
+
+def _run_assay(model: Model, task: TaskConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    options = EvalOptions(progress=False, batch_size=BATCH, rerun=True)
+    run = evaluate(task, model, options, on_status=lambda _: None)
+    assert run.metrics is not None
+    return RunStore(model.workspace).samples(run.id), run.metrics["metrics"]
+
+
+def _compare_choices(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> float:
+    """Sample-by-sample agreement on a multiple-choice task; returns the largest difference."""
+    assert [s["id"] for s in ours] == [str(r["id"]) for r in rows]
+    assert [str(s["doc"]["id"]) for s in theirs] == [str(r["id"]) for r in rows]
+    worst = 0.0
+    for rec, ref in zip(ours, theirs, strict=True):
+        assert rec["input"] == ref["arguments"][0][0], "the prompts differ"
+        assert rec["continuations"] == [a[1] for a in ref["arguments"]]
+        ref_lls = [r[0][0] for r in ref["resps"]]
+        for got, want in zip(rec["loglikelihoods"], ref_lls, strict=True):
+            worst = max(worst, abs(got - want))
+        assert rec["loglikelihoods"] == pytest.approx(ref_lls, abs=TOL)
+        assert rec["is_greedy"] == [bool(r[0][1]) for r in ref["resps"]]
+        assert rec["scores"]["mc_acc"] == ref["acc"]
+    return worst
+
+
+MC_METRICS = [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]
+
+
+# -- models ------------------------------------------------------------------------------------------
+@pytest.fixture
+def tiny(tiny_model_dir: Path) -> Model:
+    return assay.load(f"hf:{tiny_model_dir}", settings=Settings(cache=False))
+
+
+@pytest.fixture(scope="module")
+def smollm2(real_home: Path) -> Iterator[Model]:
+    yield assay.load("default", workspace=Workspace(real_home), settings=Settings(cache=False))
+
+
+def _folder(model: Model) -> Path:
+    folder: Path = model.backend.folder  # type: ignore[attr-defined]
+    return folder
+
+
+# -- multiple choice ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mmlu_rows() -> list[dict[str, Any]]:
+    """24 MMLU questions, a seeded sample across subjects."""
+    return [dict(r) for r in select(load_builtin("mmlu"), limit=24, shuffle=True, seed=0).rows]
+
+
+@pytest.mark.parametrize("answers", ["letters", "texts"])
+def test_mmlu_on_the_tiny_model(
+    tiny: Model, mmlu_rows: list[dict[str, Any]], tmp_path: Path, answers: str
+) -> None:
+    """The built-in MMLU task (answer letters, one token each), and the same questions scored
+    by their answer texts (several tokens each: the shared-context continuation pass)."""
+    data = _write_rows(tmp_path / "mmlu.jsonl", mmlu_rows)
+    task = load_task("mmlu").with_overrides(dataset={"source": str(data)})
+    if answers == "texts":
+        template = "Question: {{ question.strip() }}\nAnswer:"
+        task = task.with_overrides(template=template, choice_format=" {{ choice }}")
+        choice: Any = "{{ choices }}"
+    else:
+        template = _lm_eval_template(task)
+        choice = ["A", "B", "C", "D"]
+    name = f"assay_mmlu_{answers}"
+    _lm_eval_task(
+        tmp_path / "tasks",
+        name,
+        data,
+        output_type="multiple_choice",
+        doc_to_text=template,
+        doc_to_choice=choice,
+        doc_to_target=task.target,
+        metric_list=MC_METRICS,
+    )
+    ours, metrics = _run_assay(tiny, task)
+    theirs, results = _run_lm_eval(_folder(tiny), tmp_path / "tasks", name)
+    _compare_choices(ours, theirs, mmlu_rows)
+    assert metrics["mc_acc"]["value"] == pytest.approx(results["acc,none"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_pubmedqa_on_smollm2(smollm2: Model, shared_data: Path, tmp_path: Path) -> None:
+    """The built-in PubMedQA task: a long abstract shared by three one-token answers."""
+    test = pubmedqa(shared_data / "pubmedqa").rows
+    # The 16 shortest abstracts of the test split keep the test quick on two cores.
+    picked = sorted(test, key=lambda r: len(r["context"]))[:16]
+    rows = [{k: r[k] for k in ("id", "question", "context", "target")} for r in picked]
+    data = _write_rows(tmp_path / "pubmedqa.jsonl", rows)
+    task = load_task("pubmedqa").with_overrides(dataset={"source": str(data)})
+    assert isinstance(task.choices, list)
+    _lm_eval_task(
+        tmp_path / "tasks",
+        "assay_pubmedqa",
+        data,
+        output_type="multiple_choice",
+        doc_to_text=_lm_eval_template(task),
+        doc_to_choice=task.choices,
+        doc_to_target=task.target,
+        metric_list=MC_METRICS,
+    )
+    ours, metrics = _run_assay(smollm2, task)
+    theirs, results = _run_lm_eval(_folder(smollm2), tmp_path / "tasks", "assay_pubmedqa")
+    worst = _compare_choices(ours, theirs, rows)
+    assert metrics["mc_acc"]["value"] == pytest.approx(results["acc,none"], abs=1e-12)
+    print(f"pubmedqa: {len(rows)} samples, max |log-likelihood difference| {worst:.1e}")
+
+
+# -- generate until, regex extraction ----------------------------------------------------------------
+@pytest.mark.slow
+def test_gsm8k_generate_until_on_smollm2(smollm2: Model, tmp_path: Path) -> None:
+    """Greedy generation up to a stop sequence, the last number extracted by a regex."""
+    rows = [
+        {"id": r["id"], "question": r["question"], "target": r["target"]} for r in gsm8k().rows[:10]
+    ]
+    data = _write_rows(tmp_path / "gsm8k.jsonl", rows)
+    template = "Question: {{ question }}\nAnswer:"
+    stops = ["\n\n", "Question:"]
+    max_tokens = 64
+    task = TaskConfig(
+        name="gsm8k-raw",
+        kind="generate",
+        chat=False,
+        dataset=DatasetConfig(source=str(data)),
+        template=template,
+        target="target",
+        generation=GenerationConfig(max_tokens=max_tokens, temperature=0.0, stop=stops),
+        extract=ExtractConfig(strategy="regex", args={"pattern": NUMBER, "select": "last"}),
+        scorers=["exact_match"],
+    )
+    _lm_eval_task(
+        tmp_path / "tasks",
+        "assay_gsm8k",
+        data,
+        output_type="generate_until",
+        doc_to_text=template,
+        doc_to_target="target",
+        generation_kwargs={"until": stops, "do_sample": False, "max_gen_toks": max_tokens},
+        filter_list=[
+            {
+                "name": "last_number",
+                "filter": [
+                    {"function": "regex", "regex_pattern": NUMBER, "group_select": -1},
+                    {"function": "take_first"},
+                ],
+            }
+        ],
+        metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+    )
+    ours, metrics = _run_assay(smollm2, task)
+    theirs, results = _run_lm_eval(_folder(smollm2), tmp_path / "tasks", "assay_gsm8k")
+    assert [s["id"] for s in ours] == [str(s["doc"]["id"]) for s in theirs]
+    for rec, ref in zip(ours, theirs, strict=True):
+        assert rec["input"] == ref["arguments"][0][0], "the prompts differ"
+        assert rec["output"] == ref["resps"][0][0], f"sample {rec['id']}: the generations differ"
+        extracted = rec["extracted"] if rec["extraction_ok"] else "[invalid]"
+        assert extracted == ref["filtered_resps"][0]
+        assert rec["scores"]["exact_match"] == ref["exact_match"]
+    assert metrics["exact_match"]["value"] == pytest.approx(
+        results["exact_match,last_number"], abs=1e-12
+    )
+    assert any(rec["extraction_ok"] for rec in ours)
