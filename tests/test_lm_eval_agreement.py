@@ -207,7 +207,22 @@ def test_pubmedqa_on_smollm2(smollm2: Model, shared_data: Path, tmp_path: Path) 
 
 
 # -- generate until, regex extraction ----------------------------------------------------------------
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Token-by-token decoding of a small batch runs faster on one torch thread on a small or
+    busy machine (two threads spend the time waiting for each other); both sides share it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_gsm8k_generate_until_on_smollm2(smollm2: Model, tmp_path: Path) -> None:
     """Greedy generation up to a stop sequence, the last number extracted by a regex."""
     rows = [
