@@ -191,6 +191,19 @@ class _Cursor:
         )
 
 
+def require_gguf(path: Path, hint: str) -> None:
+    """Raise :class:`InvalidModelFileError` unless ``path`` starts with the GGUF magic bytes."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise InvalidModelFileError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if head != GGUF_MAGIC:
+        raise InvalidModelFileError(
+            f"'{path}' is not a GGUF file (it does not start with the bytes 'GGUF')", hint=hint
+        )
+
+
 def is_gguf(path: Path) -> bool:
     try:
         with path.open("rb") as f:

@@ -74,6 +74,7 @@ from transformers import (
 from assay.errors import ConfigError, ContextLengthError, InvalidModelFileError, ModelNotFoundError
 from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
 from assay.models.gguf_convert import convert_gguf
+from assay.models.gguf_meta import require_gguf
 from assay.models.protocol import apply_stop, render_plain_chat
 from assay.models.registry import local_path
 from assay.models.types import (
@@ -88,13 +89,13 @@ from assay.models.types import (
     TokenLogprob,
     TokenScore,
 )
+from assay.models.windows import rolling_windows
 
 if TYPE_CHECKING:
     from assay.config import Settings
     from assay.models.registry import BackendContext
     from assay.workspace import Workspace
 
-GGUF_MAGIC = b"GGUF"
 DEFAULT_MAX_LENGTH = 2048
 """Scoring window for a model whose config names no context length (lm-eval's default too)."""
 LOGITS_BUDGET = 1 << 27
@@ -145,32 +146,6 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-# -- lm-eval style token windows -------------------------------------------------------------------
-def rolling_windows(
-    tokens: Sequence[int], prefix_token: int, max_len: int
-) -> list[tuple[list[int], list[int]]]:
-    """Disjoint (context, continuation) windows that predict every token of ``tokens`` once.
-
-    The semantics of lm-eval's ``get_rolling_token_windows(..., context_len=1)`` followed by
-    ``make_disjoint_window``: the first window predicts the first ``max_len`` tokens from the
-    prefix token; each later one predicts up to ``max_len`` further tokens, preceded by as many
-    earlier tokens as fit in a ``max_len`` input.
-    """
-    tokens = list(tokens)
-    if not tokens:
-        return []
-    first = min(max_len, len(tokens))
-    windows = [([prefix_token], tokens[:first])]
-    done = first
-    while done < len(tokens):
-        n = min(len(tokens) - done, max_len)
-        end = done + n
-        inputs = tokens[end - max_len - 1 : end - 1]
-        windows.append((inputs[: len(inputs) - (n - 1)], tokens[done:end]))
-        done = end
-    return windows
 
 
 # -- stopping --------------------------------------------------------------------------------------
@@ -910,19 +885,6 @@ class HFBackend:
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def _check_gguf(path: Path) -> None:
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise InvalidModelFileError(f"cannot read '{path}': {exc.strerror or exc}") from None
-    if head != GGUF_MAGIC:
-        raise InvalidModelFileError(
-            f"'{path}' is not a GGUF file (it does not start with the bytes 'GGUF')",
-            hint="give a .gguf file or a model folder written by save_pretrained",
-        )
-
-
 def load(name: str, ctx: BackendContext) -> HFBackend:
     """Load ``name`` (a model folder, a .gguf file, or ``package:<module>/<file>``)."""
     path = local_path(name)
@@ -935,7 +897,7 @@ def load(name: str, ctx: BackendContext) -> HFBackend:
         return HFBackend(
             path, name=name, address=ctx.address, settings=ctx.settings, workspace=ctx.workspace
         )
-    _check_gguf(path)
+    require_gguf(path, hint="give a .gguf file or a model folder written by save_pretrained")
     sha = file_sha256(path, ctx.workspace)
     folder = convert_gguf(path, sha, ctx.workspace)
     return HFBackend(

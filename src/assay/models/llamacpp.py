@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.errors import ContextLengthError, InvalidModelFileError
+from assay.models.gguf_meta import require_gguf
 from assay.models.protocol import render_plain_chat
 from assay.models.types import (
     GenerateRequest,
@@ -52,6 +53,7 @@ from assay.models.types import (
     TokenLogprob,
     TokenScore,
 )
+from assay.models.windows import rolling_windows
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -59,7 +61,6 @@ if TYPE_CHECKING:
     from assay.models.registry import BackendContext
     from assay.workspace import Workspace
 
-GGUF_MAGIC = b"GGUF"
 DEFAULT_N_CTX = 4096
 """Context used when the model was trained on a longer one: llama.cpp allocates the KV cache (and,
 for scoring, an ``n_ctx x vocab`` logits array) up front, so the full 8k-128k of modern models
@@ -83,16 +84,10 @@ def check_gguf(path: Path) -> None:
             f"{path} is a folder, not a .gguf file",
             hint="the gguf: backend runs a single .gguf file; use hf: for a transformers folder",
         )
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise InvalidModelFileError(f"cannot read {path}: {exc}") from None
-    if magic != GGUF_MAGIC:
-        raise InvalidModelFileError(
-            f"{path} is not a GGUF file (it does not start with b'GGUF')",
-            hint="convert the model with llama.cpp's convert_hf_to_gguf.py, or load it with hf:",
-        )
+    require_gguf(
+        path,
+        hint="convert the model with llama.cpp's convert_hf_to_gguf.py, or load it with hf:",
+    )
 
 
 def log_softmax_gather(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,29 +107,6 @@ def log_softmax_gather(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.n
         logprobs[start : start + len(chunk_ids)] = picked - lse
         greedy[start : start + len(chunk_ids)] = rows.argmax(axis=1) == chunk_ids
     return logprobs, greedy
-
-
-def rolling_windows(
-    tokens: list[int], prefix_token: int, max_len: int
-) -> list[tuple[list[int], list[int]]]:
-    """lm-evaluation-harness rolling windows (``context_len=1``), made disjoint.
-
-    Each pair is ``(context, continuation)``; every token of ``tokens`` is predicted exactly once,
-    with as much preceding text as fits in ``max_len``.
-    """
-    if not tokens:
-        return []
-    windows: list[tuple[list[int], list[int]]] = []
-    first = min(max_len, len(tokens))
-    windows.append(([prefix_token, *tokens[: first - 1]], tokens[:first]))
-    predicted = first
-    while predicted < len(tokens):
-        n_pred = min(len(tokens) - predicted, max_len)
-        end = predicted + n_pred
-        windows.append((tokens[max(end - max_len - 1, 0) : end - 1], tokens[end - n_pred : end]))
-        predicted += n_pred
-    # Disjoint: drop from each context the tokens that its continuation already predicts.
-    return [(ctx[: len(ctx) - (len(cont) - 1)], cont) for ctx, cont in windows]
 
 
 def eval_chunks(tokens: list[int], size: int) -> list[list[int]]:
