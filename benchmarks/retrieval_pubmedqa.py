@@ -5,10 +5,15 @@ abstract. Reports, for BM25, dense and hybrid retrieval over the real ``assay.ra
 
 * recall@1/5/10, MRR and nDCG@10 (documents ranked by their best chunk), on all 1,000 questions,
   and on the official 500-question test split with hybrid weights chosen on the other 500;
+* the same for the previous BM25 (SQLite FTS5's ``bm25()``, still maintained in the store), side
+  by side, with the overlap of its rankings with the in-memory BM25;
 * query latency p50/p95 (query embedding included) at 10k and 100k chunks, the abstracts padded
-  with synthetic filler chunks (words sampled from the corpus, random unit vectors);
-* ingest throughput (chunks/s, parse + chunk + embed + write) against the bare embedder encoding
-  the same chunk texts.
+  with synthetic filler chunks (words sampled from the corpus, random unit vectors), with the FTS5
+  BM25 query timed beside them as the baseline;
+* index maintenance at each scale: appending one new document, updating after removing one, and a
+  full rebuild from SQLite;
+* ingest throughput (chunks/s, parse + chunk + embed + write + index append) against the bare
+  embedder encoding the same chunk texts.
 
 Usage::
 
@@ -35,6 +40,32 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "pubmedqa"
 MODES = ("bm25", "dense", "hybrid", "mmr")
+LATENCY_ROWS = (*MODES, "bm25 FTS5 (before)")
+
+
+def fts5_bm25(col: Any, query: str, k: int) -> list[Any]:
+    """The BM25 search the store ran before the in-memory index: SQLite FTS5's bm25() over an OR
+    query of the content words, restricted to the collection by its tag, then hydrated."""
+    from assay.rag.bm25 import query_words
+    from assay.rag.search import hydrate
+
+    info = col._require(counts=False)
+    words = query_words(query)
+    if not words:
+        return []
+    match = f"tags : c{info.id} AND (" + " OR ".join(f'"{w}"' for w in words) + ")"
+    rows = col.store.db.execute(
+        "SELECT f.rowid, -bm25(rag_fts, 1.0, 0.0) AS s FROM rag_fts f WHERE rag_fts MATCH ? "
+        "ORDER BY s DESC LIMIT ?",
+        (match, k),
+    ).fetchall()
+    return hydrate(col.store.db, [(int(r[0]), float(r[1])) for r in rows])
+
+
+def search_timed(col: Any, mode: str, query: str, k: int) -> Any:
+    if mode == "bm25 FTS5 (before)":
+        return fts5_bm25(col, query, k)
+    return col.search(query, k=k, mode=mode)
 
 
 def load_pubmedqa(folder: Path) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -78,6 +109,7 @@ def measure_latency(
     """Pad the collection with filler chunks up to each scale and time each search mode."""
     from assay.rag.chunking import Chunk
     from assay.rag.document import ParsedDocument
+    from assay.rag.index import IndexFiles
     from assay.rag.ingest import text_hash
     from assay.rag.store import PreparedDocument
 
@@ -87,6 +119,37 @@ def measure_latency(
     latency: dict[str, Any] = {}
     store = col.store
     filler_doc = 0
+
+    def write_filler(n: int) -> str:
+        """One document of ``n`` filler chunks written straight to the store (no embedding)."""
+        nonlocal filler_doc
+        info = col._require(counts=False)
+        lengths = rng.integers(80, 180, size=n)
+        chunk_texts = [" ".join(rng.choice(words, size=int(m))) for m in lengths]
+        vecs = rng.standard_normal((n, embedder.dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        body = "\n\n".join(chunk_texts)
+        chunks, pos = [], 0
+        for s, t in enumerate(chunk_texts):
+            chunks.append(Chunk(s, pos, pos + len(t), t, len(t.split()), None, None, None))
+            pos += len(t) + 2
+        hashes = [text_hash(t) for t in chunk_texts]
+        filler_doc += 1
+        prepared = PreparedDocument(
+            path=f"/filler/{filler_doc}.txt",
+            name=f"filler-{filler_doc}.txt",
+            sha256=f"filler{filler_doc}",
+            size=len(body),
+            doc=ParsedDocument(text=body, kind="text"),
+            chunks=chunks,
+            hashes=hashes,
+            quality={},
+        )
+        store.write_documents(
+            info.id, [prepared], embedder.name, dict(zip(hashes, vecs, strict=True))
+        )
+        return prepared.name
+
     for target in scales:
         info = col.info
         assert info is not None
@@ -94,46 +157,37 @@ def measure_latency(
         t0 = time.perf_counter()
         while need > 0:
             n = min(need, 5000)
-            lengths = rng.integers(80, 180, size=n)
-            chunk_texts = [" ".join(rng.choice(words, size=int(m))) for m in lengths]
-            vecs = rng.standard_normal((n, embedder.dim)).astype(np.float32)
-            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            body = "\n\n".join(chunk_texts)
-            chunks, pos = [], 0
-            for s, t in enumerate(chunk_texts):
-                chunks.append(Chunk(s, pos, pos + len(t), t, len(t.split()), None, None, None))
-                pos += len(t) + 2
-            hashes = [text_hash(t) for t in chunk_texts]
-            filler_doc += 1
-            prepared = PreparedDocument(
-                path=f"/filler/{filler_doc}.txt",
-                name=f"filler-{filler_doc}.txt",
-                sha256=f"filler{filler_doc}",
-                size=len(body),
-                doc=ParsedDocument(text=body, kind="text"),
-                chunks=chunks,
-                hashes=hashes,
-                quality={},
-            )
-            store.write_documents(
-                info.id, [prepared], embedder.name, dict(zip(hashes, vecs, strict=True))
-            )
+            write_filler(n)
             need -= n
         fill_s = time.perf_counter() - t0
-        _, build_s = timed(lambda: col.search("warm", k=1, mode="dense"))  # builds the matrix
+        # The filler went around Collection.add: the first search appends all of it at once.
+        _, catch_up_s = timed(lambda: col.search("warm", k=1, mode="dense"))
+        files = IndexFiles(store, col._require(counts=False))
+        name = write_filler(100)
+        _, append_s = timed(lambda: col.search("warm", k=1, mode="dense"))
+        col.remove(name)
+        _, prune_s = timed(lambda: col.search("warm", k=1, mode="dense"))
+        _, rebuild_s = timed(files.rebuild)
+        _, load_s = timed(lambda: col.search("warm", k=1, mode="dense"))
         for q in queries[:5]:
-            for mode in MODES:
-                col.search(q, k=10, mode=mode)
+            for mode in LATENCY_ROWS:
+                search_timed(col, mode, q, 10)
         row: dict[str, Any] = {
             "chunks": col.info.n_chunks if col.info else target,
             "fill_seconds": round(fill_s, 1),
-            "matrix_build_seconds": round(build_s, 2),
+            "index": {
+                "catch_up_seconds": round(catch_up_s, 2),
+                "append_100_chunks_seconds": round(append_s, 2),
+                "after_removing_100_chunks_seconds": round(prune_s, 2),
+                "full_rebuild_seconds": round(rebuild_s, 2),
+                "load_seconds": round(load_s, 2),
+            },
         }
-        for mode in MODES:
+        for mode in LATENCY_ROWS:
             times, cpu = [], []
             for q in queries:
                 c0 = time.process_time()
-                _, dt = timed(lambda q=q, mode=mode: col.search(q, k=10, mode=mode))
+                _, dt = timed(lambda q=q, mode=mode: search_timed(col, mode, q, 10))
                 cpu.append((time.process_time() - c0) * 1000)
                 times.append(dt * 1000)
             row[mode] = {
@@ -156,7 +210,7 @@ def measure_latency(
 def latency_table(latency: dict[str, Any]) -> list[str]:
     lines = ["| chunks | mode | p50 ms | p95 ms | CPU p50 ms |", "|---|---|---|---|---|"]
     for row in latency.values():
-        for mode in MODES:
+        for mode in LATENCY_ROWS:
             m = row[mode]
             lines.append(
                 f"| {row['chunks']:,} | {mode} | {m['p50_ms']} | {m['p95_ms']} | "
@@ -164,6 +218,19 @@ def latency_table(latency: dict[str, Any]) -> list[str]:
             )
         lines.append(
             f"| {row['chunks']:,} | (query embedding alone) | {row['query_embedding_p50_ms']} | | |"
+        )
+    lines += [
+        "",
+        "| chunks | catch-up s | append 100 chunks s | after removing 100 s | full rebuild s | "
+        "load s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in latency.values():
+        ix = row["index"]
+        lines.append(
+            f"| {row['chunks']:,} | {ix['catch_up_seconds']} | {ix['append_100_chunks_seconds']} | "
+            f"{ix['after_removing_100_chunks_seconds']} | {ix['full_rebuild_seconds']} | "
+            f"{ix['load_seconds']} |"
         )
     return lines
 
@@ -262,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest_chunks_per_s": round(n_chunks / ingest_s, 2),
         "raw_chunks_per_s": round(len(texts) / raw_s, 2),
         "overhead": round(ingest_s / raw_s, 3),
-        "note": "ingest = read + chunk + embed + SQLite/FTS5 write + dense matrix build; "
+        "note": "ingest = read + chunk + embed + SQLite/FTS5 write + search index append; "
         "raw = SentenceTransformer.encode of the same chunk texts (mean of one run before and "
         "one after)",
     }
@@ -282,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- retrieval quality -------------------------------------------------------------------------
     pool = 100
-    rankings: dict[str, dict[str, list[str]]] = {m: {} for m in ("bm25", "dense")}
+    rankings: dict[str, dict[str, list[str]]] = {m: {} for m in ("bm25", "dense", "fts5")}
     chunk_lists: dict[str, dict[str, list[int]]] = {m: {} for m in ("bm25", "dense")}
     doc_of_chunk: dict[int, str] = {}
+    top10_overlap: list[float] = []
     for i, pmid in enumerate(pmids):
         q = data[pmid]["QUESTION"]
         for mode in ("bm25", "dense"):
@@ -292,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
             rankings[mode][pmid] = doc_ranking(hits)
             chunk_lists[mode][pmid] = [h.chunk_id for h in hits]
             doc_of_chunk.update({h.chunk_id: Path(h.document).stem for h in hits})
+        before = fts5_bm25(col, q, pool)
+        rankings["fts5"][pmid] = doc_ranking(before)
+        ours = chunk_lists["bm25"][pmid][:10]
+        if ours:
+            top10_overlap.append(len(set(ours) & {h.chunk_id for h in before[:10]}) / len(ours))
         if i % 200 == 0:
             print(f"  queried {i}/{len(pmids)}", file=sys.stderr)
 
@@ -334,12 +407,20 @@ def main(argv: list[str] | None = None) -> int:
             continue
         quality[split] = {
             "bm25": score(ids, rankings["bm25"]),
+            "bm25 FTS5 (before)": score(ids, rankings["fts5"]),
             "dense": score(ids, rankings["dense"]),
             "hybrid (rrf k=60, equal)": score(ids, hybrid_default),
             f"hybrid (rrf k={best_k}, w_dense={best_w}; tuned on dev)": score(ids, hybrid_tuned),
             "n_queries": len(ids),
         }
     results["quality"] = quality
+    results["bm25_vs_fts5"] = {
+        "top10_chunk_overlap_mean": round(float(np.mean(top10_overlap)), 4),
+        "identical_document_rankings": sum(
+            rankings["bm25"][p][:10] == rankings["fts5"][p][:10] for p in pmids
+        ),
+        "queries": len(pmids),
+    }
 
     # -- latency at scale ---------------------------------------------------------------------------
     results["latency"] = measure_latency(col, embedder, data, pmids, scales, args.latency_queries)
@@ -361,7 +442,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{m['recall@5']:.3f} | {m['recall@10']:.3f} | {m['mrr']:.3f} | "
                 f"{m['ndcg@10']:.3f} |"
             )
-    lines += ["", *latency_table(results["latency"])]
+    agree = results["bm25_vs_fts5"]
+    lines += [
+        "",
+        f"In-memory BM25 vs FTS5 bm25(): identical top-10 document rankings on "
+        f"{agree['identical_document_rankings']}/{agree['queries']} questions; mean top-10 chunk "
+        f"overlap {agree['top10_chunk_overlap_mean']}.",
+        "",
+        *latency_table(results["latency"]),
+    ]
     ing = results["ingest"]
     lines += [
         "",

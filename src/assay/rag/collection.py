@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from assay.rag.chunking import ChunkingConfig
 from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thread
 from assay.rag.errors import CollectionError, EmbedderMismatchError
+from assay.rag.index import DenseMatrix, IndexFiles, SearchIndex, load_index
 from assay.rag.ingest import FileResult, IngestReport, ingest
 from assay.rag.readers import DEFAULT_MAX_MB
 from assay.rag.search import (
@@ -35,7 +35,7 @@ from assay.rag.search import (
     mmr_select,
     reciprocal_rank_fusion,
 )
-from assay.rag.store import CollectionInfo, DenseMatrix, DocumentInfo, RagStore
+from assay.rag.store import CollectionInfo, DocumentInfo, RagStore
 from assay.rag.textfix import default_vocabulary
 from assay.workspace import Workspace
 
@@ -65,8 +65,7 @@ class Collection:
         self.store = RagStore(self.workspace)
         self._embedder = embedder
         self._chunking = chunking
-        self._matrix: DenseMatrix | None = None
-        self.overlap_bm25 = True  # hybrid: run BM25 on a second thread during query embedding
+        self._index: SearchIndex | None = None
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -154,7 +153,7 @@ class Collection:
             on_result=on_result,
         )
         if report.count("added") or report.count("replaced"):
-            self._matrix = self.store.dense_matrix(info)  # build the search matrix now
+            IndexFiles(self.store, info).sync()  # update the index files now, not at first search
         return report
 
     def documents(self) -> list[DocumentInfo]:
@@ -192,20 +191,24 @@ class Collection:
     def remove(self, ref: str | int) -> DocumentInfo:
         doc = self.document(ref)
         self.store.remove_document(doc.collection_id, doc.id)
-        self._matrix = None
+        self._index = None
         return doc
 
     def drop(self) -> None:
         """Delete the collection and everything in it (cached embeddings stay)."""
         self.store.drop_collection(self._require().id)
-        self._matrix = None
+        self._index = None
 
     # -- search ------------------------------------------------------------------------------------
-    def _dense(self, info: CollectionInfo) -> DenseMatrix:
+    def _search_index(self, info: CollectionInfo) -> SearchIndex:
+        """The loaded index for the collection's current generation (one query to check it)."""
         gen = self.store.generation(info.id)
-        if self._matrix is None or self._matrix.generation != gen:
-            self._matrix = self.store.dense_matrix(info)
-        return self._matrix
+        if self._index is None or self._index.generation != gen:
+            self._index = load_index(self.store, info, gen)
+        return self._index
+
+    def _dense(self, info: CollectionInfo) -> DenseMatrix:
+        return self._search_index(info).dense
 
     def resolve_filter(
         self,
@@ -268,49 +271,32 @@ class Collection:
         weights: dict[str, float] | None,
     ) -> list[SearchHit]:
         db = self.store.db
-        needs_vectors = embedder is not None
-        # Hybrid: BM25 runs in SQLite on a second thread (SQLite and torch both release the GIL)
-        # while this one embeds the query, so the two costs overlap instead of adding up.
-        pending = (
-            _background().submit(self._bm25_on_own_connection, info.id, query, pool, filt)
-            if mode == "hybrid" and self.overlap_bm25
-            else None
-        )
-        matrix = self._dense(info) if needs_vectors else None
+        index = self._search_index(info)
+        matrix = index.dense
+        mask = dense_mask(db, info.id, matrix, filt)
         qvec = embedder.encode_query(query) if embedder is not None else None
         scored: list[tuple[int, float]]
         if mode == "bm25":
-            scored = bm25_search(db, info.id, query, pool, filt)
+            scored = bm25_search(index.bm25, matrix.ids, query, pool, mask)
         else:
-            assert matrix is not None and qvec is not None
-            dense = dense_search(matrix, qvec, pool, dense_mask(db, info.id, matrix, filt))
+            assert qvec is not None
+            dense = dense_search(matrix, qvec, pool, mask)
             if mode == "dense":
                 scored = dense
             else:
-                lexical = (
-                    pending.result()
-                    if pending is not None
-                    else bm25_search(db, info.id, query, pool, filt)
-                )
+                lexical = bm25_search(index.bm25, matrix.ids, query, pool, mask)
                 scored = reciprocal_rank_fusion(
                     {"dense": [c for c, _ in dense], "bm25": [c for c, _ in lexical]},
                     weights or RRF_WEIGHTS,
                     rrf_k,
                 )[:pool]
         if mmr is not None and scored:
-            if matrix is None:
-                matrix = self._dense(info)
             if qvec is None:
                 qvec = self._check_embedder(info).encode_query(query)
             rows = matrix.rows_for([c for c, _ in scored])
             order = mmr_select(qvec, np.asarray(matrix.vectors[rows]), k, float(mmr))
             scored = [scored[i] for i in order]
         return hydrate(db, scored[:k])
-
-    def _bm25_on_own_connection(
-        self, collection_id: int, query: str, k: int, filt: SearchFilter
-    ) -> list[tuple[int, float]]:
-        return bm25_search(self.store.db, collection_id, query, k, filt)  # this thread's connection
 
     def timed_search(
         self, query: str, k: int = 5, mode: str = "hybrid", **kw: Any
@@ -321,16 +307,6 @@ class Collection:
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, workspace={str(self.workspace.root)!r})"
-
-
-_EXECUTOR: ThreadPoolExecutor | None = None
-
-
-def _background() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="assay-rag")
-    return _EXECUTOR
 
 
 def collections(workspace: Workspace | None = None) -> list[CollectionInfo]:

@@ -1,17 +1,18 @@
-"""Retrieval over one collection: dense (exact dot product), BM25 (SQLite FTS5), hybrid (reciprocal
-rank fusion of the two) and MMR re-ranking for diversity, with metadata filters."""
+"""Retrieval over one collection: dense (exact dot product), BM25 (in-memory postings scored as
+FTS5 does, :mod:`assay.rag.bm25`), hybrid (reciprocal rank fusion of the two) and MMR re-ranking for
+diversity, with metadata filters."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from assay.rag.store import DenseMatrix
+from assay.rag.bm25 import STOPWORDS, Bm25Index
+from assay.rag.index import DenseMatrix
 
 Mode = Literal["dense", "bm25", "hybrid", "mmr"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid", "mmr")
@@ -21,24 +22,6 @@ MODES: tuple[str, ...] = ("dense", "bm25", "hybrid", "mmr")
 # beat these defaults on the test split (benchmarks/retrieval_pubmedqa.py), so they stay.
 RRF_K = 60
 RRF_WEIGHTS = {"dense": 1.0, "bm25": 1.0}
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-STOPWORDS = frozenset(
-    _words(
-        """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not of off on once only or other our ours ourselves out over own
-    same she should so some such than that the their theirs them themselves then there these they
-    this those through to too under until up very was we were what when where which while who whom
-    why will with would you your yours yourself yourselves"""
-    )
-)
-_TERM = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -97,17 +80,6 @@ class SearchHit:
         return data
 
 
-def fts_query(text: str, max_terms: int = 32) -> str | None:
-    """An FTS5 OR-query of the content words of ``text`` (stop words dropped), or None if none."""
-    terms = [t for t in _TERM.findall(text.lower()) if t not in STOPWORDS and len(t) > 1]
-    if not terms:
-        terms = [t for t in _TERM.findall(text.lower()) if t]
-    terms = list(dict.fromkeys(terms))[:max_terms]
-    if not terms:
-        return None
-    return " OR ".join(f'"{t}"' for t in terms)
-
-
 def _section_ids(db: sqlite3.Connection, collection_id: int, section: str) -> np.ndarray:
     rows = db.execute(
         "SELECT id FROM rag_chunks WHERE collection_id = ? AND section LIKE ? ESCAPE '\\'",
@@ -119,6 +91,7 @@ def _section_ids(db: sqlite3.Connection, collection_id: int, section: str) -> np
 def dense_mask(
     db: sqlite3.Connection, collection_id: int, matrix: DenseMatrix, filt: SearchFilter
 ) -> np.ndarray | None:
+    """Which rows of the index pass the filter (None: all of them). Dense and BM25 share rows."""
     if filt.empty:
         return None
     mask = np.ones(len(matrix.ids), dtype=bool)
@@ -178,35 +151,16 @@ def dense_search(
 
 
 def bm25_search(
-    db: sqlite3.Connection, collection_id: int, query: str, k: int, filt: SearchFilter
+    index: Bm25Index, ids: np.ndarray, query: str, k: int, mask: np.ndarray | None = None
 ) -> list[tuple[int, float]]:
-    """Top-``k`` by FTS5's BM25 over the collection's chunks; scores are positive, higher better."""
-    terms = fts_query(query)
-    if terms is None or k <= 0:
-        return []
-    match = f"tags : c{collection_id} AND ({terms})"
-    if filt.documents is not None:
-        if not filt.documents:
-            return []
-        match += " AND tags : (" + " OR ".join(f"d{int(d)}" for d in filt.documents) + ")"
-    sql = "SELECT f.rowid, -bm25(rag_fts, 1.0, 0.0) AS s FROM rag_fts f"
-    where = ["rag_fts MATCH ?"]
-    args: list[Any] = [match]
-    if filt.pages is not None or filt.section:
-        sql += " JOIN rag_chunks c ON c.id = f.rowid"
-        if filt.pages is not None:
-            where.append("c.page_start IS NOT NULL AND c.page_end >= ? AND c.page_start <= ?")
-            args += [filt.pages[0], filt.pages[1]]
-        if filt.section:
-            where.append("c.section LIKE ? ESCAPE '\\'")
-            args.append("%" + filt.section.replace("%", r"\%").replace("_", r"\_") + "%")
-    sql += " WHERE " + " AND ".join(where) + " ORDER BY s DESC LIMIT ?"
-    args.append(k)
-    return [(int(r[0]), float(r[1])) for r in db.execute(sql, args).fetchall()]
+    """Top-``k`` chunks by BM25 (only chunks with a query term); ``ids`` maps rows to chunk ids."""
+    return [(int(ids[row]), score) for row, score in index.top(query, k, mask)]
 
 
 def reciprocal_rank_fusion(
-    rankings: dict[str, Sequence[int]], weights: dict[str, float] | None = None, k: int = RRF_K
+    rankings: Mapping[str, Sequence[int]],
+    weights: Mapping[str, float] | None = None,
+    k: int = RRF_K,
 ) -> list[tuple[int, float]]:
     """Fuse ranked id lists: ``sum_i w_i / (k + rank_i)`` with ranks from 1."""
     weights = weights or {}
@@ -289,7 +243,6 @@ __all__ = [
     "bm25_search",
     "dense_mask",
     "dense_search",
-    "fts_query",
     "hydrate",
     "matmul",
     "matvec",

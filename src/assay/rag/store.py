@@ -1,33 +1,34 @@
 """The persisted index, inside the workspace database.
 
 SQLite holds everything that must change atomically: collections (with their embedder and chunking
-config), documents (with their extracted text, so anchors always resolve), chunks, an FTS5 index over
-chunk text for BM25, and an embedding cache keyed by (model, sha256 of the chunk text). Replacing a
+config), documents (with their extracted text, so anchors always resolve), chunks, an FTS5 table
+over chunk text, and an embedding cache keyed by (model, sha256 of the chunk text). Replacing a
 document is one transaction.
 
-Dense vectors for search are a float32 matrix file per collection, derived from the database and
-named by the collection's ``generation`` (bumped in every transaction that changes its chunks); a
-search maps the file for the current generation, building it first if no process has yet. The file
-is a cache: deleting it loses nothing.
+Each collection's ``generation`` changes in every transaction that changes its chunks: a
+transaction that only adds chunks adds 1; one that removes any starts a new *removal epoch* (the
+bits above the low 32). The search index files (:mod:`assay.rag.index`) are derived from these
+tables and record the generation they reflect, so they are extended by appending after adds and
+pruned (or rebuilt) after removals; deleting them loses nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sqlite3
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from assay.rag.chunking import Chunk, ChunkingConfig
 from assay.rag.document import ParsedDocument
+from assay.rag.index import DenseMatrix, forget, remove_files
 from assay.workspace import Workspace, run_script
+
+APPENDED = "generation + 1"
+REMOVED = "((generation >> 32) + 1) << 32"  # a new removal epoch, appends counted from 0
 
 
 def migrate_010_rag_store(db: sqlite3.Connection) -> None:
@@ -105,8 +106,6 @@ def migrate_010_rag_store(db: sqlite3.Connection) -> None:
             VALUES ('delete', old.id, old.text, 'c' || old.collection_id || ' d' || old.document_id);
         END"""
     )
-
-
 
 
 @dataclass
@@ -213,21 +212,16 @@ class PreparedDocument:
     replaces: int | None = None
 
 
-@dataclass
-class DenseMatrix:
-    """Rows of a collection's vectors (memory-mapped) with the chunk metadata used to filter them."""
+class IndexRow(NamedTuple):
+    """What the search index keeps of a chunk."""
 
-    generation: int
-    ids: np.ndarray
-    doc_ids: np.ndarray
-    page_start: np.ndarray
-    page_end: np.ndarray
-    vectors: np.ndarray
-
-    def rows_for(self, chunk_ids: Sequence[int]) -> np.ndarray:
-        pos = np.searchsorted(self.ids, np.asarray(chunk_ids, dtype=np.int64))
-        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
-        return pos
+    id: int
+    doc: int
+    page_start: int
+    page_end: int
+    hash: bytes
+    text: str
+    vector: bytes | None
 
 
 class RagStore:
@@ -314,7 +308,8 @@ class RagStore:
             db.execute("DELETE FROM rag_chunks WHERE collection_id = ?", (collection_id,))
             db.execute("DELETE FROM rag_documents WHERE collection_id = ?", (collection_id,))
             db.execute("DELETE FROM rag_collections WHERE id = ?", (collection_id,))
-        self._clear_matrix_files(collection_id, keep=None)
+        forget(self, collection_id)
+        remove_files(self.ws.root, collection_id)
 
     # -- documents -------------------------------------------------------------------------------
     def documents(self, collection_id: int) -> list[DocumentInfo]:
@@ -361,6 +356,7 @@ class RagStore:
     ) -> list[int]:
         """Insert (or replace) documents, their chunks and new vectors in ONE transaction."""
         ids: list[int] = []
+        removes = any(prepared.replaces is not None for prepared in docs)
         with self.ws.transaction() as db:
             for prepared in docs:
                 if prepared.replaces is not None:
@@ -416,7 +412,8 @@ class RagStore:
                 [(model, h, v.astype(np.float32).tobytes()) for h, v in vectors.items()],
             )
             db.execute(
-                "UPDATE rag_collections SET generation = generation + 1 WHERE id = ?",
+                f"UPDATE rag_collections SET generation = {REMOVED if removes else APPENDED} "
+                "WHERE id = ?",
                 (collection_id,),
             )
         return ids
@@ -429,8 +426,7 @@ class RagStore:
         with self.ws.transaction() as db:
             self._delete_document(db, document_id)
             db.execute(
-                "UPDATE rag_collections SET generation = generation + 1 WHERE id = ?",
-                (collection_id,),
+                f"UPDATE rag_collections SET generation = {REMOVED} WHERE id = ?", (collection_id,)
             )
 
     # -- embedding cache -------------------------------------------------------------------------
@@ -447,103 +443,50 @@ class RagStore:
             found.update(r[0] for r in rows)
         return found
 
-    # -- dense matrix ------------------------------------------------------------------------------
-    def _matrix_dir(self, collection_id: int) -> Path:
-        return self.ws.dir("rag", f"collection-{collection_id}")
+    # -- rows for the search index ----------------------------------------------------------------
+    def count_chunks(self, collection_id: int, up_to_id: int) -> int:
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM rag_chunks WHERE collection_id = ? AND id <= ?",
+                (collection_id, up_to_id),
+            ).fetchone()[0]
+        )
 
-    def _clear_matrix_files(self, collection_id: int, keep: int | None) -> None:
-        """Delete matrix files of generations older than ``keep`` (all of them when ``None``)."""
-        folder = self.ws.root / "rag" / f"collection-{collection_id}"
-        if not folder.is_dir():
-            return
-        for f in folder.iterdir():
-            gen = f.name[1:].split(".", 1)[0]
-            if keep is not None and (not gen.isdigit() or int(gen) >= keep):
-                continue
-            # (a file still mapped by another process cannot be deleted on some platforms)
-            with contextlib.suppress(OSError):
-                f.unlink()
+    def chunk_keys(self, collection_id: int, up_to_id: int) -> list[sqlite3.Row]:
+        """``(id, document, page_start, page_end, text hash)`` of the collection's chunks up to an
+        id, in id order: enough to tell whether a row of the search index is still current."""
+        return self.db.execute(
+            "SELECT id, document_id, coalesce(page_start, -1), coalesce(page_end, -1), "
+            "CAST(text_hash AS BLOB) FROM rag_chunks WHERE collection_id = ? AND id <= ? "
+            "ORDER BY id",
+            (collection_id, up_to_id),
+        ).fetchall()
 
-    def dense_matrix(self, collection: CollectionInfo) -> DenseMatrix:
-        """The matrix for the collection's current generation, built from the database if needed."""
-        folder = self._matrix_dir(collection.id)
-        gen = self.generation(collection.id)
-        vec_path = folder / f"g{gen}.vectors.npy"
-        meta_path = folder / f"g{gen}.meta.npz"
-        if not (vec_path.exists() and meta_path.exists()):
-            gen = self._build_matrix(collection, folder)
-            vec_path = folder / f"g{gen}.vectors.npy"
-            meta_path = folder / f"g{gen}.meta.npz"
-        # Copy-on-write mapping: read-only in effect, but writable to numpy/torch (no warnings).
-        vectors = np.load(vec_path, mmap_mode="c")
-        with np.load(meta_path) as meta:
-            return DenseMatrix(
-                generation=gen,
-                ids=meta["ids"],
-                doc_ids=meta["doc_ids"],
-                page_start=meta["page_start"],
-                page_end=meta["page_end"],
-                vectors=vectors,
-            )
-
-    def _build_matrix(self, collection: CollectionInfo, folder: Path) -> int:
-        db = self.db
-        db.execute("BEGIN")  # one read snapshot: the generation and the rows agree
-        try:
-            gen = int(
-                db.execute(
-                    "SELECT generation FROM rag_collections WHERE id = ?", (collection.id,)
-                ).fetchone()[0]
-            )
-            rows = db.execute(
+    def index_rows(
+        self, collection: CollectionInfo, after_id: int, batch: int
+    ) -> Iterator[list[IndexRow]]:
+        """The collection's chunks with ids above ``after_id``, in id order, ``batch`` at a time,
+        with their vectors for the collection's embedder."""
+        while True:
+            rows = self.db.execute(
                 "SELECT c.id, c.document_id, coalesce(c.page_start, -1), coalesce(c.page_end, -1), "
-                "e.vector FROM rag_chunks c JOIN rag_embeddings e "
+                "CAST(c.text_hash AS BLOB), c.text, e.vector FROM rag_chunks c "
+                "LEFT JOIN rag_embeddings e "
                 "ON e.model = ? AND e.text_hash = c.text_hash "
-                "WHERE c.collection_id = ? ORDER BY c.id",
-                (collection.embedder, collection.id),
+                "WHERE c.collection_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+                (collection.embedder, collection.id, after_id, batch),
             ).fetchall()
-        finally:
-            db.execute("COMMIT")
-        n = len(rows)
-        vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(
-            n, collection.dim
-        )
-        meta: dict[str, np.ndarray] = {
-            "ids": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-            "doc_ids": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
-            "page_start": np.fromiter((r[2] for r in rows), dtype=np.int32, count=n),
-            "page_end": np.fromiter((r[3] for r in rows), dtype=np.int32, count=n),
-        }
-        _atomic_save(folder / f"g{gen}.vectors.npy", lambda f: np.save(f, vectors))
-        _atomic_save(
-            folder / f"g{gen}.meta.npz",
-            lambda f: np.savez(
-                f,
-                ids=meta["ids"],
-                doc_ids=meta["doc_ids"],
-                page_start=meta["page_start"],
-                page_end=meta["page_end"],
-            ),
-        )
-        self._clear_matrix_files(collection.id, keep=gen)
-        return gen
-
-
-def _atomic_save(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            if not rows:
+                return
+            yield [IndexRow(*r) for r in rows]
+            after_id = rows[-1][0]
 
 
 __all__ = [
     "CollectionInfo",
     "DenseMatrix",
     "DocumentInfo",
+    "IndexRow",
     "PreparedDocument",
     "RagStore",
 ]
