@@ -66,6 +66,9 @@ class FakeBackend:
         self._next = 0
         self.seen: list[str] = []
         """Every prompt text the backend was asked to generate for, in order (for assertions)."""
+        self.requests: list[GenerateRequest] = []
+        """Every generate request, in order: sampling settings included (a ``json_schema`` is
+        recorded but not followed: replies are scripted)."""
 
     # -- identity ------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -115,6 +118,7 @@ class FakeBackend:
         for req in requests:
             text = self._text(req)
             self.seen.append(text)
+            self.requests.append(req)
             if self.delay_s:
                 time.sleep(self.delay_s)
             reply = self._reply(text)
@@ -148,7 +152,9 @@ class FakeBackend:
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
         return [
-            RollingLoglikelihood(logprob=-float(self.count_tokens(t)), n_tokens=self.count_tokens(t))
+            RollingLoglikelihood(
+                logprob=-float(self.count_tokens(t)), n_tokens=self.count_tokens(t)
+            )
             for t in texts
         ]
 

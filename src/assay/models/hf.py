@@ -22,6 +22,10 @@ What it guarantees, and how:
   ``completion_tokens`` counts the tokens the row generated (EOS or the token that completed the
   stop string included). Token logprobs are under the model's own distribution (before
   temperature/top-p).
+* **A JSON Schema holds decoding to it.** Rows whose sampling has a ``json_schema`` are masked at
+  every step to the tokens that keep their text a prefix of schema-valid JSON (llguidance, see
+  :mod:`assay.models.constrain`), before temperature and top-p; the grammar allows only EOS once
+  the JSON is complete. Other rows of the batch are untouched.
 * **Prompt + new tokens never exceed the context**: each row's ``max_tokens`` is capped at
   ``context_length - prompt_tokens``. Rows whose positions would run past the context while a
   longer-running row finishes (finished rows keep receiving padding) are decoded on their own.
@@ -54,10 +58,11 @@ from several threads).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,12 +71,16 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
+    TemperatureLogitsWarper,
     TextIteratorStreamer,
+    TopPLogitsWarper,
 )
 
 from assay.errors import ConfigError, ContextLengthError, InvalidModelFileError, ModelNotFoundError
+from assay.models.constrain import JsonSchemaProcessor, SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
 from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
@@ -102,6 +111,11 @@ LOGITS_BUDGET = 1 << 27
 """Logit values per scoring forward pass (rows x tokens x vocabulary): 512 MB in float32."""
 CACHE_BUDGET = 1 << 29
 """Bytes of context key/value cache copied for one pass over shared-context continuations."""
+PAD_TOKENS = 64
+PAD_SHARE = 0.1
+"""On a CPU a scoring batch takes a row only if padding it to the batch's longest row adds at
+most ``max(PAD_TOKENS, PAD_SHARE x width)`` positions: there every padded position costs as much
+as a real one (on an accelerator padding is nearly free, and batches fill up to the budget)."""
 _CONTEXT_KEYS = (
     "max_position_embeddings",
     "n_positions",
@@ -199,6 +213,8 @@ class _RowStopper(StoppingCriteria):
 # -- the backend -----------------------------------------------------------------------------------
 class HFBackend:
     provider = "hf"
+    constrains_json_schema = True
+    """Decodes under ``Sampling.json_schema`` (see :mod:`assay.models.constrain`)."""
 
     def __init__(
         self,
@@ -252,6 +268,7 @@ class HFBackend:
         self.prefix_reuse = prefix_reuse
         """Score choices that share a context with one pass over it (see the module docstring)."""
         self._reuse_args = self._prefix_reuse_args()
+        self._schemas = SchemaCompiler(tok, self._vocab_size(), sorted(self.eos_ids))
 
     # -- identity ------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -427,7 +444,13 @@ class HFBackend:
         }
         if self.eos_ids:
             kwargs["eos_token_id"] = sorted(self.eos_ids)
-        if sampling.greedy:
+        matchers = [
+            self._schemas.matcher(r.sampling.json_schema) if r.sampling.json_schema else None
+            for r, _ in items
+        ]
+        if any(m is not None for m in matchers):
+            self._constrain(kwargs, matchers, width, rows, sampling)
+        elif sampling.greedy:
             kwargs["do_sample"] = False
         else:
             kwargs.update(
@@ -460,9 +483,43 @@ class HFBackend:
                     completion_tokens=len(tokens),
                     finish_reason="length" if row.reason == "length" and not hit else "stop",
                     logprobs=logprobs,
+                    constrained=matchers[k] is not None,
                 )
             )
         return results
+
+    def _constrain(
+        self,
+        kwargs: dict[str, Any],
+        matchers: list[Any],
+        width: int,
+        rows: list[_RowState],
+        sampling: Sampling,
+    ) -> None:
+        """Decode under the rows' JSON Schemas (see :mod:`assay.models.constrain`).
+
+        The mask must come before temperature and top-p: top-p over the unmasked distribution
+        could keep only tokens the schema forbids. transformers puts its own warpers before
+        custom processors, so when sampling they are given here, after the mask, in
+        transformers' own order, and its built-in ones are switched off.
+        """
+        processors: list[Any] = [
+            JsonSchemaProcessor(
+                self._schemas,
+                matchers,
+                width,
+                lambda i: rows[i].finished_at is not None,
+            )
+        ]
+        if sampling.greedy:
+            kwargs["do_sample"] = False
+        else:
+            if sampling.temperature != 1.0:
+                processors.append(TemperatureLogitsWarper(sampling.temperature))
+            if sampling.top_p < 1.0:
+                processors.append(TopPLogitsWarper(sampling.top_p))
+            kwargs.update(do_sample=True, temperature=1.0, top_p=1.0, top_k=0)
+        kwargs["logits_processor"] = LogitsProcessorList(processors)
 
     @staticmethod
     def _step_logprobs(
@@ -520,21 +577,30 @@ class HFBackend:
             raise errors[0]
 
     # -- scoring -------------------------------------------------------------------------------
-    def _logits(self, sequences: Sequence[Sequence[int]]) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(index, float32 logits of shape [len, vocab])`` for each token sequence.
+    def _logits(
+        self,
+        sequences: Sequence[Sequence[int]],
+        keep: Sequence[tuple[int, int]] | None = None,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(index, float32 logits of shape [len, vocab])`` for each token sequence, or
+        with ``keep`` only the positions ``keep[index] = (start, stop)`` of it.
 
         Sequences are sorted longest first and right padded into batches that keep the logits
-        within :data:`LOGITS_BUDGET`; right padding needs no position ids (real tokens come first).
+        within :data:`LOGITS_BUDGET` (and, on a CPU, the padding small, see :data:`PAD_SHARE`);
+        right padding needs no position ids (real tokens come first). With ``keep``, the
+        vocabulary projection runs only at the kept positions (``logits_to_keep``), never at
+        every position of every row.
         """
         vocab = self._vocab_size()
         order = sorted(
             (i for i in range(len(sequences)) if sequences[i]), key=lambda i: -len(sequences[i])
         )
+        trim = keep is not None and self._takes_logits_to_keep
         start = 0
         while start < len(order):
             width = len(sequences[order[start]])
             rows = max(1, LOGITS_BUDGET // max(width * vocab, 1))
-            batch = order[start : start + rows]
+            batch = self._fill(order[start : start + rows], lambda i: len(sequences[i]))
             start += len(batch)
             input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -542,12 +608,45 @@ class HFBackend:
                 seq = sequences[i]
                 input_ids[k, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
                 attention[k, : len(seq)] = 1
+            kwargs: dict[str, Any] = {
+                "input_ids": input_ids.to(self.device),
+                "attention_mask": attention.to(self.device),
+            }
+            column: dict[int, int] = {}
+            if trim:
+                assert keep is not None
+                kept = sorted({p for i in batch for p in range(*keep[i])})
+                column = {p: j for j, p in enumerate(kept)}
+                kwargs["logits_to_keep"] = torch.tensor(kept, dtype=torch.long, device=self.device)
             with torch.inference_mode():
-                logits = self.model(
-                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
-                ).logits
+                logits = self.model(**kwargs).logits
             for k, i in enumerate(batch):
-                yield i, logits[k, : len(sequences[i])].float()
+                if keep is None:
+                    yield i, logits[k, : len(sequences[i])].float()
+                else:
+                    # A row's kept positions are contiguous among the batch's (a range of them).
+                    first, stop = keep[i]
+                    at = column[first] if trim else first
+                    yield i, logits[k, at : at + stop - first].float()
+
+    def _fill(self, candidates: list[Any], length: Callable[[Any], int]) -> list[Any]:
+        """The leading ``candidates`` (longest first) that go into one padded batch: all of them
+        on an accelerator; on a CPU those within the padding allowance of the first."""
+        if self.device.type != "cpu":
+            return candidates
+        width = length(candidates[0])
+        slack = max(PAD_TOKENS, PAD_SHARE * width)
+        n = 1
+        while n < len(candidates) and width - length(candidates[n]) <= slack:
+            n += 1
+        return candidates[:n]
+
+    @functools.cached_property
+    def _takes_logits_to_keep(self) -> bool:
+        try:
+            return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            return False
 
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         if context == "":
@@ -605,15 +704,16 @@ class HFBackend:
         """One pass over ``(context + continuation)[:-1]`` (truncated on the left) per pair."""
         max_len = self.max_length
         inputs = [(pairs[i][0] + pairs[i][1])[-(max_len + 1) :][:-1] for i in todo]
-        for j, logits in self._logits(inputs):
+        # Only the positions that predict the continuation's tokens.
+        keep = [(len(x) - len(pairs[i][1]), len(x)) for x, i in zip(inputs, todo, strict=True)]
+        for j, logits in self._logits(inputs, keep):
             i = todo[j]
             continuation = pairs[i][1]
-            n_in, n_cont = len(inputs[j]), len(continuation)
-            logprobs = torch.log_softmax(logits[n_in - n_cont : n_in], dim=-1)
+            logprobs = torch.log_softmax(logits, dim=-1)
             target = torch.tensor(continuation, device=logprobs.device)
             total = float(logprobs.gather(1, target[:, None]).sum())
             greedy = bool((logprobs.argmax(dim=-1) == target).all())
-            results[i] = (total, greedy, n_cont)
+            results[i] = (total, greedy, len(continuation))
 
     # -- shared-context scoring ----------------------------------------------------------------
     def _prefix_reuse_args(self) -> tuple[str, bool] | None:
@@ -686,7 +786,10 @@ class HFBackend:
         start = 0
         while start < len(order):
             width = len(pairs[order[start][0]][0])
-            batch = order[start : start + max(1, LOGITS_BUDGET // max(width * vocab, 1))]
+            batch = self._fill(
+                order[start : start + max(1, LOGITS_BUDGET // max(width * vocab, 1))],
+                lambda g: len(pairs[g[0]][0]),
+            )
             start += len(batch)
             if not self._score_contexts(pairs, batch, results):
                 # This model's cache is not a plain key/value cache: never try again.

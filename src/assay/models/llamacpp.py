@@ -21,6 +21,11 @@ an empty (or all-whitespace) context is replaced by the BOS token, and rolling l
 context-length windows. Requests that share a prefix with the previous one (multiple-choice options
 after one question) re-use the evaluated prefix instead of recomputing it.
 
+Structured output: a request whose sampling has a ``json_schema`` decodes under llama.cpp's own
+grammar for it (``LlamaGrammar.from_json_schema``, compiled once per schema); a schema that the
+converter cannot handle is decoded without a grammar (the generation is then not marked
+``constrained``, and :mod:`assay.prompting.structured` validates and re-asks).
+
 Threads: llama.cpp gets one thread per CPU this process may use (``os.sched_getaffinity``, so a
 batch job's allocation rather than the whole node). Its OpenMP workers spin while idle; on a
 machine with more busy processes than cores that spinning steals the cores the work needs (2
@@ -122,6 +127,8 @@ class LlamaCppBackend:
     """A GGUF model run by llama.cpp. Thread-safe: calls are serialised by a lock."""
 
     provider = "gguf"
+    constrains_json_schema = True
+    """Decodes under ``Sampling.json_schema`` with llama.cpp's grammar."""
 
     def __init__(
         self,
@@ -165,6 +172,7 @@ class LlamaCppBackend:
         self._prefix_token = self._bos if self._bos != -1 else self._eos
         self._template: str | None = llm.metadata.get("tokenizer.chat_template") or None
         self._formatters: dict[bool, Any] = {}
+        self._grammars: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def _open(self, n_ctx: int, *, logits_all: bool) -> Llama:
@@ -305,6 +313,22 @@ class LlamaCppBackend:
             "seed": sampling.seed,
         }
 
+    def _grammar(self, sampling: Sampling) -> Any:
+        """llama.cpp's grammar for the request's JSON Schema; None without one (or when the
+        schema cannot be converted)."""
+        schema = sampling.json_schema
+        if schema is None:
+            return None
+        if schema not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            try:
+                grammar: Any = LlamaGrammar.from_json_schema(schema, verbose=False)
+            except Exception:  # the converter raises plain exceptions for unsupported schemas
+                grammar = None
+            self._grammars[schema] = grammar
+        return self._grammars[schema]
+
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         return [self._generate_one(r) for r in requests]
 
@@ -312,8 +336,9 @@ class LlamaCppBackend:
         text = self._prompt_text(request)
         tokens = self._prompt_tokens(text)
         with self._lock:
+            grammar = self._grammar(request.sampling)
             out: Any = self._llm.create_completion(
-                prompt=tokens, **self.completion_kwargs(request.sampling)
+                prompt=tokens, grammar=grammar, **self.completion_kwargs(request.sampling)
             )
         choice = out["choices"][0]
         completion: str = choice["text"]
@@ -326,13 +351,17 @@ class LlamaCppBackend:
             completion_tokens=out["usage"]["completion_tokens"],
             finish_reason="length" if choice["finish_reason"] == "length" else "stop",
             logprobs=logprobs,
+            constrained=grammar is not None,
         )
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
         tokens = self._prompt_tokens(self._prompt_text(request))
         with self._lock:
             chunks: Any = self._llm.create_completion(
-                prompt=tokens, stream=True, **self.completion_kwargs(request.sampling)
+                prompt=tokens,
+                stream=True,
+                grammar=self._grammar(request.sampling),
+                **self.completion_kwargs(request.sampling),
             )
             for chunk in chunks:
                 piece: str = chunk["choices"][0]["text"]

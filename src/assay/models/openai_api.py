@@ -38,6 +38,16 @@ Log-likelihood:
     beginning-of-text token, so remote totals have one token less and the text must fit the
     server's context.
 
+Structured output:
+    a request whose sampling has a ``json_schema`` is sent with
+    ``response_format={"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}``
+    (OpenAI, vLLM, llama.cpp server and ``assay serve`` decode under it), and its generation is
+    marked ``constrained``. A server that refuses it (HTTP 4xx naming ``response_format`` or
+    ``json_schema``) is asked again without it, and that schema is not offered to it again;
+    :mod:`assay.prompting.structured` validates the text either way and re-asks when it is not
+    valid. A server that accepts the field but ignores it cannot be told apart here; validation
+    catches what it gets wrong.
+
 Token counts:
     ``POST /tokenize`` on the server root (vLLM, llama.cpp server and ``assay serve`` have one);
     where it is missing, an approximation of one token per four characters is used.
@@ -46,6 +56,7 @@ Token counts:
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import os
 import re
@@ -256,6 +267,8 @@ class OpenAIBackend:
         self._token_counts: dict[str, int] = {}
         self._zero_tokens_ok = True
         self._scoring_error: UnsupportedOperationError | None = None
+        self._refused_schemas: set[str] = set()
+        """Schemas this server refused as ``response_format``: sent without it from then on."""
 
     # -- identity ------------------------------------------------------------------------------
     def _model_entry(self) -> dict[str, Any] | None:
@@ -380,8 +393,24 @@ class OpenAIBackend:
         return params
 
     def _generate_one(self, request: GenerateRequest) -> Generation:
+        schema = request.sampling.json_schema
+        if schema is None or schema in self._refused_schemas:
+            return self._send(request, None)
+        try:
+            return self._send(request, response_format(schema))
+        except UserError as exc:
+            lowered = exc.message.lower()
+            if "response_format" not in lowered and "json_schema" not in lowered:
+                raise
+            with self._lock:
+                self._refused_schemas.add(schema)
+            return self._send(request, None)
+
+    def _send(self, request: GenerateRequest, fmt: dict[str, Any] | None) -> Generation:
         start = time.perf_counter()
         params = self._params(request)
+        if fmt is not None:
+            params["response_format"] = fmt
         logprobs: list[TokenLogprob] | None = None
         if isinstance(request.prompt, str):
             prompt = request.prompt
@@ -427,6 +456,7 @@ class OpenAIBackend:
             completion_tokens=usage.completion_tokens if usage else self._approx_tokens(text),
             finish_reason="length" if finish == "length" else "stop",
             logprobs=logprobs,
+            constrained=fmt is not None,
             latency_s=time.perf_counter() - start,
         )
 
@@ -665,6 +695,17 @@ class OpenAIBackend:
         return BackendError(f"{where} answered HTTP {status}: {text}")
 
 
+def response_format(schema: str) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a JSON Schema (compact JSON text)."""
+    parsed = json.loads(schema)
+    title = parsed.get("title") if isinstance(parsed, dict) else None
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(title or "")).strip("_")[:64] or "answer"
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": parsed, "strict": True},
+    }
+
+
 def load(name: str, ctx: BackendContext) -> OpenAIBackend:
     settings = ctx.settings.openai
     model, url = split_name(name)
@@ -687,5 +728,6 @@ __all__ = [
     "load",
     "normalise_base_url",
     "parse_retry_after",
+    "response_format",
     "split_name",
 ]

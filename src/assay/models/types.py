@@ -6,11 +6,20 @@ user-supplied sampling values with one clear error.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from assay.errors import SamplingError
 
@@ -42,6 +51,10 @@ class Sampling(BaseModel):
     stop: tuple[str, ...] = ()
     n: int = 1
     logprobs: bool = False
+    json_schema: str | None = None
+    """A JSON Schema the reply must satisfy, as compact JSON text (see :func:`canonical_schema`), so
+    it hashes into the cache key and shows in the call log. Local backends decode under it;
+    backends that cannot constrain ignore it (``assay.prompting.structured`` validates)."""
 
     @field_validator("max_tokens")
     @classmethod
@@ -73,6 +86,22 @@ class Sampling(BaseModel):
             raise SamplingError(f"n (samples per prompt) must be at least 1, got {v}")
         return v
 
+    @field_validator("json_schema", mode="before")
+    @classmethod
+    def _json_schema(cls, v: Any) -> str | None:
+        return None if v is None else canonical_schema(v)
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_schema(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Without a schema the dump (and so every cache key and output file made before the
+        # field existed) stays as it was.
+        data: dict[str, Any] = handler(self)
+        if data.get("json_schema") is None:
+            data.pop("json_schema", None)
+        return data
+
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
@@ -85,6 +114,48 @@ class Sampling(BaseModel):
         """
         seed = None if self.seed is None else self.seed + index
         return self.model_copy(update={"n": 1, "seed": seed})
+
+
+def canonical_schema(schema: Any) -> str:
+    """A JSON Schema (text or parsed) as compact JSON text, after checking it is one.
+
+    Raises :class:`SamplingError` naming the problem: text that is not JSON, or a value that
+    is not a valid schema under its own ``$schema`` draft (the latest draft when none is named).
+    """
+    if isinstance(schema, bytes):
+        schema = schema.decode("utf-8", errors="replace")
+    if isinstance(schema, str):
+        # Every Sampling rebuilt from a dump passes the same text again: check it once.
+        return _canonical_text(schema)
+    return _canonical_value(schema)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_text(text: str) -> str:
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise SamplingError(f"json_schema is not JSON: {exc}") from None
+    return _canonical_value(schema)
+
+
+def _canonical_value(schema: Any) -> str:
+    if not isinstance(schema, dict | bool):
+        raise SamplingError(
+            f"json_schema must be a JSON object (a JSON Schema), not {type(schema).__name__}"
+        )
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise SamplingError(
+            f"json_schema is not a valid JSON Schema at {where}: {exc.message}"
+        ) from None
+    # Keys keep their order: the order of properties is the order the model writes them in.
+    return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 
 
 class GenerateRequest(BaseModel):
@@ -112,6 +183,9 @@ class Generation(BaseModel):
     completion_tokens: int
     finish_reason: Literal["stop", "length"] = "stop"
     logprobs: list[TokenLogprob] | None = None
+    constrained: bool = False
+    """Decoding was held to the request's ``json_schema`` (a grammar or a server's structured
+    output mode), so the text is valid JSON for it unless cut off by ``max_tokens``."""
     cached: bool = False
     latency_s: float = 0.0
     cost: float = 0.0
