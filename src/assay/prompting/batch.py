@@ -16,6 +16,12 @@ values), ``output`` (the text; ``samples`` holds all texts when ``n > 1``), ``pr
 ``template_sha256``, ``model``, ``fingerprint``, ``sampling`` and ``error`` (None, or why the
 row has no output, e.g. a prompt longer than the model's context). Skipped input rows are not
 written; they are reported.
+
+With a :class:`~assay.prompting.shaping.PromptShaping` (few-shot examples, chain of thought,
+answer extraction) records also hold ``prompting`` (its settings), ``shots`` (the ids of the
+examples shown to this row), ``answer`` (the extracted value, or None) and ``extraction``
+(``ok``, ``strategy``, ``reason``: a failed extraction is recorded as such, never guessed);
+with ``n > 1``, ``sample_answers`` holds each sample's answer.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from assay.models.types import Generation, Message, Sampling
 from assay.prompting.outfile import OutputFile
 from assay.prompting.prompt import make_prompt
 from assay.prompting.rows import Row
+from assay.prompting.shaping import PromptShaping, extraction_fields
 from assay.prompting.templates import PromptTemplate, TemplateError
 
 if TYPE_CHECKING:
@@ -44,6 +51,8 @@ MAX_LISTED = 10
 class BatchItem:
     row: Row
     prompt: str | list[Message]
+    shots: tuple[str, ...] = ()
+    """Ids of the few-shot examples in this row's prompt."""
 
 
 @dataclass
@@ -52,6 +61,7 @@ class BatchPlan:
     items: list[BatchItem]
     bad: list[tuple[int, str]]
     """(line, reason) for every input row that cannot be used."""
+    shaping: PromptShaping | None = None
 
     def check(self, on_error: OnError, source: str = "input") -> None:
         if not self.bad or on_error == "skip":
@@ -73,7 +83,10 @@ def plan_batch(
     *,
     system: str | None = None,
     raw: bool = False,
+    shaping: PromptShaping | None = None,
 ) -> BatchPlan:
+    """Render every row; with ``shaping``, add its few-shot examples (never the row itself,
+    matched by the row's ``id`` field or its text) and chain-of-thought instruction."""
     items: list[BatchItem] = []
     bad: list[tuple[int, str]] = []
     for row in rows:
@@ -85,8 +98,12 @@ def plan_batch(
         except TemplateError as exc:
             bad.append((row.line, exc.message))
             continue
-        items.append(BatchItem(row, prompt))
-    return BatchPlan(template, items, bad)
+        shots: list[str] = []
+        if shaping is not None and shaping.active:
+            row_id = row.values.get("id")
+            prompt, shots = shaping.apply(prompt, None if row_id is None else str(row_id))
+        items.append(BatchItem(row, prompt, tuple(shots)))
+    return BatchPlan(template, items, bad, shaping if shaping and shaping.active else None)
 
 
 @dataclass
@@ -103,6 +120,10 @@ class BatchReport:
     completion_tokens: int = 0
     latency_s: float = 0.0
     cost: float = 0.0
+    extracted: int = 0
+    """Rows written now whose answer was extracted."""
+    extraction_failed: int = 0
+    """Rows written now with an output but no answer that could be extracted."""
 
 
 def _record(
@@ -110,6 +131,7 @@ def _record(
     gens: list[Generation],
     base: dict[str, Any],
     error: str | None = None,
+    shaping: PromptShaping | None = None,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {"row": item.row.line, "vars": item.row.values}
     if gens:
@@ -135,6 +157,13 @@ def _record(
             cached=False,
         )
     record.update(base)
+    if shaping is not None:
+        record["shots"] = list(item.shots)
+        record.update(extraction_fields(shaping.extract(gens[0].text) if gens else None))
+        if len(gens) > 1:
+            record["sample_answers"] = [
+                e.value if (e := shaping.extract(g.text)) is not None else None for g in gens
+            ]
     record["error"] = error
     return record
 
@@ -161,6 +190,18 @@ def _generate_chunk(
     return [(g, None) for g in grouped]
 
 
+def _check_same_prompting(out: OutputFile, expected: dict[str, Any] | None) -> None:
+    # Unlike check_same, a record *without* the field differs from one with it.
+    for record in out.records.values():
+        if record.get("prompting") != expected:
+            raise UserError(
+                f"{out.path} holds rows made with other few-shot, chain-of-thought or extraction "
+                f"settings ({record.get('prompting')!r}, this run: {expected!r}); they cannot be "
+                "resumed together",
+                hint="use another --output, or delete the file to start over",
+            )
+
+
 def run_batch(
     model: Model,
     plan: BatchPlan,
@@ -175,13 +216,16 @@ def run_batch(
     ``progress=None`` shows a progress bar only on a terminal.
     """
     out = output if isinstance(output, OutputFile) else OutputFile(output)
-    base = {
+    base: dict[str, Any] = {
         "template_sha256": plan.template.sha256,
         "model": model.address,
         "fingerprint": model.fingerprint,
         "sampling": sampling.model_dump(mode="json"),
     }
+    if plan.shaping is not None:
+        base["prompting"] = plan.shaping.spec()
     out.check_same("template_sha256", base["template_sha256"], "template")
+    _check_same_prompting(out, base.get("prompting"))
     out.check_same("model", base["model"], "model")
     out.check_same("fingerprint", base["fingerprint"], "model version (fingerprint)")
     out.check_same("sampling", base["sampling"], "set of sampling settings")
@@ -217,7 +261,7 @@ def run_batch(
             for item, (gens, error) in zip(
                 chunk, _generate_chunk(model, chunk, sampling), strict=True
             ):
-                record = _record(item, gens, base, error)
+                record = _record(item, gens, base, error, plan.shaping)
                 out.write(record)
                 report.written += 1
                 report.failed += error is not None
@@ -225,6 +269,10 @@ def run_batch(
                 report.completion_tokens += record["completion_tokens"]
                 report.latency_s += record["latency_s"]
                 report.cost += record["cost"]
+                if record.get("extraction") is not None:
+                    ok = record["extraction"]["ok"]
+                    report.extracted += ok
+                    report.extraction_failed += not ok
             bar.update(len(chunk))
     finally:
         bar.close()

@@ -349,7 +349,32 @@ def get_extractor(strategy: str, **args: Any) -> Extractor:
     return Extractor(strategy, dict(args))
 
 
+SPEC_HELP = "last-number, choice[:ABCD], regex:PATTERN, json:FIELD or answer-line"
+
+
+def parse_extractor(spec: str) -> Extractor:
+    """An :class:`Extractor` from a short text, as typed on the command line.
+
+    ``last-number``, ``choice`` (letters A-E) or ``choice:ABCD``, ``regex:PATTERN`` (group 1, or
+    the whole match), ``json:FIELD`` (a dotted path), ``answer-line``. Underscores work too.
+    """
+    name, sep, arg = spec.partition(":")
+    name = name.strip().replace("_", "-")
+    if name == "last-number" and not sep:
+        return get_extractor("last_number")
+    if name == "answer-line" and not sep:
+        return get_extractor("answer_line")
+    if name in ("choice", "choice-letter"):
+        return get_extractor("choice_letter", **({"choices": arg.strip()} if arg.strip() else {}))
+    if name == "regex" and arg:
+        return get_extractor("regex", pattern=arg)
+    if name in ("json", "json-field") and arg.strip():
+        return get_extractor("json_field", path=arg.strip())
+    raise ConfigError(f"unknown answer extraction '{spec}'", hint=f"use {SPEC_HELP}")
+
+
 __all__ = [
+    "SPEC_HELP",
     "STRATEGIES",
     "Extraction",
     "Extractor",
@@ -361,6 +386,7 @@ __all__ = [
     "json_field",
     "last_number",
     "normalize_number",
+    "parse_extractor",
     "regex",
     "then",
 ]

@@ -252,6 +252,42 @@ def layout_chat(
     raise ConfigError(f"unknown few-shot layout '{layout}'", hint="choose from: turns, inline")
 
 
+def item_text(prompt: str | Sequence[Message]) -> str:
+    """The text of the item being answered: a raw prompt, or the chat's last user turn."""
+    if isinstance(prompt, str):
+        return prompt
+    for message in reversed(list(prompt)):
+        if message.role == "user":
+            return message.content
+    raise ConfigError("few-shot examples need a prompt with a user turn to answer")
+
+
+def add_examples(
+    prompt: str | Sequence[Message],
+    examples: Sequence[Example],
+    *,
+    layout: Layout = "turns",
+    labels: tuple[str, str] = ("Question", "Answer"),
+) -> str | list[Message]:
+    """``prompt`` with ``examples`` laid out before its item (the last user turn).
+
+    Turns before the item (a system prompt) stay first; turns after it stay last. A raw text
+    prompt can only hold examples inline, and stays raw text.
+    """
+    if isinstance(prompt, str):
+        if layout != "inline":
+            raise ConfigError(
+                "a raw prompt holds few-shot examples only inline",
+                hint="use the inline layout, or send the prompt as a chat (drop --raw)",
+            )
+        return layout_chat(examples, prompt, layout="inline", labels=labels)[0].content
+    chat = list(prompt)
+    item_text(chat)  # a chat without a user turn is an error
+    at = max(i for i, m in enumerate(chat) if m.role == "user")
+    laid = layout_chat(examples, chat[at].content, layout=layout, labels=labels)
+    return [*chat[:at], *laid, *chat[at + 1 :]]
+
+
 def _unit(vectors: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -270,6 +306,8 @@ __all__ = [
     "Example",
     "FewShot",
     "MiniLMEmbedder",
+    "add_examples",
+    "item_text",
     "layout_chat",
     "load_examples",
 ]
