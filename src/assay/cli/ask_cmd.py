@@ -11,6 +11,7 @@ from assay.cli.common import echo_json, workspace
 
 if TYPE_CHECKING:
     from assay.rag.answer import Answer
+    from assay.rag.faithfulness import AnswerCheck
 
 
 def _print_sources(result: Answer, show_sources: bool) -> None:
@@ -31,6 +32,29 @@ def _print_sources(result: Answer, show_sources: bool) -> None:
             click.echo(f"[{s.n}] {s.label}" + ("  (truncated)" if s.truncated else ""))
             snippet = " ".join(s.text.split())
             click.echo("    " + (snippet[:600] + ("..." if len(snippet) > 600 else "")))
+
+
+def print_check(check: AnswerCheck) -> None:
+    """Per-claim verdicts and the answer's faithfulness figures."""
+    click.echo("")
+    click.echo("Claims:")
+    if not check.claims:
+        click.echo("  (no claims to check)")
+    for c in check.claims:
+        verdict = c.verdict or ("not judged" if c.error is None else "judge failed")
+        cites = ", ".join(f"[{n}]" for n in c.claim.citations) or "no citation"
+        by = f"; supported by [{c.source}]" if c.verdict == "supported" and c.source else ""
+        click.echo(f"  {verdict:16} {c.claim.text}  ({cites}{by})")
+        bad = [x for x in c.citations if x.verdict not in (None, "supported")]
+        for x in bad:
+            click.echo(f"  {'':16}   [{x.n}] {x.verdict}: {x.reason}")
+    figures = []
+    for name, value in check.metrics.items():
+        label = name.replace("_", " ")
+        figures.append(f"{label} {value:.2f}" if value is not None else f"{label} n/a")
+    click.echo("  " + " · ".join(figures))
+    if check.n_failed:
+        click.echo(f"  warning: {check.n_failed} verdict(s) could not be read", err=True)
 
 
 @click.command("ask")
@@ -58,6 +82,17 @@ def _print_sources(result: Answer, show_sources: bool) -> None:
 )
 @click.option("--show-sources", is_flag=True, help="Print the cited passages under the answer.")
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
+@click.option(
+    "--check", is_flag=True, help="Judge each claim of the answer against its cited passages."
+)
+@click.option("--judge", default=None, help="Model for --check (default: the answering model).")
+@click.option(
+    "--claims",
+    type=click.Choice(["sentences", "llm"]),
+    default="sentences",
+    show_default=True,
+    help="How --check splits the answer into claims.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def ask(
     question: str,
@@ -70,6 +105,9 @@ def ask(
     rerank: bool,
     show_sources: bool,
     no_stream: bool,
+    check: bool,
+    judge: str | None,
+    claims: str,
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the documents of a collection, with numbered citations.
@@ -82,6 +120,7 @@ def ask(
     Examples:
       assay ask "What corpus do the authors use?" -c papers -m default --show-sources
       assay ask "Which baselines are compared?" -c papers --json
+      assay ask "Which corpus is used?" -c papers --check --judge openai:gpt-4o-mini
     """
     from assay.rag.answer import DEFAULT_MIN_RELEVANCE
     from assay.rag.answer import ask as ask_
@@ -111,14 +150,27 @@ def ask(
         on_token=on_token if stream else None,
         workspace=ws,
     )
+    checked = None
+    if check:
+        from assay.rag.faithfulness import check_faithfulness
+
+        report = check_faithfulness(
+            result,
+            judge or model_address,
+            splitter="llm" if claims == "llm" else "sentences",
+            workspace=ws,
+        )
+        checked = report.answers[0]
     if as_json:
-        echo_json(result.to_dict())
+        echo_json({**result.to_dict(), **({"check": checked.to_dict()} if checked else {})})
         return
     if stream:
         click.echo("")
     else:
         click.echo(result.text)
     _print_sources(result, show_sources)
+    if checked is not None:
+        print_check(checked)
     note = "; model not called (no relevant chunk)" if not result.called_model else ""
     click.echo(
         f"{len(result.sources)} sources ({result.dropped} dropped to fit), "
