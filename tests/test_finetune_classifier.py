@@ -74,9 +74,13 @@ def test_classifier_learns_predicts_and_records(tmp_path: Path, encoder_dir: Pat
     probs = predict_proba(result.path, texts)
     assert set(probs[0]) == {"neg", "pos"} and sum(probs[0].values()) == pytest.approx(1.0)
 
-    # A classifier is not a text generator.
+    # As a model, the classifier answers with class names (and scores nothing else).
+    model = assay.load("run:clf")
+    assert [g.text for g in model.generate(texts)] == ["pos", "neg"]
+    assert model.generate([{"role": "user", "content": texts[0]}])[0].text == "pos"
+    assert model.info().details["labels"] == ["neg", "pos"]
     with pytest.raises(UnsupportedOperationError, match="is a classifier"):
-        assay.load("run:clf")
+        model.loglikelihood([("a", " b")])
 
     # The same config again: nothing to do. A changed one: refused with the difference.
     again = train(_config(encoder_dir, data), quiet=True)

@@ -75,6 +75,8 @@ def test_sft_trains_and_generates(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert _decreases(result.record)
     assert {"loss", "perplexity"} <= set(result.metrics)
     assert result.record["data"]["stats"]["train"]["n"] == 14
+    # Trained without a key/value cache; saved with it on, for generation.
+    assert json.loads((result.path / "config.json").read_text())["use_cache"] is True
     model = assay.load("run:sft")  # a finished run is a model like any other
     assert isinstance(model.complete("What is 3 plus one?", max_tokens=4), str)
     assert model.info().fingerprint

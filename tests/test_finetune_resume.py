@@ -168,7 +168,9 @@ def test_kill_and_resume_sft_lora(tmp_path: Path, encoder_dir: Path, tiny_model_
 
 @pytest.mark.slow
 def test_two_processes_with_accelerate_launch(tmp_path: Path, encoder_dir: Path) -> None:
-    """``accelerate launch`` with 2 CPU processes (torchrun + gloo) runs the same config."""
+    """``accelerate launch`` with 2 CPU processes (torchrun + gloo) runs the same config. It is
+    launched with the example FSDP config file: without a GPU accelerate runs it as plain data
+    parallelism, and the run says so."""
     import subprocess
 
     launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
@@ -180,7 +182,8 @@ def test_two_processes_with_accelerate_launch(tmp_path: Path, encoder_dir: Path)
         [
             launcher,
             "launch",
-            "--multi_gpu",
+            "--config_file",
+            str(REPO / "examples" / "finetune" / "accelerate" / "fsdp.yaml"),
             "--num_processes",
             "2",
             "--num_machines",
@@ -202,6 +205,7 @@ def test_two_processes_with_accelerate_launch(tmp_path: Path, encoder_dir: Path)
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "without a GPU, accelerate runs this as MULTI_CPU" in done.stderr
     record = _record(home, config.stem)
     assert record["training"]["processes"] == 2 and record["training"]["steps"] == 3
     assert len(curve(record)) == 3

@@ -37,8 +37,10 @@ def train(
     differences.
 
     \b
-    Several GPUs or processes (data parallel):
+    Several GPUs, processes or machines (data parallel, FSDP, DeepSpeed):
       accelerate launch --multi_gpu --num_processes N -m assay.cli.main train CONFIG.yaml
+      accelerate launch --config_file examples/finetune/accelerate/fsdp.yaml \\
+          -m assay.cli.main train CONFIG.yaml eval.restore_best=false
     """
     from assay.finetune import load_config
     from assay.finetune import train as run_training

@@ -5,6 +5,9 @@ A checkpoint is a folder ``<run>/checkpoints/step-000120/`` holding
 - ``weights.safetensors``: the trainable parameters (all of them for full finetuning, only the
   adapter for LoRA: the frozen base is rebuilt from the base model);
 - ``optim.pt``: optimizer, learning-rate scheduler and (fp16) gradient-scaler states;
+- under FSDP or DeepSpeed, instead of the weights and the optimizer state: ``sharded/``, each
+  process's part written by ``accelerator.save_state`` (the run folder must be on storage that
+  every node sees);
 - ``rng-<rank>.pt``: the Python, NumPy and torch (CPU and CUDA) random states of each process;
 - ``state.json``: the step, the data position (micro-batches consumed, hence epoch and offset),
   tokens seen, the loss and evaluation curves so far, early-stopping state, the config hash and
@@ -41,6 +44,7 @@ _STEP = re.compile(r"^step-(\d+)$")
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.safetensors"
 OPTIM_FILE = "optim.pt"
+SHARDED_DIR = "sharded"
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -189,8 +193,13 @@ def save(
     scheduler: Any,
     state: dict[str, Any],
     keep: int,
+    sharded: bool = False,
 ) -> Path:
-    """Write the checkpoint of ``step`` atomically (every process calls this; see the module doc)."""
+    """Write the checkpoint of ``step`` atomically (every process calls this; see the module doc).
+
+    ``sharded`` (FSDP, DeepSpeed): weights and optimizer state are split across processes, so
+    each process writes its part with ``accelerator.save_state`` into ``sharded/``.
+    """
     folder = checkpoints_dir(run_dir)
     final = folder / f"step-{step:06d}"
     tmp = folder / f".tmp-step-{step:06d}"
@@ -203,13 +212,14 @@ def save(
     rng_path = tmp / f"rng-{accelerator.process_index}.pt"
     torch.save(capture_rng(), rng_path)
     _fsync(rng_path)
+    if sharded:
+        accelerator.save_state(str(tmp / SHARDED_DIR))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_trainable(accelerator.unwrap_model(model), tmp / WEIGHTS_FILE)
-        optim_state: dict[str, Any] = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-        }
+        optim_state: dict[str, Any] = {"scheduler": scheduler.state_dict()}
+        if not sharded:
+            save_trainable(accelerator.unwrap_model(model), tmp / WEIGHTS_FILE)
+            optim_state["optimizer"] = optimizer.state_dict()
         scaler = getattr(accelerator, "scaler", None)
         if scaler is not None:
             optim_state["scaler"] = scaler.state_dict()
@@ -238,6 +248,7 @@ def load(
     model: torch.nn.Module,
     optimizer: Any,
     scheduler: Any,
+    sharded: bool = False,
 ) -> dict[str, Any]:
     """Restore weights, optimizer, scheduler and this process's RNG; return the saved state.
 
@@ -245,9 +256,18 @@ def load(
     initialisation), so the restored RNG is what the next training step sees.
     """
     state = read_state(checkpoint)
-    load_trainable(accelerator.unwrap_model(model), checkpoint / WEIGHTS_FILE)
     optim_state = torch.load(checkpoint / OPTIM_FILE, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(optim_state["optimizer"])
+    if (checkpoint / SHARDED_DIR).is_dir() != sharded:
+        raise UserError(
+            f"{checkpoint} was written {'with' if not sharded else 'without'} FSDP/DeepSpeed "
+            f"sharding and this run is {'not ' if not sharded else ''}sharded",
+            hint="resume with the same accelerate config, or start over with --fresh",
+        )
+    if sharded:
+        accelerator.load_state(str(checkpoint / SHARDED_DIR))
+    else:
+        load_trainable(accelerator.unwrap_model(model), checkpoint / WEIGHTS_FILE)
+        optimizer.load_state_dict(optim_state["optimizer"])
     scheduler.load_state_dict(optim_state["scheduler"])
     scaler = getattr(accelerator, "scaler", None)
     if scaler is not None and "scaler" in optim_state:

@@ -51,6 +51,11 @@ def load_causal_lm(s: Session, base: Path, lora: LoraConfig) -> tuple[Any, Any]:
     if lora.quantize == "4bit":
         kwargs.update(quantization_config=quantization_config(lora), device_map={"": s.device})
     model = AutoModelForCausalLM.from_pretrained(str(base), **kwargs)
+    if getattr(model.config, "use_cache", False):
+        # Training needs no key/value cache (transformers' Trainer turns it off as well); the
+        # saved config gets it back for generation (Session.finish).
+        model.config.use_cache = False
+        s.restore_use_cache = True
     if lora.enabled:
         model = apply_lora(model, lora)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

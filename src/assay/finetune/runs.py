@@ -84,13 +84,17 @@ def resolve_run(name: str, workspace: Workspace) -> Path:
     return folder
 
 
+def is_classifier_run(folder: Path) -> bool:
+    record = read_record(folder) or {}
+    return record.get("recipe") == "classifier"
+
+
 def model_folder(folder: Path) -> Path:
     """A plain causal-LM folder for a finished run: the run itself, or its merged adapter."""
-    record = read_record(folder) or {}
-    if record.get("task") == "classification" or record.get("recipe") == "classifier":
+    if is_classifier_run(folder):
         raise UnsupportedOperationError(
-            f"the run '{folder.name}' is a classifier, not a text generator",
-            hint="use assay.finetune.predict(run_dir, texts) to classify texts with it",
+            f"the run '{folder.name}' is a classifier, not a causal language model",
+            hint="load it as run:<id> (it answers with class names) or use assay.finetune.predict",
         )
     if (folder / "config.json").is_file():
         return folder
@@ -149,16 +153,14 @@ def resolve_base(name: str, workspace: Workspace) -> Path:
 
 def model_folder_any(folder: Path) -> Path:
     """Like :func:`model_folder`, but a classifier run is returned as it is (to train further)."""
-    record = read_record(folder) or {}
-    if record.get("recipe") == "classifier":
-        return folder
-    return model_folder(folder)
+    return folder if is_classifier_run(folder) else model_folder(folder)
 
 
 __all__ = [
     "KNOWN_BASES",
     "MERGED_DIR",
     "RECORD_FILE",
+    "is_classifier_run",
     "list_runs",
     "model_folder",
     "models_dir",

@@ -12,10 +12,9 @@ A recipe reads top to bottom and calls these helpers; it never copies them::
     s.resume(model, optimizer, scheduler)          # continue from the latest checkpoint, if any
     while s.running():
         for indices in plan.step(s.step): ...forward, s.accelerator.backward(loss)...
-        ...clip, optimizer.step(), scheduler.step(), optimizer.zero_grad()...
-        s.end_step(losses, tokens)
-        if s.eval_due(): s.end_eval(metrics, model)
-        if s.checkpoint_due(): s.checkpoint(model, optimizer, scheduler)
+        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
+        # = clip, optimizer.step(), scheduler.step(), zero_grad, s.end_step(losses, tokens),
+        #   s.end_eval(evaluate(), model) if s.eval_due(), s.checkpoint(...) if s.checkpoint_due()
     return s.finish(model, tokenizer)
 
 **Data order.** Epoch ``e`` visits the training examples in the order of a permutation drawn from
@@ -32,7 +31,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +165,10 @@ class Session:
         self._optimizer: Any = None
         self._tick = time.perf_counter()
         self._started = time.time()
+        self.restore_use_cache = False
+        """Set ``use_cache`` back on in the saved model config (turned off for training)."""
+        self.sharded = distributed_kind(accelerator) in SHARDED
+        """FSDP or DeepSpeed: no process holds all the weights (or optimizer state) by itself."""
 
     # -- set-up ---------------------------------------------------------------------------------
     @classmethod
@@ -187,12 +190,18 @@ class Session:
             # processes (torchrun / accelerate launch) as CPU data parallelism over gloo.
             cpu=cfg.device == "cpu" or (cfg.device == "auto" and not _has_accelerator()),
         )
-        sharded = str(accelerator.distributed_type).rsplit(".", 1)[-1]
-        if sharded in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+        kind = distributed_kind(accelerator)
+        if kind == "MEGATRON_LM":
             raise ConfigError(
-                f"the recipes do not support {sharded} yet: their checkpoints, evaluation and "
-                "saving assume every process holds the full weights",
-                hint="use data parallelism (accelerate launch --multi_gpu) or one process",
+                "the recipes do not support Megatron-LM parallelism",
+                hint="use FSDP, DeepSpeed or data parallelism (docs/finetuning.md, 'Devices, "
+                "processes and machines')",
+            )
+        if kind in SHARDED and cfg.eval.early_stopping_patience and cfg.eval.restore_best:
+            raise ConfigError(
+                f"eval.restore_best is not supported under {kind}: the best weights would have "
+                "to be gathered from every process at each improvement",
+                hint="set eval.restore_best: false (early stopping still stops the run)",
             )
         session = cls(cfg, env, accelerator)
         if accelerator.is_main_process:
@@ -204,11 +213,21 @@ class Session:
             ckpt.remove_partial(session.run_dir)
         accelerator.wait_for_everyone()
         ckpt.seed_everything(cfg.seed)
+        if kind not in SHARDED and _sharding_requested():
+            session.say(
+                "note: FSDP and DeepSpeed shard weights across GPUs; without a GPU, accelerate "
+                f"runs this as {kind} (every process holds the full weights)"
+            )
         session.say(
             f"run {session.run_id}: recipe {cfg.recipe}, {accelerator.num_processes} process(es) "
             f"on {accelerator.device}, output {session.run_dir}"
         )
         return session
+
+    def net(self, model: Any) -> Any:
+        """The network to evaluate: the bare model, or under FSDP/DeepSpeed the wrapped one
+        (its forward gathers the sharded weights; every process must call it)."""
+        return model if self.sharded else self.accelerator.unwrap_model(model)
 
     @property
     def is_main(self) -> bool:
@@ -349,7 +368,13 @@ class Session:
         )
 
     def prepare(self, model: Any, optimizer: Any) -> tuple[Any, Any]:
-        """Place model and optimizer on the device (and wrap them for DDP) with Accelerate."""
+        """Place model and optimizer on the device (and wrap them for DDP, FSDP or DeepSpeed)."""
+        plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        if plugin is not None:
+            # Without a DataLoader to look at, DeepSpeed must be told the micro-batch size.
+            ds = plugin.deepspeed_config
+            if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+                ds["train_micro_batch_size_per_gpu"] = self.cfg.optim.batch_size
         model, optimizer = self.accelerator.prepare(model, optimizer)
         self._optimizer = optimizer
         return model, optimizer
@@ -386,6 +411,7 @@ class Session:
             model=model,
             optimizer=optimizer,
             scheduler=scheduler,
+            sharded=self.sharded,
         )
         st = saved["progress"]
         self.state = State(**{k: v for k, v in st.items() if k in State.__dataclass_fields__})
@@ -443,6 +469,29 @@ class Session:
             self._bar.update(1)
         self._tick = time.perf_counter()
         return loss
+
+    def update(
+        self,
+        model: Any,
+        optimizer: Any,
+        scheduler: Any,
+        losses: Sequence[torch.Tensor],
+        tokens: int,
+        evaluate: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
+        """The end of every optimizer step, the same in every recipe: clip the gradients, step
+        the optimizer and the schedule, clear the gradients, record the step; then evaluate
+        (``evaluate()`` returns the validation metrics) and checkpoint when due."""
+        if self.cfg.optim.max_grad_norm:
+            self.accelerator.clip_grad_norm_(model.parameters(), self.cfg.optim.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.end_step(losses, tokens)
+        if evaluate is not None and self.eval_due():
+            self.end_eval(evaluate(), model)
+        if self.checkpoint_due():
+            self.checkpoint(model, optimizer, scheduler)
 
     def _lr(self) -> float:
         opt = self._optimizer
@@ -533,6 +582,7 @@ class Session:
             scheduler=scheduler,
             state=state,
             keep=self.cfg.checkpoint.keep,
+            sharded=self.sharded,
         )
         self._tick = time.perf_counter()
         return path
@@ -574,12 +624,16 @@ class Session:
             )
             final_metrics = {k: v for k, v in chosen.items() if k != "step"}
         record: dict[str, Any] = {}
+        # Under FSDP/DeepSpeed every process takes part in gathering the full weights.
+        full_state = self.accelerator.get_state_dict(model) if self.sharded else None
         if self.is_main:
             from assay.provenance import git_state, machine, package_versions
 
             unwrapped = self.accelerator.unwrap_model(model)
             adapter = is_peft(unwrapped)
-            unwrapped.save_pretrained(self.run_dir, safe_serialization=True)
+            if self.restore_use_cache:
+                unwrapped.config.use_cache = True
+            unwrapped.save_pretrained(self.run_dir, state_dict=full_state, safe_serialization=True)
             tokenizer.save_pretrained(self.run_dir)
             merged = None
             lora = getattr(self.cfg, "lora", None)
@@ -671,6 +725,23 @@ class Session:
             record,
             self.state.resumed_from[0] if self.state.resumed_from else None,
         )
+
+
+SHARDED = ("FSDP", "DEEPSPEED")
+
+
+def distributed_kind(accelerator: Any) -> str:
+    """``NO``, ``MULTI_CPU``, ``MULTI_GPU``, ``FSDP``, ``DEEPSPEED``, ..."""
+    return str(accelerator.distributed_type).rsplit(".", 1)[-1]
+
+
+def _sharding_requested() -> bool:
+    import os
+
+    return any(
+        os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"
+        for name in ("FSDP", "DEEPSPEED")
+    )
 
 
 def _has_accelerator() -> bool:

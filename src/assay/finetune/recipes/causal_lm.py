@@ -133,6 +133,11 @@ def run(cfg: Config, env: Environment) -> TrainResult:
     s.resume(model, optimizer, scheduler)
     pad = tokenizer.pad_token_id
 
+    def evaluate() -> dict[str, float]:
+        net = s.net(model)
+        size = cfg.eval.batch_size or cfg.optim.batch_size
+        return evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device)
+
     while s.running():
         model.train()
         losses, tokens = [], 0
@@ -143,20 +148,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
                 s.accelerator.backward(loss)
             losses.append(loss.detach())
             tokens += int(batch["attention_mask"].sum())
-        if cfg.optim.max_grad_norm:
-            s.accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        s.end_step(losses, tokens)
-        if s.eval_due():
-            net = s.accelerator.unwrap_model(model)
-            size = cfg.eval.batch_size or cfg.optim.batch_size
-            s.end_eval(
-                evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device), model
-            )
-        if s.checkpoint_due():
-            s.checkpoint(model, optimizer, scheduler)
+        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
 
     # 4. Save ---------------------------------------------------------------------------------
     return s.finish(model, tokenizer, task="causal_lm")

@@ -151,7 +151,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
 
     @torch.no_grad()
     def evaluate() -> dict[str, float]:
-        net = s.accelerator.unwrap_model(model)
+        net = s.net(model)
         net.eval()
         size = cfg.eval.batch_size or cfg.optim.batch_size
         losses, outputs = [], []
@@ -185,16 +185,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
                 s.accelerator.backward(loss)
             losses.append(loss.detach())
             tokens += int(batch["attention_mask"].sum())
-        if cfg.optim.max_grad_norm:
-            s.accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        s.end_step(losses, tokens)
-        if s.eval_due():
-            s.end_eval(evaluate(), model)
-        if s.checkpoint_due():
-            s.checkpoint(model, optimizer, scheduler)
+        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
 
     # 4. Save ---------------------------------------------------------------------------------
     return s.finish(
@@ -234,7 +225,9 @@ def regression_metrics(pred: Sequence[float], gold: Sequence[float]) -> dict[str
 # Using the trained model
 
 
-def _load_classifier(model_dir: str | Path) -> tuple[Any, Any, int]:
+def load_classifier(model_dir: str | Path) -> tuple[Any, Any, int]:
+    """Model (in eval mode), tokenizer and the max_length it was trained with, from a run folder,
+    ``run:<id>`` or a run id in the current workspace."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from assay.finetune.runs import read_record, resolve_run
@@ -251,11 +244,11 @@ def _load_classifier(model_dir: str | Path) -> tuple[Any, Any, int]:
 
 
 @torch.no_grad()
-def _logits(
-    model_dir: str | Path, texts: Sequence[str], batch_size: int
-) -> tuple[Any, torch.Tensor]:
-    model, tokenizer, max_length = _load_classifier(model_dir)
-    out = []
+def classifier_logits(
+    model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 32
+) -> tuple[torch.Tensor, list[int]]:
+    """Logits for ``texts`` (truncated to ``max_length`` tokens), and each text's token count."""
+    out, lengths = [], []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(
             list(texts[start : start + batch_size]),
@@ -264,10 +257,19 @@ def _logits(
             padding=True,
             return_tensors="pt",
         )
+        lengths += batch["attention_mask"].sum(-1).tolist()
         out.append(model(**batch).logits.float())
     if not out:
-        return model, torch.empty(0, model.config.num_labels)
-    return model, torch.cat(out)
+        return torch.empty(0, model.config.num_labels), []
+    return torch.cat(out), lengths
+
+
+def labels_from_logits(model: Any, logits: torch.Tensor) -> list[Any]:
+    """Class names (numbers for regression) from a classifier's logits."""
+    if model.config.problem_type == "regression":
+        return [float(v) for v in logits.squeeze(-1).tolist()]
+    id2label = model.config.id2label
+    return [id2label[int(i)] for i in logits.argmax(-1).tolist()]
 
 
 def predict(model_dir: str | Path, texts: Sequence[str], *, batch_size: int = 32) -> list[Any]:
@@ -275,21 +277,30 @@ def predict(model_dir: str | Path, texts: Sequence[str], *, batch_size: int = 32
 
     ``model_dir`` is a run folder, ``run:<id>`` or a run id in the current workspace.
     """
-    model, logits = _logits(model_dir, texts, batch_size)
-    if model.config.problem_type == "regression":
-        return [float(v) for v in logits.squeeze(-1).tolist()]
-    id2label = model.config.id2label
-    return [id2label[int(i)] for i in logits.argmax(-1).tolist()]
+    model, tokenizer, max_length = load_classifier(model_dir)
+    logits, _ = classifier_logits(model, tokenizer, texts, max_length, batch_size)
+    return labels_from_logits(model, logits)
 
 
 def predict_proba(
     model_dir: str | Path, texts: Sequence[str], *, batch_size: int = 32
 ) -> list[dict[str, float]]:
     """Class probabilities (softmax) for each text, keyed by class name."""
-    model, logits = _logits(model_dir, texts, batch_size)
+    model, tokenizer, max_length = load_classifier(model_dir)
+    logits, _ = classifier_logits(model, tokenizer, texts, max_length, batch_size)
     probs = logits.softmax(-1).tolist()
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return [dict(zip(names, row, strict=True)) for row in probs]
 
 
-__all__ = ["ClassifierData", "Config", "classification_metrics", "predict", "predict_proba", "run"]
+__all__ = [
+    "ClassifierData",
+    "Config",
+    "classification_metrics",
+    "classifier_logits",
+    "labels_from_logits",
+    "load_classifier",
+    "predict",
+    "predict_proba",
+    "run",
+]

@@ -128,10 +128,10 @@ def run(cfg: Config, env: Environment) -> TrainResult:
         if reference is not None:
             yield reference
             return
-        net = s.accelerator.unwrap_model(model)
+        bare, net = s.accelerator.unwrap_model(model), s.net(model)
         was_training = net.training
         net.eval()
-        with net.disable_adapter():
+        with bare.disable_adapter():
             yield net
         net.train(was_training)
 
@@ -147,7 +147,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
 
     @torch.no_grad()
     def evaluate() -> dict[str, float]:
-        net = s.accelerator.unwrap_model(model)
+        net = s.net(model)
         net.eval()
         size = cfg.eval.batch_size or cfg.optim.batch_size
         losses, margins = [], []
@@ -180,16 +180,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
                 s.accelerator.backward(loss)
             losses.append(loss.detach())
             tokens += sum(len(c[0]) + len(r[0]) for c, r in pairs)
-        if cfg.optim.max_grad_norm:
-            s.accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        s.end_step(losses, tokens)
-        if s.eval_due():
-            s.end_eval(evaluate(), model)
-        if s.checkpoint_due():
-            s.checkpoint(model, optimizer, scheduler)
+        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
 
     # 4. Save ---------------------------------------------------------------------------------
     return s.finish(model, tokenizer, task="dpo")
