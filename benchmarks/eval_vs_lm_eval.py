@@ -15,7 +15,9 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 
 Sides, each in its own Python process (so the peak RSS, ``ru_maxrss``, is that side's alone):
 ``assay`` (``evaluate``, response cache off), ``assay-unshared`` (the same with
-``prefix_reuse=False``: one pass per choice; multiple choice only) and ``lm-eval``
+``prefix_reuse=False``: one pass per choice; multiple choice only), ``assay-padded`` (the
+same with scoring batches filled up to the logits budget whatever the padding, as before
+:data:`assay.models.hf.PAD_SHARE`; multiple choice only) and ``lm-eval``
 (``simple_evaluate`` on an ``HFLM`` over the same folder, task YAMLs over the same JSONL rows).
 Each process loads the model, warms up on two samples, then runs the whole task once, timed.
 Both use batch size 8 (lm-eval: rows per forward pass; assay: samples per model call, the
@@ -133,6 +135,8 @@ class Row:
     baseline_peak_mb: float
     unshared: float | None = None
     """assay samples/s with prefix_reuse=False (multiple choice only)."""
+    padded: float | None = None
+    """assay samples/s with batches padded up to the budget (multiple choice only)."""
     agreement: str = ""
 
 
@@ -308,6 +312,10 @@ def child_assay(spec: dict[str, Any]) -> dict[str, Any]:
         settings=Settings(cache=False),
     )
     model.backend.prefix_reuse = spec["side"] != "assay-unshared"  # type: ignore[attr-defined]
+    if spec["side"] == "assay-padded":
+        from assay.models import hf
+
+        hf.PAD_TOKENS = 1 << 30  # any padding goes: batches fill up to the logits budget
     load_s = time.perf_counter() - start
     rss_load = _rss_mb()
     task = TaskConfig.model_validate(spec["task"])
@@ -447,15 +455,17 @@ def markdown(rows: list[Row]) -> str:
     lines = [
         "| benchmark | samples | assay (samples/s) | lm-eval (samples/s) | ratio | target | result "
         "| ratio, model calls only | peak RSS assay / lm-eval (MB) | assay unshared (samples/s) "
-        "| agreement |",
-        "|---|---:|---:|---:|---:|---|---|---:|---|---:|---|",
+        "| assay padded (samples/s) | agreement |",
+        "|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---|",
     ]
     for r in rows:
         unshared = f"{r.unshared:.2f}" if r.unshared is not None else "-"
+        padded = f"{r.padded:.2f}" if r.padded is not None else "-"
         lines.append(
             f"| {r.bench} | {r.samples} | {r.assay:.2f} | {r.baseline:.2f} | {r.ratio:.2f}x "
             f"| {r.target} | {'pass' if r.passed else 'FAIL'} | {r.model_ratio:.2f}x "
-            f"| {r.assay_peak_mb:.0f} / {r.baseline_peak_mb:.0f} | {unshared} | {r.agreement} |"
+            f"| {r.assay_peak_mb:.0f} / {r.baseline_peak_mb:.0f} | {unshared} | {padded} "
+            f"| {r.agreement} |"
         )
     return "\n".join(lines)
 
@@ -542,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             spec["threads"] = args.threads
             sides = ["assay", "lm-eval"]
             if spec["kind"] == "multiple_choice":
-                sides.append("assay-unshared")
+                sides += ["assay-unshared", "assay-padded"]
             raw: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
             for r in range(args.rounds):
                 # Alternate the order so slow drift on a shared machine hits both sides.
@@ -570,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
                     unshared=summary["assay-unshared"].rate
                     if "assay-unshared" in summary
                     else None,
+                    padded=summary["assay-padded"].rate if "assay-padded" in summary else None,
                     agreement=text,
                 )
             )

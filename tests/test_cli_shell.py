@@ -15,9 +15,16 @@ from assay.cli.main import main
 ASSAY = [sys.executable, "-m", "assay.cli.main"]
 
 
-def run_cli(args: list[str], stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*ASSAY, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd,
+        [*ASSAY, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
         env=os.environ.copy(),
     )
 
@@ -34,7 +41,9 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert out.returncode == 2 and "No such command" in out.stderr
 
 
-def test_init_creates_workspace_found_from_below(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_creates_workspace_found_from_below(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ASSAY_HOME")
     out = run_cli(["init", str(tmp_path / "paper")])
     assert out.returncode == 0, out.stderr

@@ -10,7 +10,9 @@ from assay.errors import ConfigError
 
 def test_layers_defaults_file_env_cli(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("batch_size: 4\naliases: {mine: 'hf:/x'}\nopenai: {base_url: 'http://file/v1'}\n")
+    cfg.write_text(
+        "batch_size: 4\naliases: {mine: 'hf:/x'}\nopenai: {base_url: 'http://file/v1'}\n"
+    )
     s = load_settings(cfg, env={})
     assert s.batch_size == 4
     assert s.aliases["mine"] == "hf:/x" and s.aliases["default"] == DEFAULT_ALIASES["default"]

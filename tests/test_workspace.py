@@ -71,3 +71,28 @@ def test_two_processes_write_at_once(assay_home: Path) -> None:
         assert p.exitcode == 0
     counts = dict(Workspace.find().db.execute("SELECT model, COUNT(*) FROM calls GROUP BY model"))
     assert counts == {"a": 200, "b": 200}
+
+
+def _open_and_write(root: str, tag: str) -> None:
+    ws = Workspace(Path(root))
+    with ws.transaction() as db:
+        db.execute(
+            "INSERT INTO calls(model, fingerprint, op, n_requests) VALUES (?,?,?,?)",
+            (tag, "fp", "generate", 1),
+        )
+
+
+def test_processes_creating_one_new_workspace_at_once(tmp_path: Path) -> None:
+    # As under `accelerate launch`: every process opens (and so creates and migrates) the same
+    # new database at the same moment.
+    root = tmp_path / "fresh"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_write, args=(str(root), f"p{i}")) for i in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    ws = Workspace(root)
+    assert ws.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ws.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 6

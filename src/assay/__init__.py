@@ -34,6 +34,15 @@ _EXPORTS: dict[str, str] = {
     "run": "assay.evals.display",
     "train": "assay.finetune",
     "ask": "assay.rag.answer",
+    "check_faithfulness": "assay.rag.faithfulness",
+    "synthesize_qa": "assay.rag.synthetic",
+    "Conversation": "assay.prompting.conversation",
+    "ConversationSummary": "assay.prompting.summary",
+    "Tool": "assay.prompting.tools",
+    "tool": "assay.prompting.tools",
+    "run_tools": "assay.prompting.tools",
+    "structured": "assay.prompting.structured",
+    "StructuredResult": "assay.prompting.structured",
 }
 
 __all__ = ["__version__", "errors", *_EXPORTS]
@@ -55,7 +64,13 @@ if TYPE_CHECKING:
         RollingLoglikelihood,
         Sampling,
     )
+    from assay.prompting.conversation import Conversation
+    from assay.prompting.structured import StructuredResult, structured
+    from assay.prompting.summary import ConversationSummary
+    from assay.prompting.tools import Tool, run_tools, tool
     from assay.rag.answer import ask
+    from assay.rag.faithfulness import check_faithfulness
+    from assay.rag.synthetic import synthesize_qa
     from assay.serve.app import serve
     from assay.workspace import Workspace
 

@@ -88,9 +88,7 @@ def _explain(err: ValidationError, source: str) -> ConfigError:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
-        valid = list(Settings.model_fields) + [
-            f"openai.{k}" for k in OpenAISettings.model_fields
-        ]
+        valid = list(Settings.model_fields) + [f"openai.{k}" for k in OpenAISettings.model_fields]
         near = difflib.get_close_matches(where, valid, n=1)
         hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(valid)}"
         return ConfigError(f"{source}: unknown key '{where}'", hint=hint)

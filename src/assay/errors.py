@@ -67,7 +67,9 @@ class ContextLengthError(UserError):
 
 class MissingExtraError(UserError):
     def __init__(self, what: str, module: str, install: str) -> None:
-        super().__init__(f"{what} needs the package '{module}', which is not installed", hint=install)
+        super().__init__(
+            f"{what} needs the package '{module}', which is not installed", hint=install
+        )
         self.module = module
         self.install = install
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def _m001_calls_and_cache(db: sqlite3.Connection) -> None:
             mtime_ns INTEGER NOT NULL,
             sha256 TEXT NOT NULL
         );
-        """
+        """,
     )
 
 
@@ -80,6 +81,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     # every database gets every migration, in this order, whatever was imported first.
     ("010_rag_store", "assay.rag.store:migrate_010_rag_store"),
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
+    ("030_conversations", "assay.prompting.conversation_store:migrate_030_conversations"),
 ]
 
 
@@ -151,8 +153,8 @@ class Workspace:
                     hint="check permissions, or point ASSAY_HOME at a writable folder",
                 ) from exc
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _use_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
             self.migrate(conn)
@@ -201,6 +203,24 @@ class Workspace:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _use_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """Switch a database to write-ahead logging (the mode is stored in the file).
+
+    Several processes opening a new workspace at once (``accelerate launch``) race for the
+    switch, and SQLite reports "locked" at once instead of waiting, so wait here.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 __all__ = ["Workspace", "find_root", "run_script"]

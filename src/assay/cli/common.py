@@ -44,7 +44,7 @@ def read_prompt(prompt: str | None) -> str:
 
     if prompt in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
-            raise UserError("no prompt given", hint='pass it as an argument or pipe it on stdin')
+            raise UserError("no prompt given", hint="pass it as an argument or pipe it on stdin")
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise UserError("the prompt is empty")

@@ -26,8 +26,9 @@ def compare(
     """Compare RUNS with paired tests; the first run is the baseline.
 
     \b
-    Exact McNemar for 0/1 scores, paired bootstrap otherwise, Holm's correction across all
-    comparisons, and the minimum detectable effect at this sample size.
+    Exact McNemar for 0/1 scores, paired bootstrap otherwise; corpus metrics (BLEU, chrF,
+    macro-F1, perplexity) are recomputed on every bootstrap resample. Holm's correction across
+    all comparisons, and the minimum detectable effect at this sample size.
       assay compare RUN_A RUN_B
       assay compare BASELINE RUN_1 RUN_2 -o comparison.md
     """

@@ -271,3 +271,13 @@ def search(
         )
         snippet = " ".join(h.text.split())
         click.echo("   " + (snippet[:300] + ("..." if len(snippet) > 300 else "")))
+
+
+def _register_evaluation_commands() -> None:
+    from assay.cli.rag_eval_cmd import check_answers, recall, synth
+
+    for command in (check_answers, synth, recall):
+        docs.add_command(command)
+
+
+_register_evaluation_commands()

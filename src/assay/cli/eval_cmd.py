@@ -72,6 +72,17 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
     "--skip-invalid", is_flag=True, help="Skip rows with missing fields instead of refusing."
 )
 @click.option("--rerun", is_flag=True, help="Run again even if an identical finished run exists.")
+@click.option(
+    "--rag", "rag", default=None, metavar="COLLECTION", help="Retrieve passages from a collection."
+)
+@click.option("--no-rag", is_flag=True, help="Turn the task's retrieval off (passages empty).")
+@click.option("--k", "rag_k", type=int, default=None, help="Passages retrieved per sample.")
+@click.option(
+    "--rag-mode",
+    type=click.Choice(["hybrid", "bm25", "dense", "mmr"]),
+    default=None,
+    help="Search mode for --rag (default: the task's, else hybrid).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON.")
 def eval_(
     task: str,
@@ -83,6 +94,10 @@ def eval_(
     sets: tuple[str, ...],
     skip_invalid: bool,
     rerun: bool,
+    rag: str | None,
+    no_rag: bool,
+    rag_k: int | None,
+    rag_mode: str | None,
     as_json: bool,
 ) -> None:
     """Evaluate MODEL(s) on TASK (a built-in name or a task.yaml).
@@ -94,8 +109,10 @@ def eval_(
       assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason_then_answer
       assay eval bbc-news --shots 3 --limit 100
       assay eval pubmedqa --set dataset.options.path=../shared/data/pubmedqa
+      assay eval qa.yaml --rag papers --k 4     # and --no-rag, then assay compare the two
     """
     from assay.cli.common import echo_json, load_model
+    from assay.evals.retrieval_step import with_cli_overrides
     from assay.evals.runner import EvalOptions, evaluate
     from assay.evals.task import load_task
 
@@ -107,6 +124,7 @@ def eval_(
     if seed is not None:
         overrides["seed"] = seed
     config = load_task(task).with_overrides(**overrides) if overrides else load_task(task)
+    config = with_cli_overrides(config, collection=rag, k=rag_k, mode=rag_mode, off=no_rag)
     results = []
     for address in models:
         model = load_model(address)

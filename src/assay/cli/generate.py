@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli import common
+from assay.cli.prompt_opts import EPILOG, given_options, prompt_options, report_extraction
 
 if TYPE_CHECKING:
     from assay.models.facade import Model
     from assay.models.types import Generation, Message, Sampling
+    from assay.prompting.shaping import PromptShaping
     from assay.prompting.templates import PromptTemplate
 
 _ESCAPE = re.compile(r"\\(.)")
@@ -62,7 +64,7 @@ def _summary(
     click.secho(line + (f" | {note}" if note else ""), err=True, dim=True)
 
 
-@click.command("generate")
+@click.command("generate", epilog=EPILOG)
 @click.argument("model")
 @click.argument("prompt", required=False)
 @click.option("-s", "--system", help="System prompt (replaces a template's system turn).")
@@ -113,6 +115,14 @@ def _summary(
 @click.option(
     "--batch-size", type=int, help="Rows per model call with --input (default: settings)."
 )
+@click.option(
+    "--schema",
+    "schema_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON Schema file: print JSON valid against it (constrained decoding on local "
+    "models; invalid answers are re-asked, 3 attempts in all).",
+)
+@prompt_options
 def generate(
     model: str,
     prompt: str | None,
@@ -131,6 +141,8 @@ def generate(
     output: Path | None,
     on_error: str,
     batch_size: int | None,
+    schema_path: Path | None = None,
+    **prompting: Any,
 ) -> None:
     """Generate text from MODEL for PROMPT (or standard input).
 
@@ -146,6 +158,7 @@ def generate(
       assay generate default "Name a colour." -n 3 -t 0.8 --seed 1
       assay generate default "2 + 2 =" --raw --stop '\\n'
       assay generate default "Hi" --system "Answer in French." --json
+      assay generate default "Ada Lovelace, 36, mathematician" --schema person.json
 
     \b
     Templates (Jinja2; role markers start chat turns; no marker = one user turn):
@@ -182,11 +195,34 @@ def generate(
         if batch_size < 1:
             raise click.BadParameter("must be at least 1", param_hint="--batch-size")
         overrides["batch_size"] = batch_size
+    if schema_path is not None and given_options(prompting):
+        flags = ", ".join(given_options(prompting))
+        raise click.UsageError(f"--schema does not combine with {flags}")
+    if schema_path is not None:
+        from assay.cli.structured_opts import run_with_schema
+
+        run_with_schema(
+            model=model, prompt=prompt, schema_path=schema_path, sampling=sampling,
+            system=system, raw=raw, as_json=as_json, template=template, var=var,
+            input_path=input_path, output=output, on_error=on_error, overrides=overrides,
+        )  # fmt: skip
+        return
 
     if input_path is not None:
         _check_file_mode(prompt, template, output, as_json, var)
         assert template is not None and output is not None
-        _run_file(model, template, input_path, output, sampling, system, raw, on_error, overrides)
+        _run_file(
+            model,
+            template,
+            input_path,
+            output,
+            sampling,
+            system,
+            raw,
+            on_error,
+            overrides,
+            prompting,
+        )
         return
     if output is not None:
         raise click.UsageError("--output goes with --input (run a template over a file)")
@@ -207,12 +243,15 @@ def generate(
         if var:
             raise click.UsageError("--var sets template variables; it needs --template")
         source = common.read_prompt(prompt)
-    final = make_prompt(source, system=system, raw=raw)
+    from assay.cli.prompt_opts import shaping_from_options
+
+    shaping = shaping_from_options(prompting, tpl)
+    final, _ = shaping.apply(make_prompt(source, system=system, raw=raw))
     loaded = common.load_model(model, overrides)
     if as_json or n > 1:
-        _generate(loaded, final, sampling, as_json, tpl, values)
+        _generate(loaded, final, sampling, as_json, tpl, values, shaping)
     else:
-        _stream(loaded, final, sampling)
+        report_extraction(shaping.extract(_stream(loaded, final, sampling)))
 
 
 def _check_file_mode(
@@ -234,7 +273,7 @@ def _check_file_mode(
         raise click.UsageError("with --input the variables come from the rows; drop --var")
 
 
-def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> None:
+def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> str:
 
     start = time.perf_counter()
     pieces: list[str] = []
@@ -246,7 +285,10 @@ def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> No
     click.echo("" if text.endswith("\n") else "\n", nl=False)
     prompt_tokens = model.count_tokens(model.render_chat(prompt))
     completion_tokens = model.count_tokens(text) if text else 0
-    _summary(prompt_tokens, completion_tokens, latency, model.cost(prompt_tokens, completion_tokens))
+    _summary(
+        prompt_tokens, completion_tokens, latency, model.cost(prompt_tokens, completion_tokens)
+    )
+    return text
 
 
 def _generate(
@@ -256,6 +298,7 @@ def _generate(
     as_json: bool,
     template: PromptTemplate | None,
     values: dict[str, str],
+    shaping: PromptShaping | None = None,
 ) -> None:
     from assay.prompting.prompt import prompt_json
 
@@ -283,12 +326,19 @@ def _generate(
             latency_s=latency,
             cost=cost,
         )
+        if shaping is not None and shaping.active:
+            from assay.prompting.shaping import extraction_fields
+
+            data["prompting"] = shaping.spec()
+            data["extractions"] = [extraction_fields(shaping.extract(g.text)) for g in gens]
         common.echo_json(data)
         return
     for i, g in enumerate(gens):
         if len(gens) > 1:
             click.echo(f"--- sample {i + 1} of {len(gens)} ---")
         click.echo(g.text)
+        if shaping is not None:
+            report_extraction(shaping.extract(g.text), f"sample {i + 1}" if len(gens) > 1 else "")
     note = "cached" if gens and all(g.cached for g in gens) else ""
     _summary(prompt_tokens, completion_tokens, latency, cost, note)
 
@@ -303,14 +353,17 @@ def _run_file(
     raw: bool,
     on_error: str,
     overrides: dict[str, Any],
+    prompting: dict[str, Any] | None = None,
 ) -> None:
+    from assay.cli.prompt_opts import shaping_from_options
     from assay.prompting.batch import plan_batch, run_batch
     from assay.prompting.outfile import OutputFile
     from assay.prompting.rows import read_rows
     from assay.prompting.templates import load_template
 
     tpl = load_template(template)
-    plan = plan_batch(tpl, read_rows(input_path), system=system, raw=raw)
+    shaping = shaping_from_options(prompting or {}, tpl)
+    plan = plan_batch(tpl, read_rows(input_path), system=system, raw=raw, shaping=shaping)
     plan.check("skip" if on_error == "skip" else "stop", source=str(input_path))
     with OutputFile(output) as out:
         # Checked before the model loads, so a wrong --output fails fast.
@@ -334,6 +387,12 @@ def _run_file(
             " ..." if len(report.skipped) > 20 else ""
         )
         click.echo(f"skipped {len(report.skipped)} unusable input rows (lines {lines})", err=True)
+    if report.extracted or report.extraction_failed:
+        click.echo(
+            f"answers extracted from {report.extracted} rows; extraction failed on "
+            f"{report.extraction_failed} (their 'extraction' field says why)",
+            err=True,
+        )
     _summary(report.prompt_tokens, report.completion_tokens, wall, report.cost)
 
 

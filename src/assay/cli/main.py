@@ -15,20 +15,40 @@ from assay.errors import AssayError
 # name -> (module, attribute, one-line help). The help is repeated here so listing commands
 # needs no import of heavy modules.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "quickstart": ("assay.cli.quickstart", "quickstart", "Run the end-to-end tour on the bundled model."),
+    "quickstart": (
+        "assay.cli.quickstart",
+        "quickstart",
+        "Run the end-to-end tour on the bundled model.",
+    ),
     "init": ("assay.cli.workspace_cmd", "init", "Create a workspace (.assay/) in a folder."),
     "generate": ("assay.cli.generate", "generate", "Generate text from a model for a prompt."),
-    "chat": ("assay.cli.chat", "chat", "Chat with a model interactively (streaming)."),
+    "chat": (
+        "assay.cli.chat",
+        "chat",
+        "Chat with a model; conversations are stored, resumable, exportable.",
+    ),
     "models": ("assay.cli.models_cmd", "models", "List models and show model cards."),
     "serve": ("assay.cli.serve", "serve", "Serve a model over an OpenAI-compatible HTTP API."),
     "log": ("assay.cli.log_cmd", "log", "Show recent model calls: tokens, latency, cost."),
     "docs": ("assay.cli.docs_cmd", "docs", "Add, list, show and remove documents for retrieval."),
-    "ask": ("assay.cli.ask_cmd", "ask", "Answer a question from a document collection, citing pages."),
-    "eval": ("assay.cli.eval_cmd", "eval_", "Evaluate models on a task, with confidence intervals."),
+    "ask": (
+        "assay.cli.ask_cmd",
+        "ask",
+        "Answer a question from a document collection, citing pages.",
+    ),
+    "eval": (
+        "assay.cli.eval_cmd",
+        "eval_",
+        "Evaluate models on a task, with confidence intervals.",
+    ),
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
-    "train": ("assay.cli.train_cmd", "train", "Finetune a model with a recipe (config file + overrides)."),
+    "train": (
+        "assay.cli.train_cmd",
+        "train",
+        "Finetune a model with a recipe (config file + overrides).",
+    ),
     "report": ("assay.cli.report_cmd", "report", "Write a self-contained HTML report of a run."),
 }
 

@@ -1,8 +1,10 @@
 """Paired comparison of runs over the samples they share, ready for a paper.
 
-The first run is the baseline; every other run is compared with it on every per-sample metric
-they share: exact McNemar for 0/1 scores, paired bootstrap otherwise; Holm's correction across
-all the comparisons made; the minimum detectable effect at that sample size.
+The first run is the baseline; every other run is compared with it on every metric they share:
+exact McNemar for 0/1 scores, paired bootstrap of the mean otherwise, and for corpus metrics
+(BLEU, chrF, macro-F1, perplexity: not means of per-sample scores) a paired bootstrap that
+recomputes the corpus metric on each resample; Holm's correction across all the comparisons
+made; the minimum detectable effect at that sample size.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from assay.errors import UserError
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.stats import Comparison, compare, holm
+from assay.evals.stats import Comparison, compare, compare_corpus, holm
 
 
 @dataclass
@@ -26,12 +28,83 @@ class Row:
     reject: bool = False
 
 
+MIN_SHARED = 10
+
+
 def _scores(store: RunStore, run: RunRow, metric: str) -> dict[str, float]:
     return {
         s["id"]: float(s["scores"][metric])
         for s in store.samples(run.id)
         if metric in s.get("scores", {})
     }
+
+
+def _metric_methods(run: RunRow) -> dict[str, str]:
+    return {
+        name: str(m.get("method", "")) for name, m in (run.metrics or {}).get("metrics", {}).items()
+    }
+
+
+def _too_few(base: RunRow, other: RunRow, shared: int, n_other: int, n_base: int) -> UserError:
+    return UserError(
+        f"runs {other.id} and {base.id} share only {shared} sample(s) "
+        f"({n_other} and {n_base} in each); a paired comparison needs at least {MIN_SHARED}",
+        hint="evaluate both on the same task, data and --limit/--seed",
+    )
+
+
+def _scorer_spec(run: RunRow, metric: str) -> dict[str, Any] | None:
+    for spec in (run.provenance or {}).get("scorers", []) or []:
+        if spec.get("name") == metric:
+            return {"name": metric, "options": dict(spec.get("options") or {})}
+    return None
+
+
+def _corpus_scorer(base: RunRow, other: RunRow, metric: str) -> Any:
+    """The scorer behind a corpus metric, rebuilt from the baseline run's record."""
+    from assay.evals.scorers import get_scorer
+
+    spec = _scorer_spec(base, metric)
+    if spec is None:
+        raise UserError(
+            f"run {base.id} does not record how '{metric}' was computed, so the corpus metric "
+            "cannot be recomputed on resamples",
+            hint="leave it out with --metric NAME for the other metrics, or re-run the evaluation",
+        )
+    other_spec = _scorer_spec(other, metric)
+    if other_spec is not None and other_spec != spec:
+        raise UserError(
+            f"runs {base.id} and {other.id} computed '{metric}' with different options "
+            f"({spec['options']} and {other_spec['options']})",
+            hint="compare runs scored the same way",
+        )
+    return get_scorer(spec["name"], **spec["options"])
+
+
+def _compare_corpus(
+    store: RunStore, base: RunRow, other: RunRow, metric: str, alpha: float
+) -> Comparison:
+    """Paired bootstrap of a corpus metric: both runs' shared samples laid end to end (other
+    first, as run A), the corpus value recomputed on every resample."""
+    from assay.evals.metrics import corpus_metric
+
+    scorer = _corpus_scorer(base, other, metric)
+    samples_a = {s["id"]: s for s in store.samples(other.id)}
+    samples_b = {s["id"]: s for s in store.samples(base.id)}
+    shared = [k for k in samples_a if k in samples_b]
+    if len(shared) < MIN_SHARED:
+        raise _too_few(base, other, len(shared), len(samples_a), len(samples_b))
+    stacked = [samples_a[k] for k in shared] + [samples_b[k] for k in shared]
+    fn, vectorized = corpus_metric(scorer, stacked)
+    return compare_corpus(
+        fn,
+        len(shared),
+        vectorized=vectorized,
+        n_only_a=len(samples_a) - len(shared),
+        n_only_b=len(samples_b) - len(shared),
+        min_shared=MIN_SHARED,
+        alpha=alpha,
+    )
 
 
 def compare_runs(
@@ -43,36 +116,29 @@ def compare_runs(
         )
     runs = [store.get(r) for r in run_ids]
     base = runs[0]
+    base_methods = _metric_methods(base)
     rows: list[Row] = []
     for other in runs[1:]:
-        names = metrics or [
-            m
-            for m in (base.metrics or {}).get("metrics", {})
-            if m in (other.metrics or {}).get("metrics", {})
-        ]
-        corpus = {
-            m
-            for m in names
-            if (base.metrics or {})
-            .get("metrics", {})
-            .get(m, {})
-            .get("method", "")
-            .startswith("bootstrap")
-        }
+        other_methods = _metric_methods(other)
+        names = metrics or [m for m in base_methods if m in other_methods]
         if not names:
             raise UserError(f"runs {base.id} and {other.id} share no metric to compare")
         for metric in names:
-            if metric in corpus:
-                continue  # corpus-level metrics have no per-sample score to pair
-            a, b = _scores(store, other, metric), _scores(store, base, metric)
-            shared = len(set(a) & set(b))
-            if shared < 10:
+            if metric not in base_methods or metric not in other_methods:
                 raise UserError(
-                    f"runs {other.id} and {base.id} share only {shared} sample(s) "
-                    f"({len(a)} and {len(b)} in each); a paired comparison needs at least 10",
-                    hint="evaluate both on the same task, data and --limit/--seed",
+                    f"metric '{metric}' is not in both runs {base.id} and {other.id}",
+                    hint=f"shared metrics: {', '.join(sorted(set(base_methods) & set(other_methods))) or 'none'}",
                 )
-            rows.append(Row(base.id, other.id, metric, compare(a, b, alpha=alpha)))
+            # Corpus-level metrics got a bootstrap interval in the run; means did not.
+            if base_methods[metric].startswith("bootstrap"):
+                result = _compare_corpus(store, base, other, metric, alpha)
+            else:
+                a, b = _scores(store, other, metric), _scores(store, base, metric)
+                shared = len(set(a) & set(b))
+                if shared < MIN_SHARED:
+                    raise _too_few(base, other, shared, len(a), len(b))
+                result = compare(a, b, alpha=alpha, min_shared=MIN_SHARED)
+            rows.append(Row(base.id, other.id, metric, result))
     if rows:
         adj = holm([r.result.p_value for r in rows], alpha=alpha)
         for r, p, rej in zip(rows, adj.adjusted, adj.reject, strict=True):

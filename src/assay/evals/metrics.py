@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from assay.evals.stats import Estimate, bootstrap_ci, calibration, mean_ci, proportion_ci
+from assay.evals.stats.corpus import summed_statistic
+from assay.evals.stats.intervals import Metric
 
 CORPUS_RESAMPLES = 1000
 
@@ -28,22 +30,40 @@ def estimate(scorer: Any, samples: Sequence[dict[str, Any]], seed: int = 0) -> E
         if len(values) < 2:
             return Estimate(values[0], values[0], values[0], 0.0, 1, "single", 0.95)
         return mean_ci(values)
+    metric, vectorized = corpus_metric(scorer, samples)
+    if len(samples) < 2:
+        v = float(metric(np.arange(len(samples))[None, :])[0]) if vectorized else metric([0])
+        return Estimate(v, v, v, 0.0, len(samples), "single", 0.95)
+    return bootstrap_ci(
+        metric,
+        np.arange(len(samples)),
+        n_resamples=CORPUS_RESAMPLES,
+        seed=seed,
+        vectorized=vectorized,
+    )
+
+
+def corpus_metric(scorer: Any, samples: Sequence[dict[str, Any]]) -> tuple[Metric, bool]:
+    """The scorer's corpus value as a bootstrap metric over indices into ``samples``, and whether
+    it is vectorised: from summed per-item statistics when the scorer has them, else one
+    ``aggregate`` call per resample. Either way each resample gets the corpus value recomputed,
+    never a mean of per-sample scores."""
     preds = [s["prediction"] for s in samples]
     refs = [s["target"] for s in samples]
     rows = [{**s, "choices": s.get("choices")} for s in samples]
+    summed = scorer.corpus_stats(preds, refs, rows)
+    if summed is not None:
+        return summed_statistic(*summed), True
 
     def corpus(idx: np.ndarray) -> float:
         picked = [int(i) for i in idx]
-        return scorer.aggregate(
-            [preds[i] for i in picked], [refs[i] for i in picked], [rows[i] for i in picked]
+        return float(
+            scorer.aggregate(
+                [preds[i] for i in picked], [refs[i] for i in picked], [rows[i] for i in picked]
+            )
         )
 
-    if len(samples) < 2:
-        v = corpus(np.arange(len(samples)))
-        return Estimate(v, v, v, 0.0, len(samples), "single", 0.95)
-    return bootstrap_ci(
-        corpus, np.arange(len(samples)), n_resamples=CORPUS_RESAMPLES, seed=seed, vectorized=False
-    )
+    return corpus, False
 
 
 def compute_metrics(
@@ -85,4 +105,4 @@ def compute_metrics(
     return out
 
 
-__all__ = ["compute_metrics", "estimate"]
+__all__ = ["compute_metrics", "corpus_metric", "estimate"]

@@ -15,6 +15,7 @@ from typing import Any
 from assay.errors import UserError
 from assay.evals.datasets import Dataset
 from assay.evals.metrics import compute_metrics
+from assay.evals.retrieval_step import augment_batch, make_retriever
 from assay.evals.runs import RunRow, RunStore
 from assay.evals.steps import (
     ChoiceBuilder,
@@ -24,9 +25,10 @@ from assay.evals.steps import (
     make_extractor,
     softmax_confidence,
 )
+from assay.evals.structured_kind import gold_fields, solve_structured, structured_scorers
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
-from assay.models.types import Message, Sampling, stable_hash
+from assay.models.types import Message, Sampling, canonical_schema, stable_hash
 from assay.provenance import collect
 
 Record = dict[str, Any]
@@ -62,6 +64,8 @@ def _check_rows(task: TaskConfig, dataset: Dataset, skip_invalid: bool) -> list[
         needed.add(task.input)
     if task.kind == "perplexity":
         needed = {task.input}
+    if task.kind == "structured":
+        needed = gold_fields(task) | ({task.input} if task.template is None else set())
     bad = [i for i, row in enumerate(dataset.rows) if any(row.get(f) in (None, "") for f in needed)]
     if bad and not skip_invalid:
         ids = ", ".join(str(dataset.ids[i]) for i in bad[:20]) + (" ..." if len(bad) > 20 else "")
@@ -82,15 +86,21 @@ class Solver:
         self.choices = ChoiceBuilder(task)
         self.extractor = make_extractor(task)
         self.scorers = _scorers(task)
+        self.retriever = make_retriever(task, self.prompts.template, model.workspace)
 
     def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        batch, retrieved = augment_batch(self.retriever, batch)
         kind = self.task.kind
         if kind == "generate":
             records = self._generate(batch)
         elif kind == "multiple_choice":
             records = self._multiple_choice(batch)
+        elif kind == "structured":
+            records = solve_structured(self.task, self.model, self.prompts, batch)
         else:
             records = self._perplexity(batch)
+        for rec, got in zip(records, retrieved or [], strict=False):
+            rec["retrieval"] = got  # what each sample was shown (provenance)
         samples = []
         for rec, (_, row) in zip(records, batch, strict=True):
             sample = row
@@ -118,8 +128,15 @@ class Solver:
             top_p=g.top_p,
             stop=tuple(g.stop),
             seed=self.task.seed,
+            json_schema=None if g.json_schema is None else canonical_schema(g.json_schema),
         )
-        prompts = [self.prompts.prompt(row, rid) for rid, row in batch]
+        # A trained classifier (run:<id> of the classifier recipe) reads the raw input field,
+        # as in training, not the instruction prompt.
+        raw = getattr(self.model.backend, "classifies_raw_input", False)
+        prompts = [
+            str(row[self.task.input]) if raw else self.prompts.prompt(row, rid)
+            for rid, row in batch
+        ]
         gens = self.model.generate(prompts, sampling)
         out = []
         for (_, row), prompt, gen in zip(batch, prompts, gens, strict=True):
@@ -203,6 +220,8 @@ def _show(prompt: str | list[Message]) -> str:
 def _scorers(task: TaskConfig) -> list[Any]:
     from assay.evals.scorers import get_scorer
 
+    if task.kind == "structured":
+        return list(structured_scorers(task))
     return [get_scorer(s.name, **s.options) for s in task.scorer_configs()]
 
 
@@ -233,9 +252,14 @@ def evaluate(
     dataset = _select(load_dataset(task.dataset), task, options.limit)
     usable = _check_rows(task, dataset, options.skip_invalid)
     skipped = len(dataset.rows) - len(usable)
+    if skipped:
+        say(f"skipped {skipped} of {len(dataset.rows)} row(s) that miss a needed field")
     solver = Solver(task, model, dataset)
     ids = [str(dataset.ids[i]) for i in usable]
-    key = run_key(task, model.fingerprint, dataset.rows_sha256, solver.prompts.template_sha256, ids)
+    data_hash = dataset.rows_sha256
+    if solver.retriever is not None:  # a re-indexed collection retrieves differently: a new run
+        data_hash = stable_hash([data_hash, solver.retriever.key()])
+    key = run_key(task, model.fingerprint, data_hash, solver.prompts.template_sha256, ids)
 
     run = store.find_unfinished(key)
     if run is None and not options.rerun:
@@ -255,6 +279,7 @@ def evaluate(
             "skipped_rows": skipped,
             "extraction": solver.extractor.spec() if solver.extractor else None,
             "scorers": [s.spec() for s in solver.scorers],
+            **({"retrieval": solver.retriever.provenance()} if solver.retriever else {}),
             **collect(),
         }
         run = store.create(

@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from assay.errors import ConfigError, UserError
 from assay.evals.datasets import Dataset
+from assay.evals.retrieval_step import example_row
 from assay.evals.task import DatasetConfig, TaskConfig
 from assay.models.types import Message
 from assay.prompting.cot import apply_cot, cot_extractor
@@ -87,7 +88,7 @@ class PromptBuilder:
         return FewShot(pool=examples, k=cfg.k, method=cfg.method, ids=cfg.ids, seed=self.task.seed)
 
     def _user_text(self, row: Mapping[str, Any]) -> str:
-        chat = self.template.render(dict(row))
+        chat = self.template.render(example_row(self.task, row))
         users = [m.content for m in chat if m.role == "user"]
         return users[-1] if users else ""
 

@@ -4,30 +4,33 @@ Written as YAML (or built in Python as :class:`TaskConfig`). Built-in tasks are 
 ``assay/evals/tasks/``. A minimal generate task::
 
     name: my-task
-    kind: generate                     # generate | multiple_choice | perplexity
+    kind: generate                     # generate | multiple_choice | structured | perplexity
     dataset: {source: data.jsonl}      # or {builtin: gsm8k, options: {...}}
     template: "Question: {{ question }}"
     target: answer
     extract: {strategy: last_number}
     scorers: [numeric_match]
 
-Unknown keys are errors that suggest the nearest valid key.
+Unknown keys are errors that suggest the nearest valid key. A ``structured`` task answers in
+JSON against a schema and scores fields (see :mod:`assay.evals.structured_kind`).
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assay.errors import ConfigError
+from assay.evals.retrieval_step import RetrievalConfig
+from assay.evals.structured_kind import StructuredConfig, inline_schema
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 
-Kind = Literal["generate", "multiple_choice", "perplexity"]
+Kind = Literal["generate", "multiple_choice", "structured", "perplexity"]
 
 
 class _Strict(BaseModel):
@@ -72,6 +75,9 @@ class GenerationConfig(_Strict):
     temperature: float = 0.0
     top_p: float = 1.0
     stop: list[str] = Field(default_factory=list)
+    json_schema: dict[str, Any] | None = None
+    """Hold the output to a JSON Schema (e.g. ``{enum: [a, b]}`` for a label set): local models
+    decode under it, so a small model always answers with a valid label."""
 
 
 class ScorerConfig(_Strict):
@@ -104,17 +110,27 @@ class TaskConfig(_Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     extract: ExtractConfig | None = None
     scorers: list[str | ScorerConfig] = Field(default_factory=list)
+    retrieval: RetrievalConfig | None = None
+    """Search a collection per row and render the passages into a template variable."""
+    structured: StructuredConfig | None = None
+    """``kind: structured``: the JSON Schema and how each answer field is scored."""
     limit: int | None = None
     seed: int = 0
     source_file: str | None = Field(default=None, exclude=True)
 
     @property
     def use_chat(self) -> bool:
-        return self.chat if self.chat is not None else self.kind == "generate"
+        return self.chat if self.chat is not None else self.kind in ("generate", "structured")
+
+    @model_validator(mode="after")
+    def _structured_block(self) -> TaskConfig:
+        if (self.kind == "structured") != (self.structured is not None):
+            raise ValueError("a 'structured' block goes with kind: structured, and only with it")
+        return self
 
     def scorer_configs(self) -> list[ScorerConfig]:
         out = [ScorerConfig(name=s) if isinstance(s, str) else s for s in self.scorers]
-        if not out:
+        if not out and self.kind != "structured":  # structured tasks are scored per field
             default = {
                 "generate": "exact_match",
                 "multiple_choice": "mc_acc",
@@ -144,9 +160,10 @@ def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
         if name == "source_file":
             continue
         keys.append(prefix + name)
-        ann = f.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            keys.extend(_valid_keys(ann, prefix + name + "."))
+        # An optional block (``Block | None``) suggests its own keys too.
+        for ann in [a for a in get_args(f.annotation) if a is not type(None)] or [f.annotation]:
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                keys.extend(_valid_keys(ann, prefix + name + "."))
     return keys
 
 
@@ -154,7 +171,9 @@ def _validate(data: dict[str, Any], where: str) -> TaskConfig:
     try:
         return TaskConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also leaves its field missing: name the misspelling.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
         if first["type"] == "extra_forbidden":
             near = difflib.get_close_matches(loc, _valid_keys(TaskConfig), n=1, cutoff=0.5)
@@ -194,6 +213,7 @@ def load_task(name_or_path: str) -> TaskConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
     data.setdefault("name", path.stem)
+    data = inline_schema(data, path)
     task = _validate(data, str(path))
     task.source_file = str(path)
     return task

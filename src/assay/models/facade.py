@@ -41,7 +41,9 @@ R = TypeVar("R", bound=BaseModel)
 PromptLike = str | Sequence[Message] | Sequence[dict[str, str]]
 
 
-def _normalise_prompts(prompts: PromptLike | Sequence[PromptLike]) -> list[str | tuple[Message, ...]]:
+def _normalise_prompts(
+    prompts: PromptLike | Sequence[PromptLike],
+) -> list[str | tuple[Message, ...]]:
     """Accept one prompt, one chat, or a list of either."""
     if isinstance(prompts, str):
         return [prompts]
@@ -165,7 +167,9 @@ class Model:
         self, prompt: PromptLike, sampling: Sampling | None = None, **sampling_kwargs: Any
     ) -> Iterator[str]:
         """Yield pieces of one completion as they are decoded (not cached; logged at the end)."""
-        sampling = Sampling.model_validate({**(sampling or Sampling()).model_dump(), **sampling_kwargs})
+        sampling = Sampling.model_validate(
+            {**(sampling or Sampling()).model_dump(), **sampling_kwargs}
+        )
         item = _normalise_prompts(prompt)[0]
         self._check_context(item, sampling)
         request = GenerateRequest(prompt=item, sampling=sampling.for_sample(0))
@@ -205,7 +209,9 @@ class Model:
         """Sum log-probability of each continuation given its context, and whether greedy
         decoding would have produced it (lm-evaluation-harness semantics)."""
         requests = [
-            p if isinstance(p, LoglikelihoodRequest) else LoglikelihoodRequest(context=p[0], continuation=p[1])
+            p
+            if isinstance(p, LoglikelihoodRequest)
+            else LoglikelihoodRequest(context=p[0], continuation=p[1])
             for p in pairs
         ]
         keys = [self._key("loglikelihood", r.model_dump(), 0) for r in requests]
@@ -312,7 +318,10 @@ class Model:
                 for i, out in zip(batch, outs, strict=True):
                     if isinstance(out, Generation):
                         out = out.model_copy(
-                            update={"latency_s": out.latency_s or per_item, "cost": self.cost(out.prompt_tokens, out.completion_tokens)}
+                            update={
+                                "latency_s": out.latency_s or per_item,
+                                "cost": self.cost(out.prompt_tokens, out.completion_tokens),
+                            }
                         )
                     results[i] = out
                     fresh.append((keys[i], out.model_dump_json()))

@@ -48,7 +48,9 @@ def with_retries(
             if attempt >= policy.max_retries:
                 raise
             wait = policy.delay(attempt, exc.retry_after, rng)
-            log.warning("%s; retry %d/%d in %.2fs", exc.message, attempt + 1, policy.max_retries, wait)
+            log.warning(
+                "%s; retry %d/%d in %.2fs", exc.message, attempt + 1, policy.max_retries, wait
+            )
             sleep(wait)
             attempt += 1
 

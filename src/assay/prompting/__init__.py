@@ -8,6 +8,11 @@ Small modules, one job each:
 - ``cot``: chain-of-thought modes, each paired with its extraction.
 - ``extract``: read answers from replies; failures are recorded, never guessed.
 - ``rows``, ``outfile``, ``batch``: run a template over a file, resumably.
+- ``shaping``: few-shot examples, a chain-of-thought mode and extraction applied together.
+- ``conversation`` (+ ``conversation_store``, ``conversation_export``, ``summary``): chats kept
+  in the workspace that fit the context (drop oldest turns, or a running summary).
+- ``tools``: Python functions as tools; a bounded loop, every call logged.
+- ``structured``: JSON answers validated against a schema (``structured``, ``StructuredResult``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,22 @@ from assay.prompting.extract import (
     json_field,
     last_number,
     normalize_number,
+    parse_extractor,
     regex,
     then,
 )
-from assay.prompting.fewshot import Example, FewShot, layout_chat, load_examples
+from assay.prompting.fewshot import Example, FewShot, add_examples, layout_chat, load_examples
 from assay.prompting.prompt import make_prompt
+from assay.prompting.shaping import PromptShaping
+
+# The name ``structured`` in this package is the function, not the module; import the module's
+# other names with ``from assay.prompting.structured import ...``.
+from assay.prompting.structured import (
+    StructuredResult,
+    generate_structured,
+    load_schema,
+    structured,
+)
 from assay.prompting.templates import PromptTemplate, TemplateError, load_template
 
 __all__ = [
@@ -37,21 +53,28 @@ __all__ = [
     "Extraction",
     "Extractor",
     "FewShot",
+    "PromptShaping",
     "PromptTemplate",
+    "StructuredResult",
     "TemplateError",
+    "add_examples",
     "answer_line",
     "apply_cot",
     "choice_letter",
     "cot_extractor",
     "first_ok",
+    "generate_structured",
     "get_extractor",
     "json_field",
     "last_number",
     "layout_chat",
     "load_examples",
+    "load_schema",
     "load_template",
     "make_prompt",
     "normalize_number",
+    "parse_extractor",
     "regex",
+    "structured",
     "then",
 ]

@@ -5,8 +5,11 @@ appear in ``assay log`` like any other. Endpoints:
 
     GET  /health                  liveness
     GET  /v1/models               the one served model, with ``context_length`` and ``assay_fingerprint``
-    POST /v1/chat/completions     chats (``stream``, ``n``, ``stop``, ``seed``, ``logprobs``)
+    POST /v1/chat/completions     chats (``stream``, ``n``, ``stop``, ``seed``, ``logprobs``);
+                                  ``tools`` answer with ``tool_calls`` (serve/tools.py)
     POST /v1/completions          raw text (``echo`` + ``logprobs`` score the prompt; ``max_tokens`` 0)
+                                  both take ``response_format`` ``json_schema`` / ``json_object``:
+                                  the model decodes under the schema where its backend can
     POST /tokenize                ``{"prompt": text}`` -> ``{"tokens": [...], "count": n}``
 
 Differences from OpenAI's API, on purpose or by necessity:
@@ -42,6 +45,7 @@ from assay.errors import (
     AssayError,
     ContextLengthError,
     MissingExtraError,
+    SamplingError,
     UnsupportedOperationError,
     UserError,
 )
@@ -57,7 +61,14 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from assay.models.facade import Model
-from assay.models.types import Generation, Message, Sampling, TokenScore, stable_hash
+from assay.models.types import (
+    Generation,
+    Message,
+    Sampling,
+    TokenScore,
+    canonical_schema,
+    stable_hash,
+)
 from assay.serve.schemas import (
     ChatMessageIn,
     ChatRequest,
@@ -149,7 +160,29 @@ def _sampling(
         stop=stop,
         n=body.n,
         logprobs=logprobs,
+        json_schema=_response_schema(body),
     )
+
+
+def _response_schema(body: ChatRequest | CompletionRequest) -> str | None:
+    """The JSON Schema asked for by ``response_format`` (compact text), or None."""
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return canonical_schema({"type": "object"})
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise OpenAIHTTPError(
+            400,
+            "response_format of type json_schema needs json_schema.schema",
+            param="response_format",
+        )
+    try:
+        return canonical_schema(fmt.json_schema.schema_)
+    except SamplingError as exc:
+        raise OpenAIHTTPError(
+            400, f"response_format: {exc.message}", param="response_format"
+        ) from None
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
@@ -365,6 +398,12 @@ def create_app(model: Model, api_key: str | None = None, served_name: str | None
         head = {"id": rid, "created": created, "model": served.name}
         fp = _system_fingerprint(served)
 
+        if body.tools:
+            from assay.serve.tools import tool_completion
+
+            return await run_in_threadpool(
+                served.locked, lambda: tool_completion(model, body, sampling, head, fp)
+            )
         if body.stream:
             return await _stream_chat(served, messages, sampling, body, head, fp)
 

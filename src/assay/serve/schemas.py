@@ -6,7 +6,7 @@ request only fails for values assay cannot honour.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,19 @@ class ChatMessageIn(_Body):
     content: str | list[dict[str, Any]] | None = None
 
 
+class JsonSchemaFormat(_Body):
+    name: str | None = None
+    schema_: dict[str, Any] | bool | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Body):
+    """OpenAI's ``response_format``: ``text``, ``json_object`` or ``json_schema``."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+
 class _Sampled(_Body):
     model: str | None = None
     temperature: float | None = None
@@ -49,10 +62,15 @@ class _Sampled(_Body):
     n: int = Field(1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    """``json_schema`` / ``json_object``: the reply is decoded under the schema (local models)."""
 
 
 class ChatRequest(_Sampled):
     messages: list[ChatMessageIn] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    """Function tools: the model answers with ``tool_calls`` or text (see ``serve/tools.py``)."""
+    tool_choice: str | dict[str, Any] | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     logprobs: bool = False
@@ -146,7 +164,9 @@ __all__ = [
     "ChatMessageIn",
     "ChatRequest",
     "CompletionRequest",
+    "JsonSchemaFormat",
     "OpenAIHTTPError",
+    "ResponseFormat",
     "StreamOptions",
     "TokenizeRequest",
     "from_assay_error",

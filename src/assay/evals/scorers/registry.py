@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import ConfigError, UserError
 from assay.evals.scorers import (
@@ -40,10 +40,16 @@ from assay.evals.scorers import (
 from assay.evals.scorers.perplexity import item_perplexity
 from assay.evals.scorers.perplexity import perplexity as corpus_perplexity
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assay.evals.stats.corpus import Finish
+
 Sample = Mapping[str, Any]
 ScoreFn = Callable[[Any, Any, Sample], float]
 BatchFn = Callable[[Sequence[Any], Sequence[Any], Sequence[Sample]], list[float]]
 CorpusFn = Callable[[Sequence[Any], Sequence[Any], Sequence[Sample]], float]
+StatsFn = Callable[[Sequence[Any], Sequence[Any], Sequence[Sample]], "tuple[np.ndarray, Finish]"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Scorer:
     options: Mapping[str, Any] = field(default_factory=dict)
     corpus_fn: CorpusFn | None = None
     """The corpus value when it is not the mean of the item scores."""
+    stats_fn: StatsFn | None = None
+    """For a ``corpus_fn`` that is a function of summed per-item statistics: those statistics and
+    that function (see :mod:`assay.evals.stats.corpus`), so a bootstrap recomputes the corpus
+    value on every resample without calling ``corpus_fn`` thousands of times."""
     batch_fn: BatchFn | None = None
     """Scores many items at once (e.g. one embedding batch); else ``fn`` item by item."""
     higher_is_better: bool = True
@@ -99,6 +109,18 @@ class Scorer:
             else self.score_many(predictions, references, samples)
         )
         return math.fsum(values) / len(values)
+
+    def corpus_stats(
+        self,
+        predictions: Sequence[Any],
+        references: Sequence[Any],
+        samples: Sequence[Sample] | None = None,
+    ) -> tuple[np.ndarray, Finish] | None:
+        """Additive per-item statistics and the corpus value from their sums; ``None`` when the
+        corpus value is not of that form (then a bootstrap calls :meth:`aggregate`)."""
+        if self.stats_fn is None:
+            return None
+        return self.stats_fn(predictions, references, _samples(predictions, references, samples))
 
     @property
     def is_mean(self) -> bool:
@@ -419,11 +441,19 @@ def _macro(metric: str) -> Callable[..., Scorer]:
             )
             return float(getattr(report, metric))
 
+        def stats(ps: Sequence[Any], rs: Sequence[Any], ss: Sequence[Sample]) -> Any:
+            from assay.evals.scorers.corpus_stats import classification_stats
+
+            return classification_stats(
+                [_lab(p, ignore_case) for p in ps], [_lab(r, ignore_case) for r in rs], labs, metric
+            )
+
         return Scorer(
             metric,
             _label_eq(ignore_case),
             options={"labels": labs, "ignore_case": ignore_case},
             corpus_fn=corpus,
+            stats_fn=stats,
             description=_DESCRIPTIONS[metric],
         )
 
@@ -438,6 +468,7 @@ def _bleu(*, tokenize: str = "13a", lowercase: bool = False) -> Scorer:
         lambda p, r, s: overlap.sentence_bleu(p, r, **opts),
         options=opts,
         corpus_fn=lambda ps, rs, ss: overlap.corpus_bleu(ps, rs, **opts),
+        stats_fn=lambda ps, rs, ss: _corpus_stats().bleu_stats(ps, rs, **opts),
         scale=(0.0, 100.0),
         description=_DESCRIPTIONS["bleu"],
     )
@@ -450,6 +481,7 @@ def _chrf(*, char_order: int = 6, word_order: int = 0, beta: int = 2) -> Scorer:
         lambda p, r, s: overlap.sentence_chrf(p, r, **opts),
         options=opts,
         corpus_fn=lambda ps, rs, ss: overlap.corpus_chrf(ps, rs, **opts),
+        stats_fn=lambda ps, rs, ss: _corpus_stats().chrf_stats(ps, rs, **opts),
         scale=(0.0, 100.0),
         description=_DESCRIPTIONS["chrf"],
     )
@@ -471,6 +503,13 @@ def _rouge(rouge_type: str) -> Callable[..., Scorer]:
     return factory
 
 
+def _corpus_stats() -> Any:
+    # numpy and sacrebleu load only when a bootstrap needs the statistics.
+    from assay.evals.scorers import corpus_stats
+
+    return corpus_stats
+
+
 def _embedding_similarity(*, model: str | None = None, batch_size: int = 64) -> Scorer:
     return Scorer(
         "embedding_similarity",
@@ -489,6 +528,7 @@ def _perplexity() -> Scorer:
         "perplexity",
         lambda p, r, s: item_perplexity(p),
         corpus_fn=lambda ps, rs, ss: corpus_perplexity(ps),
+        stats_fn=lambda ps, rs, ss: _corpus_stats().perplexity_stats(ps),
         higher_is_better=False,
         scale=None,
         description=_DESCRIPTIONS["perplexity"],

@@ -8,7 +8,8 @@ numpy only (no scipy); nothing happens at import time.
     0.634 [0.591, 0.675] (n=500, wilson)
 
 Modules: ``intervals`` (one metric), ``paired`` (two runs), ``calibration`` (confidences),
-``estimate`` (the ``Estimate`` result type). Formulas are documented in each module's docstring.
+``corpus`` (corpus metrics from summed per-sample statistics), ``estimate`` (the ``Estimate``
+result type). Formulas are documented in each module's docstring.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from assay.evals.stats.calibration import (
     calibration,
     expected_calibration_error,
 )
+from assay.evals.stats.corpus import summed_statistic
 from assay.evals.stats.estimate import Estimate
 from assay.evals.stats.intervals import (
     DEFAULT_RESAMPLES,
@@ -34,6 +36,7 @@ from assay.evals.stats.paired import (
     McNemar,
     PairedBootstrap,
     compare,
+    compare_corpus,
     holm,
     mcnemar_exact,
     mcnemar_p_value,
@@ -54,6 +57,7 @@ __all__ = [
     "bootstrap_ci",
     "calibration",
     "compare",
+    "compare_corpus",
     "expected_calibration_error",
     "holm",
     "mcnemar_exact",
@@ -64,5 +68,6 @@ __all__ = [
     "newcombe_paired_ci",
     "paired_bootstrap",
     "proportion_ci",
+    "summed_statistic",
     "wilson_ci",
 ]

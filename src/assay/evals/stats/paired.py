@@ -356,7 +356,8 @@ class Comparison:
     """metric(A) - metric(B) on the shared samples."""
     p_value: float
     test: str
-    """``"mcnemar-exact"`` or ``"paired-bootstrap"``."""
+    """``"mcnemar-exact"``, ``"paired-bootstrap"`` (per-sample scores) or
+    ``"paired-bootstrap-corpus"`` (the corpus metric recomputed on each resample)."""
     n_shared: int
     n_only_a: int
     n_only_b: int
@@ -483,12 +484,73 @@ def compare(
     )
 
 
+def compare_corpus(
+    metric: Metric,
+    n_shared: int,
+    *,
+    vectorized: bool,
+    n_only_a: int = 0,
+    n_only_b: int = 0,
+    min_shared: int = DEFAULT_MIN_SHARED,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int | np.random.Generator | None = 0,
+) -> Comparison:
+    """Compare two runs on a corpus metric (BLEU, chrF, macro-F1, ...), paired.
+
+    ``metric`` takes indices into the two runs' shared samples laid end to end: ``0..n-1`` are
+    run A's samples and ``n..2n-1`` run B's, in the same sample order (with ``vectorized``, a
+    ``(k, m)`` array of them; see :func:`assay.evals.stats.corpus.summed_statistic`). Every
+    bootstrap resample draws the same sample indices for both runs and recomputes the corpus
+    metric on each, so the difference is the corpus metric's, not a mean of per-sample scores.
+    The MDE is the normal approximation (z_a + z_b) times the bootstrap standard error of the
+    difference.
+    """
+    check_confidence(confidence)
+    if n_shared < min_shared:
+        raise UserError(
+            f"only {n_shared} sample(s) are shared between the two runs "
+            f"(A has {n_shared + n_only_a}, B has {n_shared + n_only_b}); a paired comparison "
+            f"needs at least {min_shared}",
+            hint="compare runs of the same task over the same samples",
+        )
+    rng = make_rng(seed)
+    rows_a = np.arange(n_shared)
+    rows_b = rows_a + n_shared
+    options: dict[str, Any] = {
+        "n_resamples": n_resamples,
+        "confidence": confidence,
+        "vectorized": vectorized,
+    }
+    boot = paired_bootstrap(rows_a, rows_b, metric, seed=rng, **options)
+    est_a = bootstrap_ci(metric, rows_a, seed=rng, **options)
+    est_b = bootstrap_ci(metric, rows_b, seed=rng, **options)
+    se = boot.difference.se
+    mde = (normal_ppf(1.0 - alpha / 2.0) + normal_ppf(power)) * se if se else None
+    return Comparison(
+        a=est_a,
+        b=est_b,
+        difference=boot.difference,
+        p_value=boot.p_value,
+        test="paired-bootstrap-corpus",
+        n_shared=n_shared,
+        n_only_a=n_only_a,
+        n_only_b=n_only_b,
+        mde=mde,
+        alpha=alpha,
+        power=power,
+    )
+
+
 __all__ = [
     "Comparison",
     "Holm",
     "McNemar",
     "PairedBootstrap",
     "compare",
+    "compare_corpus",
     "holm",
     "mcnemar_exact",
     "mcnemar_p_value",
