@@ -51,6 +51,7 @@ class Config(RecipeConfig):
 
 def run(cfg: Config, env: Environment) -> TrainResult:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     s = Session.start(cfg, env)
     d = cfg.data
@@ -137,9 +138,15 @@ def run(cfg: Config, env: Environment) -> TrainResult:
             "label2id": {label: i for i, label in enumerate(labels)},
         }
     )
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(base), ignore_mismatched_sizes=True, **head
-    )
+    # The head starts untrained by design; transformers' report of its missing weights is noise.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(base), ignore_mismatched_sizes=True, **head
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
     def collate(
         indices: Sequence[int], ids: list[list[int]], ys: list[Any]
