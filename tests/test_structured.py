@@ -247,6 +247,30 @@ def test_structured_on_tiny_model_is_valid_first_time(tiny: Model) -> None:
     assert all(isinstance(r.value, Person) for r in results)
 
 
+def test_open_schemas_decode_closed_and_validate_as_given(tiny: Model) -> None:
+    # JSON Schema objects are open by default; decoding under the open schema lets a model
+    # invent keys until it is cut off. Decoding is held to the closed form; checks use the
+    # schema as given.
+    open_schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 12}, "n": {"type": "integer"}},
+        "required": ["name", "n"],
+    }
+    js = load_schema(open_schema)
+    assert js.schema == open_schema
+    assert json.loads(js.text)["additionalProperties"] is False
+    assert js.validate_value({"name": "a", "n": 1, "extra": True}) == (
+        {"name": "a", "n": 1, "extra": True},
+        None,
+    )
+    results = generate_structured(
+        tiny, [f"Item {i}." for i in range(4)], open_schema, sampling=Sampling(max_tokens=80)
+    )
+    for r in results:
+        assert r.valid and r.attempts == 1 and r.constrained
+        assert set(r.value) == {"name", "n"}
+
+
 def test_stream_is_constrained_too(tiny: Model) -> None:
     text = "".join(tiny.stream("x", Sampling(max_tokens=120, json_schema=NESTED)))
     jsonschema.validate(json.loads(text), NESTED)

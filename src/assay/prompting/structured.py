@@ -73,7 +73,9 @@ class JsonSchema:
     """A file name, a class name or ``"schema"``: named in error messages."""
     model: type[BaseModel] | None = None
     text: str = field(default="", compare=False)
-    """Compact JSON text of ``schema`` (what ``Sampling.json_schema`` holds)."""
+    """Compact JSON text of the schema decoding is held to (what ``Sampling.json_schema``
+    holds): ``schema`` with its objects closed (see :func:`_closed`). Every reply valid against
+    it is valid against ``schema``, which is what replies are checked against."""
 
     @property
     def name(self) -> str:
@@ -111,7 +113,8 @@ def load_schema(
 ) -> JsonSchema:
     """Check a schema given as a pydantic model class, a dict, JSON text, or a ``.json`` file.
 
-    A pydantic model's objects are closed to keys it does not declare (see :func:`_closed`).
+    Decoding is held to the schema with its objects closed to keys they do not declare (see
+    :func:`_closed`); replies are validated against the schema as given.
 
     A file that cannot be read, is not JSON, or is not a valid JSON Schema raises
     :class:`ConfigError` naming the file and the problem.
@@ -119,7 +122,7 @@ def load_schema(
     if isinstance(schema, JsonSchema):
         return schema
     if isinstance(schema, type) and issubclass(schema, BaseModel):
-        return _checked(_closed(schema.model_json_schema()), schema.__name__, schema)
+        return _checked(schema.model_json_schema(), schema.__name__, schema)
     if isinstance(schema, dict | bool):
         return _checked(schema, "schema")
     if isinstance(schema, str) and schema.lstrip().startswith("{"):
@@ -146,11 +149,12 @@ def load_schema(
 
 
 def _closed(node: Any) -> Any:
-    """A pydantic model's schema with ``additionalProperties: false`` on every object that does
-    not say otherwise. pydantic drops unknown keys by default (``extra="ignore"``) and writes
-    nothing for it, which leaves the schema open: a model could spend its tokens on keys that
-    are thrown away (a random one never stops). Models with ``extra="allow"`` or ``"forbid"``
-    already say ``true`` or ``false`` and are kept as they are."""
+    """The schema with ``additionalProperties: false`` on every object that does not say
+    otherwise. JSON Schema leaves objects open by default (and pydantic, which drops unknown
+    keys, writes nothing for it), so a model decoding under the open schema can spend its
+    whole budget inventing keys: SmolLM2 on a person schema went on to
+    ``family_family_family_name`` until it was cut off. Objects that say ``true``/``false`` or
+    have ``patternProperties`` are kept as they are."""
     if not isinstance(node, dict):
         return node
     out = dict(node)
@@ -163,14 +167,15 @@ def _closed(node: Any) -> Any:
     for key in ("items", "additionalProperties", "not"):  # one subschema
         if isinstance(out.get(key), dict):
             out[key] = _closed(out[key])
-    if "properties" in out and "additionalProperties" not in out:
+    if "properties" in out and "additionalProperties" not in out and "patternProperties" not in out:
         out["additionalProperties"] = False
     return out
 
 
 def _checked(schema: Any, source: str, model: type[BaseModel] | None = None) -> JsonSchema:
     try:
-        text = canonical_schema(schema)
+        canonical_schema(schema)  # the schema as given must be valid, not only its closed form
+        text = canonical_schema(_closed(schema))
     except SamplingError as exc:
         message = exc.message.removeprefix("json_schema ").removeprefix("is ")
         raise ConfigError(f"{source}: {message}") from None
