@@ -43,7 +43,11 @@ def docs() -> None:
 @click.option(
     "--max-size-mb", type=float, default=200.0, show_default=True, help="Refuse larger files."
 )
-@click.option("--embedder", default=None, help="default (all-MiniLM-L6-v2) or st:PATH.")
+@click.option(
+    "--embedder",
+    default=None,
+    help="default (all-MiniLM-L6-v2), st:PATH, or openai:MODEL[@URL] (an embeddings API).",
+)
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (new collection).")
 @click.option("--overlap-tokens", type=int, default=None, help="Overlap (new collection).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")

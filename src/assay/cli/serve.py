@@ -22,19 +22,31 @@ import click
     help="The model id clients send (default: the model's address).",
 )
 @click.option(
+    "--embedder",
+    default="default",
+    show_default=True,
+    help="What answers /v1/embeddings: default (all-MiniLM-L6-v2), st:PATH, or none.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
     show_default=True,
 )
 def serve(
-    model: str, host: str, port: int, api_key: str | None, served_name: str | None, log_level: str
+    model: str,
+    host: str,
+    port: int,
+    api_key: str | None,
+    served_name: str | None,
+    embedder: str,
+    log_level: str,
 ) -> None:
     """Serve MODEL (any address or alias) over an OpenAI-compatible HTTP API.
 
     \b
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (echo + logprobs
-    for log-likelihood), /tokenize, /health. Calls are cached and logged in the
+    for log-likelihood), /v1/embeddings (--embedder), /tokenize, /health. Calls are cached and logged in the
     workspace like any other. Listens on 127.0.0.1 unless --host says otherwise;
     set --api-key when other machines can reach it.
 
@@ -46,4 +58,12 @@ def serve(
     """
     from assay.serve.app import serve as run
 
-    run(model, host=host, port=port, api_key=api_key, served_name=served_name, log_level=log_level)
+    run(
+        model,
+        host=host,
+        port=port,
+        api_key=api_key,
+        served_name=served_name,
+        log_level=log_level,
+        embedder=None if embedder.lower() == "none" else embedder,
+    )

@@ -24,9 +24,10 @@ def list_(as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    width = max((len(r["name"]) for r in rows), default=0)
     for r in rows:
         first = r["description"].split(". ")[0]
-        click.echo(f"{r['name']:14} {r['kind']:16} {first[:90]}")
+        click.echo(f"{r['name']:{width}}  {r['kind']:16} {first[:90]}")
 
 
 @tasks.command()

@@ -121,7 +121,11 @@ class Collection:
                 f"max_tokens {chunking.max_tokens} is more than {embedder.name} reads "
                 f"({embedder.max_tokens} tokens)"
             )
-        spec = None if embedder.name == canonical_name(None) else str(getattr(embedder, "path", ""))
+        spec = (
+            None
+            if embedder.name == canonical_name(None)
+            else str(getattr(embedder, "spec", None) or getattr(embedder, "path", ""))
+        )
         return self.store.create_collection(
             self.name, embedder.name, spec or None, embedder.dim, chunking
         )

@@ -183,12 +183,15 @@ def canonical_name(spec: str | None) -> str:
     if spec is None or spec.strip().lower() in _DEFAULT_ALIASES:
         return DEFAULT_EMBEDDER
     spec = spec.strip()
+    if spec.startswith("openai:"):
+        return spec
     path = Path(spec[3:] if spec.startswith("st:") else spec).expanduser()
     return f"st:{path.name}"
 
 
 def load_embedder(spec: str | None = None) -> Embedder:
-    """``None``/``default`` → the bundled all-MiniLM-L6-v2; ``st:PATH`` or a folder → that model.
+    """``None``/``default`` → the bundled all-MiniLM-L6-v2; ``st:PATH`` or a folder → that model;
+    ``openai:MODEL[@URL]`` → an OpenAI-compatible ``/v1/embeddings`` (see ``embed_api``).
 
     Loaded models are kept for the life of the process.
     """
@@ -198,14 +201,18 @@ def load_embedder(spec: str | None = None) -> Embedder:
             return _LOADED[name]
         if name == DEFAULT_EMBEDDER:
             embedder: Embedder = SentenceTransformerEmbedder(default_model_path(), name=name)
+        elif name.startswith("openai:"):
+            from assay.rag.embed_api import OpenAIEmbedder
+
+            embedder = OpenAIEmbedder(name)
         else:
             raw = spec.strip() if spec else ""
             path = Path(raw[3:] if raw.startswith("st:") else raw).expanduser()
             if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
                 raise UserError(
                     f"unknown embedder '{spec}'",
-                    hint="use 'default' (all-MiniLM-L6-v2, bundled) or st:PATH to a "
-                    "sentence-transformers folder; nothing is downloaded",
+                    hint="use 'default' (all-MiniLM-L6-v2, bundled), st:PATH to a "
+                    "sentence-transformers folder, or openai:MODEL[@URL]; nothing is downloaded",
                 )
             embedder = SentenceTransformerEmbedder(path, name=name)
         _LOADED[name] = embedder

@@ -307,12 +307,19 @@ def _error_event(exc: BaseException) -> str:
 
 
 # -- the app -------------------------------------------------------------------------------------
-def create_app(model: Model, api_key: str | None = None, served_name: str | None = None) -> FastAPI:
+def create_app(
+    model: Model,
+    api_key: str | None = None,
+    served_name: str | None = None,
+    embedder: str | None = "default",
+) -> FastAPI:
     """An OpenAI-compatible FastAPI app over ``model``.
 
     ``api_key``: when set, every ``/v1`` and ``/tokenize`` request must send
     ``Authorization: Bearer <api_key>``. ``served_name``: the model id clients use (default: the
-    model's address).
+    model's address). ``embedder``: what answers ``/v1/embeddings`` (``default`` is the bundled
+    all-MiniLM-L6-v2, ``st:PATH`` a sentence-transformers folder, None no such endpoint); it is
+    loaded on the first request.
     """
     served = ServedModel(model, served_name)
     # Computed once, now: ``Model.fingerprint`` is a cached_property, whose lock (Python 3.11)
@@ -499,6 +506,10 @@ def create_app(model: Model, api_key: str | None = None, served_name: str | None
             "system_fingerprint": fp,
         }
 
+    if embedder:
+        from assay.serve.embeddings import add_embeddings_route
+
+        add_embeddings_route(app, embedder)
     return app
 
 
@@ -731,6 +742,7 @@ def serve(
     *,
     served_name: str | None = None,
     log_level: str = "info",
+    embedder: str | None = "default",
 ) -> None:
     """Load the model at ``address`` and serve it until interrupted (blocks)."""
     import uvicorn
@@ -744,7 +756,7 @@ def serve(
         )
     check_port(host, port)
     model = Model.load(address)
-    app = create_app(model, api_key=api_key, served_name=served_name)
+    app = create_app(model, api_key=api_key, served_name=served_name, embedder=embedder)
     print(banner(app.state.model_id, host, port, api_key), flush=True)
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level)
 
