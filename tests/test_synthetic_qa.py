@@ -114,6 +114,24 @@ def test_dedupe_provenance_and_resume(ws: Workspace, tmp_path: Path) -> None:
     assert by_doc["bm25"]["recall@5"] == 1.0
 
 
+def test_a_weak_generator_stops_at_max_chunks_and_resumes(ws: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "qa.jsonl"
+    vague = json.dumps({"question": "What is the answer to this question?", "answer": "Yes."})
+    weak = Model(
+        FakeBackend(replies=[vague], name="weak"),
+        address="fake:weak",
+        settings=load_settings(ws.config_path),
+        workspace=ws,
+    )
+    first = synthesize_qa("vaults", weak, 2, out=out, min_tokens=5, max_chunks=3)
+    assert first.tried == 3 and first.gave_up and not first.exhausted
+    assert first.total == 0 and first.generic == 3
+    second = synthesize_qa("vaults", weak, 2, out=out, min_tokens=5)  # default: 5 x n = 10
+    assert second.resumed == 3 and second.tried == 6 and second.exhausted and not second.gave_up
+    with pytest.raises(UserError, match="max_chunks"):
+        synthesize_qa("vaults", weak, 2, out=out, min_tokens=5, max_chunks=0)
+
+
 def test_cut_off_line_is_repaired(ws: Workspace, tmp_path: Path) -> None:
     out = tmp_path / "qa.jsonl"
     synthesize_qa("vaults", generator(ws), 2, out=out, min_tokens=5, near_duplicate=None)

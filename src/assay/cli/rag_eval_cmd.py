@@ -115,6 +115,12 @@ def check_answers(
     show_default=True,
     help="Cosine similarity at which two questions count as the same (0 turns it off).",
 )
+@click.option(
+    "--max-chunks",
+    type=int,
+    default=None,
+    help="Chunks to try in this run at most (default: 5 x N), so a weak model stops early.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def synth(
@@ -125,6 +131,7 @@ def synth(
     seed: int,
     min_tokens: int,
     near_duplicate: float,
+    max_chunks: int | None,
     progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -151,6 +158,7 @@ def synth(
         seed=seed,
         min_tokens=min_tokens,
         near_duplicate=near_duplicate if near_duplicate > 0 else None,
+        max_chunks=max_chunks,
         progress=show,
         workspace=workspace(),
     )
@@ -167,6 +175,13 @@ def synth(
     )
     if report.exhausted:
         click.echo(f"the collection has no more usable chunks: fewer than {n} questions", err=True)
+    if report.gave_up:
+        click.echo(
+            f"stopped after trying {report.tried} chunks with {report.total} of {n} questions: "
+            f"most replies were rejected (see {report.rejected_path}); use a stronger model, or "
+            "--max-chunks to try more; rerunning continues where this stopped",
+            err=True,
+        )
 
 
 @click.command("recall")

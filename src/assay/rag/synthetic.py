@@ -119,6 +119,10 @@ class SynthReport:
     """Chunks skipped because an earlier run already handled them."""
     exhausted: bool = False
     """The collection ran out of usable chunks before ``n`` rows."""
+    tried: int = 0
+    """Chunks sent to the model by this call."""
+    gave_up: bool = False
+    """Stopped at ``max_chunks`` tries with fewer than ``n`` rows (chunks remain)."""
     rejected_path: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -133,6 +137,8 @@ class SynthReport:
             "invalid": self.invalid,
             "resumed": self.resumed,
             "exhausted": self.exhausted,
+            "tried": self.tried,
+            "gave_up": self.gave_up,
         }
 
 
@@ -229,11 +235,15 @@ def synthesize_qa(
     min_tokens: int = DEFAULT_MIN_TOKENS,
     near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE,
     max_attempts: int = 2,
+    max_chunks: int | None = None,
     progress: bool = False,
     workspace: Workspace | None = None,
 ) -> SynthReport:
     """Write up to ``n`` question–answer rows for ``collection`` to ``out`` (see the module
-    docstring). ``near_duplicate=None`` keeps only the exact de-duplication."""
+    docstring). ``near_duplicate=None`` keeps only the exact de-duplication.
+
+    ``max_chunks`` (default ``5 * n``) bounds the chunks one call tries: a model whose
+    questions are mostly rejected would otherwise grind through the whole collection."""
     from assay.models.facade import Model as ModelClass
     from assay.models.types import Sampling
     from assay.prompting.outfile import OutputFile
@@ -243,6 +253,9 @@ def synthesize_qa(
     sampling = Sampling(max_tokens=512, temperature=0.0, seed=seed)
     if n < 1:
         raise UserError(f"n must be at least 1, got {n}")
+    limit = 5 * n if max_chunks is None else max_chunks
+    if limit < 1:
+        raise UserError(f"max_chunks must be at least 1, got {limit}")
     if near_duplicate is not None and not 0.0 < near_duplicate <= 1.0:
         raise UserError(f"near_duplicate is a cosine similarity in (0, 1], got {near_duplicate}")
     col = collection if not isinstance(collection, str) else CollectionClass(workspace, collection)
@@ -275,9 +288,12 @@ def synthesize_qa(
         have = len(accepted.records)
         bar = _bar(progress, n, have)
         size = max(1, llm.settings.batch_size)
+        tried = 0
         try:
-            while have < n and todo:
-                batch, todo = todo[: min(size, n - have)], todo[min(size, n - have) :]
+            while have < n and todo and tried < limit:
+                take = min(size, n - have, limit - tried)
+                batch, todo = todo[:take], todo[take:]
+                tried += len(batch)
                 replies = generate_structured(
                     llm,
                     [c.prompt() for c in batch],
@@ -333,7 +349,9 @@ def synthesize_qa(
             if bar is not None:
                 bar.close()
         report.total = len(accepted.records)
-        report.exhausted = have < n
+        report.tried = tried
+        report.gave_up = have < n and bool(todo)
+        report.exhausted = have < n and not todo
     return report
 
 
