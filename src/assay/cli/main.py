@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> Any:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("ASSAY_DEBUG")
     )
+    if not debug:
+        # The libraries' own bars (transformers' "Loading weights" on every model load, shard
+        # writing) drown assay's messages; assay shows its own progress for long work.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return cli.main(args=argv, prog_name="assay", standalone_mode=False)
     except AssayError as exc:
