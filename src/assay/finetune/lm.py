@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from assay.finetune.config import LoraConfig
-    from assay.finetune.session import Session
+    from assay.finetune.session import Session, TrainResult
 
 IGNORE = -100
 ROLES = ("system", "user", "assistant")
@@ -288,6 +288,47 @@ def evaluate_loss(
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
 
 
+def train_on_tokens(
+    s: Session,
+    model: Any,
+    tokenizer: Any,
+    train_rows: Sequence[tuple[list[int], list[int]]],
+    val_rows: Sequence[tuple[list[int], list[int]]],
+    *,
+    task: str,
+) -> TrainResult:
+    """The training loop of the language-model recipes (continued pretraining and SFT), which
+    differ only in how they make ``(input_ids, labels)`` rows: next-token loss on the labelled
+    tokens, evaluation loss on the validation rows, then the model is saved."""
+    # Optimisation --------------------------------------------------------------------------------
+    plan = s.plan(len(train_rows))
+    optimizer = s.optimizer(model)
+    scheduler = s.scheduler(optimizer)
+    model, optimizer = s.prepare(model, optimizer)
+    s.resume(model, optimizer, scheduler)
+    pad = tokenizer.pad_token_id
+
+    def evaluate() -> dict[str, float]:
+        net = s.net(model)
+        size = s.cfg.eval.batch_size or s.cfg.optim.batch_size
+        return evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device)
+
+    while s.running():
+        model.train()
+        losses, tokens = [], 0
+        for indices in plan.step(s.step):
+            batch = collate([train_rows[i] for i in indices], pad, s.device)
+            with s.accelerator.accumulate(model):
+                loss = model(**batch).loss
+                s.accelerator.backward(loss)
+            losses.append(loss.detach())
+            tokens += int(batch["attention_mask"].sum())
+        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
+
+    # Save ----------------------------------------------------------------------------------------
+    return s.finish(model, tokenizer, task=task)
+
+
 __all__ = [
     "IGNORE",
     "chat_examples",
@@ -300,4 +341,5 @@ __all__ = [
     "render",
     "sequence_logprobs",
     "token_losses",
+    "train_on_tokens",
 ]

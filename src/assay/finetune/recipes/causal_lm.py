@@ -20,7 +20,7 @@ from pydantic import Field
 from assay.errors import UserError
 from assay.finetune.config import DataConfig, LoraConfig, RecipeConfig
 from assay.finetune.data import Example, Examples, dedup, read_examples, require_columns, sample
-from assay.finetune.lm import collate, encode_text, evaluate_loss, load_causal_lm
+from assay.finetune.lm import encode_text, load_causal_lm, train_on_tokens
 from assay.finetune.session import Environment, Session, TrainResult
 
 
@@ -125,33 +125,8 @@ def run(cfg: Config, env: Environment) -> TrainResult:
     train_rows = [(b, b) for b in train_blocks]
     val_rows = [(b, b) for b in val_blocks]
 
-    # 3. Optimisation -------------------------------------------------------------------------
-    plan = s.plan(len(train_rows))
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)
-    pad = tokenizer.pad_token_id
-
-    def evaluate() -> dict[str, float]:
-        net = s.net(model)
-        size = cfg.eval.batch_size or cfg.optim.batch_size
-        return evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device)
-
-    while s.running():
-        model.train()
-        losses, tokens = [], 0
-        for indices in plan.step(s.step):
-            batch = collate([train_rows[i] for i in indices], pad, s.device)
-            with s.accelerator.accumulate(model):
-                loss = model(**batch).loss
-                s.accelerator.backward(loss)
-            losses.append(loss.detach())
-            tokens += int(batch["attention_mask"].sum())
-        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
-
-    # 4. Save ---------------------------------------------------------------------------------
-    return s.finish(model, tokenizer, task="causal_lm")
+    # 3. Train and save: the loop shared with the other language-model recipe -----------------
+    return train_on_tokens(s, model, tokenizer, train_rows, val_rows, task="causal_lm")
 
 
 __all__ = ["CausalLMData", "Config", "run"]

@@ -30,11 +30,10 @@ from assay.finetune.data import Example, Examples, dedup, read_examples, sample,
 from assay.finetune.lm import (
     IGNORE,
     chat_examples,
-    collate,
     encode_chat,
-    evaluate_loss,
     load_causal_lm,
     marked_pairs,
+    train_on_tokens,
 )
 from assay.finetune.session import Environment, Session, TrainResult
 
@@ -131,33 +130,8 @@ def run(cfg: Config, env: Environment) -> TrainResult:
     if cfg.eval.max_examples:
         val_rows = val_rows[: cfg.eval.max_examples]
 
-    # 3. Optimisation -------------------------------------------------------------------------
-    plan = s.plan(len(train_rows))
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)
-    pad = tokenizer.pad_token_id
-
-    def evaluate() -> dict[str, float]:
-        net = s.net(model)
-        size = cfg.eval.batch_size or cfg.optim.batch_size
-        return evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device)
-
-    while s.running():
-        model.train()
-        losses, tokens = [], 0
-        for indices in plan.step(s.step):
-            batch = collate([train_rows[i] for i in indices], pad, s.device)
-            with s.accelerator.accumulate(model):
-                loss = model(**batch).loss
-                s.accelerator.backward(loss)
-            losses.append(loss.detach())
-            tokens += int(batch["attention_mask"].sum())
-        s.update(model, optimizer, scheduler, losses, tokens, evaluate)
-
-    # 4. Save ---------------------------------------------------------------------------------
-    return s.finish(model, tokenizer, task="sft")
+    # 3. Train and save: the loop shared with the other language-model recipe -----------------
+    return train_on_tokens(s, model, tokenizer, train_rows, val_rows, task="sft")
 
 
 __all__ = ["Config", "SFTData", "run"]
