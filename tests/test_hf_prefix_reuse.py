@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from assay.config import Settings
 from assay.models import hf
 from assay.models.hf import HFBackend
 from assay.models.types import Loglikelihood, LoglikelihoodRequest
+from tiny_models import save_tiny_llama
 
 CONTEXTS = [
     "Question: What is the capital of France?\nAnswer:",
@@ -68,27 +68,10 @@ def plain(tiny_model_dir: Path) -> HFBackend:
 @pytest.fixture(scope="module")
 def lively_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
     """Larger, untied random weights: sharper distributions, so greedy continuations vary."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     out = tmp_path_factory.mktemp("lively-prefix")
-    tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=False,
-        initializer_range=0.2,
+    return save_tiny_llama(
+        out, smollm2_tokenizer_dir, tie_word_embeddings=False, initializer_range=0.2
     )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 class _Counter:
@@ -203,22 +186,19 @@ def test_truncated_pairs_take_the_unshared_path(
     tmp_path: Path, smollm2_tokenizer_dir: Path
 ) -> None:
     """With a 16-token context, pairs that need left truncation are scored as lm-eval does."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    torch.manual_seed(0)
-    LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            max_position_embeddings=16,
-        )
-    ).save_pretrained(tmp_path / "short")
-    tok.save_pretrained(tmp_path / "short")
+    save_tiny_llama(
+        tmp_path / "short",
+        smollm2_tokenizer_dir,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=16,
+        bos_token_id=1,  # LlamaConfig's defaults, as this model always had
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
     context = "one two three four five six seven eight nine ten eleven"
     requests = [
         LoglikelihoodRequest(context=context, continuation=x)
