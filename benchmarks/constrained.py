@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -187,9 +187,6 @@ def main() -> None:
     print(table)
     print(f"\ntarget: ratio <= {TARGET}; load average {os.getloadavg()[0]:.1f}")
     RESULTS.mkdir(exist_ok=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
-    ).stdout.strip()
     out = RESULTS / f"constrained-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(
         json.dumps(
@@ -201,12 +198,7 @@ def main() -> None:
                 "max_tokens": 96,
                 "model": model.address,
                 "fingerprint": model.fingerprint,
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "cpus": os.cpu_count(),
-                "load_average": os.getloadavg(),
-                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                "commit": commit,
+                "environment": machine.environment(),
                 "table": table,
             },
             indent=2,

@@ -51,10 +51,8 @@ Needs ``lm_eval`` (``pip install lm_eval``). The workspace (the one-time GGUF co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -64,6 +62,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -471,24 +471,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def environment() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    versions = {}
-    for dist in ("assay", "torch", "transformers", "lm_eval", "datasets"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            versions[dist] = md.version(dist)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "versions": versions,
-        "git_commit": commit or None,
-    }
+    return machine.environment(("assay", "torch", "transformers", "lm_eval", "datasets"))
 
 
 def model_folder(home: Path) -> Path:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -54,6 +53,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -386,11 +387,6 @@ def main() -> None:
         f"{args.steps} steps of {args.batch} x {args.seq_len} tokens, {args.rounds} round(s); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    import torch
-    import transformers
-
-    import assay
-
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record = {
@@ -401,27 +397,11 @@ def main() -> None:
         "tokens_per_cpu_s_ratio": cpu_speed,
         "peak_memory_ratio": memory,
         "median_rates": {k: statistics.median(s.rate for s in v) for k, v in sides.items()},
-        "versions": {
-            "assay": assay.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "python": platform.python_version(),
-        },
-        "load_average": os.getloadavg(),
-        "git": _git(),
+        "environment": machine.environment(),
     }
     path = RESULTS / f"train-vs-trainer-{stamp}.json"
     path.write_text(json.dumps(record, indent=2, default=str))
     print(f"written to {path}", file=sys.stderr)
-
-
-def _git() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 if __name__ == "__main__":
