@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +76,21 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_d
     from tiny_models import save_tiny_llama
 
     return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[..., Any]]:
+    """Start ASGI apps (``assay serve``'s or a wrapper) on free ports; all stop after the test.
+    ``serve_app(app, model_id="fake:")`` returns the running ``BackgroundServer``."""
+    from assay.serve.background import BackgroundServer
+
+    running: list[BackgroundServer] = []
+
+    def start(app: Any, model_id: str = "fake:") -> BackgroundServer:
+        server = BackgroundServer(app, model_id=model_id)
+        running.append(server.start())
+        return server
+
+    yield start
+    for server in running:
+        server.stop()

@@ -5,19 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from assay.cli.main import main
-
-
-def run(args: list[str], stdin: str = "") -> tuple[int, str, str]:
-    with CliRunner().isolation(input=stdin) as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
+from cli_util import run_assay as run
 
 
 def only_id() -> str:

@@ -10,20 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from assay.cli.main import main
-
-
-def run(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-    """Run ``assay`` in-process through ``main`` (one-line errors, exit codes) with captured IO."""
-    with CliRunner().isolation(input=stdin) as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
+from cli_util import run_assay as run
 
 
 def calls(home: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -38,20 +38,6 @@ from assay.serve.app import create_app
 from assay.serve.background import BackgroundServer
 
 ASGIApp = Callable[..., Any]
-
-
-@pytest.fixture
-def serve_app() -> Iterator[Callable[..., BackgroundServer]]:
-    running: list[BackgroundServer] = []
-
-    def start(app: ASGIApp, model_id: str = "fake:") -> BackgroundServer:
-        server = BackgroundServer(app, model_id=model_id)
-        running.append(server.start())
-        return server
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 def remote(server: BackgroundServer, **openai_settings: Any) -> Model:

@@ -10,23 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from assay.cli.main import main
 from assay.models.types import Message
 from assay.prompting.extract import parse_extractor
 from assay.prompting.fewshot import Example, FewShot
 from assay.prompting.shaping import PromptShaping
-
-
-def run(args: list[str]) -> tuple[int, str, str]:
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
+from cli_util import run_assay as run
 
 
 def jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:

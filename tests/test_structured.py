@@ -10,11 +10,9 @@ from typing import Any, Literal
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 from pydantic import BaseModel, Field
 
 import assay
-from assay.cli.main import main
 from assay.config import load_settings
 from assay.errors import ConfigError, SamplingError
 from assay.models.facade import Model
@@ -27,6 +25,7 @@ from assay.prompting.structured import (
     parse_json,
     validity,
 )
+from cli_util import run_assay as run_cli
 
 
 class Person(BaseModel):
@@ -71,16 +70,6 @@ def calls(home: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY id")]
     finally:
         conn.close()
-
-
-def run_cli(args: list[str]) -> tuple[int, str, str]:
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 # -- schemas -------------------------------------------------------------------------------------

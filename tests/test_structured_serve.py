@@ -5,7 +5,6 @@ re-asks when a server accepts it but does not follow it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +32,6 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 VALID = '{"name": "Rex", "species": "dog", "legs": 4}'
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., BackgroundServer]]:
-    running: list[BackgroundServer] = []
-
-    def start(app: Any, model_id: str = "fake:") -> BackgroundServer:
-        server = BackgroundServer(app, model_id=model_id)
-        running.append(server.start())
-        return server
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 def remote(server: BackgroundServer) -> Model:
@@ -92,9 +77,9 @@ class RefuseResponseFormat:
         await self.app(scope, replay, send)
 
 
-def test_served_local_model_decodes_under_the_schema(serve, tiny_model_dir: Path) -> None:
+def test_served_local_model_decodes_under_the_schema(serve_app, tiny_model_dir: Path) -> None:
     local = assay.load(f"hf:{tiny_model_dir}", settings=load_settings(overrides={"device": "cpu"}))
-    server = serve(create_app(local, served_name="tiny"), model_id="tiny")
+    server = serve_app(create_app(local, served_name="tiny"), model_id="tiny")
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
     fmt = {"type": "json_schema", "json_schema": {"name": "Pet", "schema": SCHEMA, "strict": True}}
     chat = client.chat.completions.create(
@@ -118,9 +103,9 @@ def test_served_local_model_decodes_under_the_schema(serve, tiny_model_dir: Path
     assert all(r.valid and r.attempts == 1 and r.constrained for r in results)
 
 
-def test_response_format_reaches_the_model_and_bad_ones_are_400(serve) -> None:
+def test_response_format_reaches_the_model_and_bad_ones_are_400(serve_app) -> None:
     served = scripted([VALID])
-    server = serve(create_app(served))
+    server = serve_app(create_app(served))
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
     client.completions.create(
         model="fake:", prompt="hi", extra_body={"response_format": {"type": "json_object"}}
@@ -144,9 +129,9 @@ def test_response_format_reaches_the_model_and_bad_ones_are_400(serve) -> None:
         assert info.value.body["param"] == "response_format"  # type: ignore[index]
 
 
-def test_server_that_ignores_the_schema_is_re_asked(serve) -> None:
+def test_server_that_ignores_the_schema_is_re_asked(serve_app) -> None:
     served = scripted(['{"name": "Rex", "species": "wolf"}', VALID])
-    server = serve(create_app(served))
+    server = serve_app(create_app(served))
     [result] = generate_structured(remote(server), "Rex is a dog.", SCHEMA)
     assert result.valid and result.attempts == 2 and result.value == json.loads(VALID)
     assert "$.species" in result.errors[0]
@@ -156,10 +141,10 @@ def test_server_that_ignores_the_schema_is_re_asked(serve) -> None:
     assert [r.sampling.json_schema for r in backend.requests] == [load_schema(SCHEMA).text] * 2
 
 
-def test_server_that_refuses_response_format_gets_plain_requests(serve) -> None:
+def test_server_that_refuses_response_format_gets_plain_requests(serve_app) -> None:
     served = scripted(["no JSON here", VALID, VALID])
     wrapper = RefuseResponseFormat(create_app(served))
-    server = serve(wrapper)
+    server = serve_app(wrapper)
     model = remote(server)
     [result] = generate_structured(model, "Rex is a dog.", SCHEMA)
     assert result.valid and result.attempts == 2 and not result.constrained
