@@ -301,11 +301,7 @@ def train_on_tokens(
     differ only in how they make ``(input_ids, labels)`` rows: next-token loss on the labelled
     tokens, evaluation loss on the validation rows, then the model is saved."""
     # Optimisation --------------------------------------------------------------------------------
-    plan = s.plan(len(train_rows))
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)
+    plan, model, optimizer, scheduler = s.start_training(model, len(train_rows))
     pad = tokenizer.pad_token_id
 
     def evaluate() -> dict[str, float]:

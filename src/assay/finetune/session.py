@@ -5,11 +5,9 @@ A recipe reads top to bottom and calls these helpers; it never copies them::
 
     s = Session.start(config, env)                 # accelerator, run folder, seeds
     ...load data, call s.add_data(...) and s.check_leakage(...)...
-    plan = s.plan(len(train))                      # data order and the number of steps
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)          # continue from the latest checkpoint, if any
+    plan, model, optimizer, scheduler = s.start_training(model, len(train))
+    # = s.plan (data order, number of steps), s.optimizer, s.scheduler, s.prepare (devices,
+    #   DDP/FSDP/DeepSpeed), s.resume (continue from the latest checkpoint, if any)
     while s.running():
         for indices in plan.step(s.step): ...forward, s.accelerator.backward(loss)...
         s.update(model, optimizer, scheduler, losses, tokens, evaluate)
@@ -380,6 +378,18 @@ class Session:
         return model, optimizer
 
     # -- resume ---------------------------------------------------------------------------------
+    def start_training(
+        self, model: Any, n_train: int
+    ) -> tuple[BatchPlan, Any, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        """The data plan, optimizer and schedule for ``model``, placed on the devices and
+        continued from the latest checkpoint if there is one. Returns the prepared model."""
+        plan = self.plan(n_train)
+        optimizer = self.optimizer(model)
+        scheduler = self.scheduler(optimizer)
+        model, optimizer = self.prepare(model, optimizer)
+        self.resume(model, optimizer, scheduler)
+        return plan, model, optimizer, scheduler
+
     def resume(self, model: Any, optimizer: Any, scheduler: Any) -> int | None:
         """Continue from the latest checkpoint of this run; returns its step (None: fresh start)."""
         latest = ckpt.latest(self.run_dir)

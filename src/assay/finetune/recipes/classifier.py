@@ -176,11 +176,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
         return metrics
 
     # 3. Optimisation -------------------------------------------------------------------------
-    plan = s.plan(len(train_ids))
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)
+    plan, model, optimizer, scheduler = s.start_training(model, len(train_ids))
 
     while s.running():
         model.train()

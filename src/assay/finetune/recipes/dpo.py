@@ -164,11 +164,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
         }
 
     # 3. Optimisation -------------------------------------------------------------------------
-    plan = s.plan(len(train_pairs))
-    optimizer = s.optimizer(model)
-    scheduler = s.scheduler(optimizer)
-    model, optimizer = s.prepare(model, optimizer)
-    s.resume(model, optimizer, scheduler)
+    plan, model, optimizer, scheduler = s.start_training(model, len(train_pairs))
 
     while s.running():
         model.train()
