@@ -14,8 +14,8 @@ import pytest
 from assay.config import Settings
 from assay.models import hf
 from assay.models.hf import HFBackend
-from assay.models.types import Loglikelihood, LoglikelihoodRequest
-from tiny_models import save_tiny_llama
+from assay.models.types import LoglikelihoodRequest
+from tiny_models import assert_same_scores, hf_backend, save_tiny_llama
 
 CONTEXTS = [
     "Question: What is the capital of France?\nAnswer:",
@@ -40,27 +40,14 @@ def _requests() -> list[LoglikelihoodRequest]:
     return [LoglikelihoodRequest(context=c, continuation=x) for c, x in pairs]
 
 
-def _backend(folder: Path, **kwargs: Any) -> HFBackend:
-    return HFBackend(
-        folder, name=str(folder), address=f"hf:{folder}", settings=Settings(), **kwargs
-    )
-
-
-def _assert_equal(shared: list[Loglikelihood], plain: list[Loglikelihood], tol: float) -> None:
-    assert len(shared) == len(plain)
-    for s, p in zip(shared, plain, strict=True):
-        assert s.logprob == pytest.approx(p.logprob, abs=tol)
-        assert (s.is_greedy, s.n_tokens) == (p.is_greedy, p.n_tokens)
-
-
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> HFBackend:
-    return _backend(tiny_model_dir)
+    return hf_backend(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
 def plain(tiny_model_dir: Path) -> HFBackend:
-    backend = _backend(tiny_model_dir, prefix_reuse=False)
+    backend = hf_backend(tiny_model_dir, prefix_reuse=False)
     assert not backend.prefix_reuse
     return backend
 
@@ -100,7 +87,7 @@ def test_reuse_is_available_for_llama(tiny: HFBackend) -> None:
 def test_shared_equals_unshared(tiny: HFBackend, plain: HFBackend) -> None:
     requests = _requests()
     shared = tiny.loglikelihood(requests)
-    _assert_equal(shared, plain.loglikelihood(requests), tol=1e-5)
+    assert_same_scores(shared, plain.loglikelihood(requests), tol=1e-5)
     empty = [i for i, r in enumerate(requests) if not r.continuation]
     assert all(shared[i].logprob == 0.0 and shared[i].n_tokens == 0 for i in empty)
     # Continuations of different token lengths were scored (1 to several tokens).
@@ -109,10 +96,10 @@ def test_shared_equals_unshared(tiny: HFBackend, plain: HFBackend) -> None:
 
 def test_shared_equals_unshared_on_a_sharper_model(lively_dir: Path) -> None:
     requests = _requests()
-    shared = _backend(lively_dir).loglikelihood(requests)
-    plain = _backend(lively_dir, prefix_reuse=False).loglikelihood(requests)
+    shared = hf_backend(lively_dir).loglikelihood(requests)
+    plain = hf_backend(lively_dir, prefix_reuse=False).loglikelihood(requests)
     # Sums here reach -90 nats; float32 rounding of a different batch shape is ~1e-7 relative.
-    _assert_equal(shared, plain, tol=1e-4)
+    assert_same_scores(shared, plain, tol=1e-4)
     assert any(r.is_greedy for r in shared) or all(not r.is_greedy for r in plain)
 
 
@@ -149,7 +136,7 @@ def test_one_token_choices_need_no_second_pass(
     counter = _Counter(tiny, monkeypatch)
     shared = tiny.loglikelihood(requests)
     assert counter.calls == [((3, counter.calls[0][0][1]), False)]
-    _assert_equal(shared, plain.loglikelihood(requests), tol=1e-5)
+    assert_same_scores(shared, plain.loglikelihood(requests), tol=1e-5)
 
 
 def test_small_budgets_split_the_batches(
@@ -162,7 +149,7 @@ def test_small_budgets_split_the_batches(
     monkeypatch.setattr(hf, "LOGITS_BUDGET", vocab * 40)
     monkeypatch.setattr(hf, "CACHE_BUDGET", 1)
     counter = _Counter(tiny, monkeypatch)
-    _assert_equal(tiny.loglikelihood(requests), expected, tol=1e-5)
+    assert_same_scores(tiny.loglikelihood(requests), expected, tol=1e-5)
     assert sum(1 for _, cached in counter.calls if not cached) > 1
     assert all(shape[0] == 1 for shape, cached in counter.calls if cached)
 
@@ -170,7 +157,7 @@ def test_small_budgets_split_the_batches(
 def test_greedy_continuation_in_a_shared_group(lively_dir: Path) -> None:
     from assay.models.types import GenerateRequest, Sampling
 
-    backend = _backend(lively_dir)
+    backend = hf_backend(lively_dir)
     context = "Once upon a time"
     text = backend.generate(
         [GenerateRequest(prompt=context, sampling=Sampling(max_tokens=4, temperature=0))]
@@ -204,23 +191,23 @@ def test_truncated_pairs_take_the_unshared_path(
         LoglikelihoodRequest(context=context, continuation=x)
         for x in (" twelve", " twelve thirteen fourteen fifteen sixteen", " a")
     ]
-    shared = _backend(tmp_path / "short").loglikelihood(requests)
-    plain = _backend(tmp_path / "short", prefix_reuse=False).loglikelihood(requests)
-    _assert_equal(shared, plain, tol=1e-5)
+    shared = hf_backend(tmp_path / "short").loglikelihood(requests)
+    plain = hf_backend(tmp_path / "short", prefix_reuse=False).loglikelihood(requests)
+    assert_same_scores(shared, plain, tol=1e-5)
 
 
 def test_falls_back_when_the_cache_is_not_plain(
     tiny_model_dir: Path, plain: HFBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = _backend(tiny_model_dir)
+    backend = hf_backend(tiny_model_dir)
     monkeypatch.setattr(HFBackend, "_cache_tensors", staticmethod(lambda *a: None))
     requests = _requests()
-    _assert_equal(backend.loglikelihood(requests), plain.loglikelihood(requests), tol=1e-5)
+    assert_same_scores(backend.loglikelihood(requests), plain.loglikelihood(requests), tol=1e-5)
     assert backend._reuse_args is None  # not tried again
 
 
 def test_sliding_window_models_do_not_share(tiny_model_dir: Path) -> None:
-    backend = _backend(tiny_model_dir)
+    backend = hf_backend(tiny_model_dir)
     backend.model.config.sliding_window = 8
     try:
         assert backend._prefix_reuse_args() is None
@@ -250,8 +237,8 @@ def test_facade_keeps_a_questions_choices_in_one_call(
     results = model.loglikelihood(pairs)
     assert [len(c) for c in calls] == [6, 3]
     assert all(len(set(c)) == len(c) // 3 for c in calls)
-    plain = _backend(tiny_model_dir, prefix_reuse=False)
+    plain = hf_backend(tiny_model_dir, prefix_reuse=False)
     expected = plain.loglikelihood(
         [LoglikelihoodRequest(context=c, continuation=x) for c, x in pairs]
     )
-    _assert_equal(results, expected, tol=1e-5)
+    assert_same_scores(results, expected, tol=1e-5)

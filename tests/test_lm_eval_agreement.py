@@ -57,10 +57,13 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def _lm_eval_task(tasks_dir: Path, name: str, data: Path, **config: Any) -> None:
     """An lm-eval task YAML reading ``data`` as its test split."""
+    files = {"test": str(data)}
+    if config.get("fewshot_split"):  # beside the test rows
+        files[config["fewshot_split"]] = str(data.parent / f"{config['fewshot_split']}.jsonl")
     body = {
         "task": name,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "dataset_kwargs": {"data_files": files},
         "test_split": "test",
         **config,
     }
@@ -176,6 +179,50 @@ def test_mmlu_on_the_tiny_model(
     ours, metrics = _run_assay(tiny, task)
     theirs, results = _run_lm_eval(_folder(tiny), tmp_path / "tasks", name)
     _compare_choices(ours, theirs, mmlu_rows)
+    assert metrics["mc_acc"]["value"] == pytest.approx(results["acc,none"], abs=1e-12)
+
+
+def test_fixed_fewshot_examples_on_the_tiny_model(
+    tiny: Model, mmlu_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Three fixed examples in front of every question (lm-eval's ``first_n`` sampler): assay
+    runs their tokens once and scores each question over their cache."""
+    # An example's answer is its answer text (lm-eval writes the choice its target points at);
+    # every row has the field, as the two splits must have the same columns.
+    with_answer = [{**r, "answer": r["choices"][r["target_index"]]} for r in mmlu_rows]
+    pool, rows = with_answer[:3], with_answer[3:]
+    data = _write_rows(tmp_path / "mmlu.jsonl", rows)
+    _write_rows(tmp_path / "fewshot.jsonl", pool)
+    template = "Question: {{ question.strip() }}\nAnswer:"
+    task = load_task("mmlu").with_overrides(
+        dataset={"source": str(data)},
+        template=template,
+        choice_format=" {{ choice }}",
+        fewshot={
+            "k": 3,
+            "method": "first",
+            "pool": {"source": str(tmp_path / "fewshot.jsonl")},
+            "output": "answer",
+        },
+    )
+    name = "assay_mmlu_fewshot"
+    _lm_eval_task(
+        tmp_path / "tasks",
+        name,
+        data,
+        output_type="multiple_choice",
+        doc_to_text=template,
+        doc_to_choice="{{ choices }}",
+        doc_to_target=task.target,
+        metric_list=MC_METRICS,
+        fewshot_split="fewshot",
+        num_fewshot=3,
+        fewshot_config={"sampler": "first_n"},
+    )
+    ours, metrics = _run_assay(tiny, task)
+    assert len(tiny.backend._prefix.tokens) > 100  # type: ignore[attr-defined]
+    theirs, results = _run_lm_eval(_folder(tiny), tmp_path / "tasks", name)
+    _compare_choices(ours, theirs, rows)
     assert metrics["mc_acc"]["value"] == pytest.approx(results["acc,none"], abs=1e-12)
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.models.hf import HFBackend
+    from assay.models.types import Loglikelihood
 
 
 def save_tiny_llama(out: Path, tokenizer_dir: Path, **config: Any) -> Path:
@@ -29,3 +33,23 @@ def save_tiny_llama(out: Path, tokenizer_dir: Path, **config: Any) -> Path:
     LlamaForCausalLM(LlamaConfig(**settings)).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def hf_backend(folder: Path, **kwargs: Any) -> HFBackend:
+    """The hf backend over a model folder, default settings; ``kwargs`` go to the backend."""
+    from assay.config import Settings
+    from assay.models.hf import HFBackend
+
+    return HFBackend(
+        folder, name=str(folder), address=f"hf:{folder}", settings=Settings(), **kwargs
+    )
+
+
+def assert_same_scores(got: list[Loglikelihood], want: list[Loglikelihood], tol: float) -> None:
+    """Equal log-likelihoods (within ``tol``), greedy flags and token counts, pair by pair."""
+    import pytest
+
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.logprob == pytest.approx(w.logprob, abs=tol)
+        assert (g.is_greedy, g.n_tokens) == (w.is_greedy, w.n_tokens)

@@ -44,6 +44,13 @@ What it guarantees, and how:
   tokens, a pair that must be truncated, and models whose cache is not a plain per-layer
   key/value cache (sliding windows, recurrent layers) take the unshared path: one right-padded
   pass over ``context + continuation``. ``prefix_reuse=False`` turns sharing off.
+* **A prefix that every context starts with runs once.** Fixed few-shot examples put the same
+  tokens (often most of them) in front of every question: when a scoring batch's contexts share
+  at least :data:`~assay.models.shared_prefix.MIN_TOKENS` leading tokens, those run once, their
+  cache is kept between calls, and each context's own tokens run over it (one row viewed as
+  many), with their true positions. A later batch that shares only part of the kept prefix uses
+  that part; one that shares more extends it. Scores equal the computation without it (tested to
+  1e-5); see :mod:`assay.models.shared_prefix`.
 
 Tokenization: a prompt is encoded with the tokenizer's defaults (special tokens as the tokenizer
 adds them), except that a text which already starts with the BOS text (a chat template that
@@ -86,6 +93,7 @@ from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
 from assay.models.protocol import apply_stop, render_plain_chat
 from assay.models.registry import local_path
+from assay.models.shared_prefix import PrefixCache
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -268,6 +276,8 @@ class HFBackend:
         self.prefix_reuse = prefix_reuse
         """Score choices that share a context with one pass over it (see the module docstring)."""
         self._reuse_args = self._prefix_reuse_args()
+        self._prefix = PrefixCache()
+        """Few-shot examples and instructions every context starts with: run once, kept."""
         self._schemas = SchemaCompiler(tok, self._vocab_size(), sorted(self.eos_ids))
 
     # -- identity ------------------------------------------------------------------------------
@@ -807,19 +817,33 @@ class HFBackend:
         assert self._reuse_args is not None
         cache_arg, keep_arg = self._reuse_args
         contexts = [pairs[g[0]][0] for g in batch]
+        prefix = self._shared_prefix(contexts)
+        if prefix is None:
+            return False
+        skip = prefix[0][0].shape[2] if prefix else 0  # tokens every context starts with
         width = len(contexts[0])
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        input_ids = torch.full((len(batch), width - skip), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for k, ctx in enumerate(contexts):
-            input_ids[k, : len(ctx)] = torch.tensor(ctx, dtype=torch.long)
+            input_ids[k, : len(ctx) - skip] = torch.tensor(ctx[skip:], dtype=torch.long)
             attention[k, : len(ctx)] = 1
         attention = attention.to(self.device)
-        last = [len(ctx) - 1 for ctx in contexts]
+        last = [len(ctx) - 1 - skip for ctx in contexts]
         longer = [(k, i) for k, g in enumerate(batch) for i in g if len(pairs[i][1]) > 1]
-        # Right padding: a real token attends only to the (real) tokens before it, so this pass
-        # needs no mask and takes the plain causal path; the padding in the cache is masked out
-        # when the continuations run over it.
+        # Right padding: a real token attends only to the (real) tokens before it, so without a
+        # prefix this pass needs no mask and takes the plain causal path; the padding in the
+        # cache is masked out when the continuations run over it.
         kwargs: dict[str, Any] = {"input_ids": input_ids.to(self.device), "use_cache": bool(longer)}
+        if prefix:
+            # Over the shared prefix's cache (one row, viewed as many), at the positions after it.
+            from transformers import DynamicCache
+
+            n = len(batch)
+            kwargs[cache_arg] = DynamicCache(
+                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix]
+            )
+            kwargs["attention_mask"] = attention
+            kwargs["position_ids"] = torch.arange(skip, width, device=self.device).expand(n, -1)
         kept = sorted(set(last))
         column = {p: p for p in kept}
         if keep_arg:
@@ -845,6 +869,45 @@ class HFBackend:
                     pairs, contexts, attention, cache, first, best, longer, cache_arg, results
                 )
         return True
+
+    def _shared_prefix(
+        self, contexts: Sequence[list[int]]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The cache of the tokens all ``contexts`` start with (``[]``: none worth sharing;
+        ``None``: the model's cache is not a plain key/value cache), run or extended as needed.
+        See :mod:`assay.models.shared_prefix`."""
+        plan = self._prefix.plan(contexts)
+        if plan is None:
+            return []
+        if plan.cached == plan.length:
+            return self._prefix.head(plan.length)
+        assert self._reuse_args is not None
+        cache_arg, keep_arg = self._reuse_args
+        tokens = contexts[0][: plan.length]
+        kwargs: dict[str, Any] = {
+            "input_ids": torch.tensor(
+                [tokens[plan.cached :]], dtype=torch.long, device=self.device
+            ),
+            "use_cache": True,
+        }
+        if plan.cached:
+            from transformers import DynamicCache
+
+            kwargs[cache_arg] = DynamicCache(self._prefix.head(plan.cached))
+            kwargs["position_ids"] = torch.arange(plan.cached, plan.length, device=self.device)[
+                None, :
+            ]
+            kwargs["attention_mask"] = torch.ones(
+                (1, plan.length), dtype=torch.long, device=self.device
+            )
+        if keep_arg:
+            kwargs["logits_to_keep"] = 1
+        with torch.inference_mode():
+            layers = self._cache_tensors(self.model(**kwargs), 1, plan.length)
+        if layers is None:
+            return None
+        self._prefix.keep(tokens, layers)
+        return layers
 
     def _score_continuations(
         self,
