@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from assay.evals.runs import RunStore
 from assay.evals.task import TaskConfig, load_task
 from assay.models.fake import scripted
 from assay.workspace import Workspace
+from cli_util import run_assay
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -188,6 +190,38 @@ def test_fewshot_and_cot_reach_the_prompt(qa_file: Path) -> None:
     seen = model.backend.seen[0]  # type: ignore[attr-defined]
     assert seen.count("User:") == 3 and seen.count("Assistant:") == 3  # 2 shots + the item
     assert "Answer: <answer>" in seen
+
+
+def test_cli_shots_select_first_gives_every_item_the_same_examples(qa_file: Path) -> None:
+    task = qa_file.with_name("sums.yaml")
+    task.write_text(
+        f"name: sums\ndataset: {{source: {qa_file}}}\ntemplate: '{{{{ question }}}}'\n"
+        "target: answer\nchat: false\nscorers: [exact_match]\n"
+    )
+    code, out, err = run_assay(
+        [
+            "eval",
+            str(task),
+            "-m",
+            "fake:",
+            "--limit",
+            "6",
+            "--shots",
+            "2",
+            "--select",
+            "first",
+            "--json",
+        ]
+    )
+    assert code == 0, err
+    run = RunStore(Workspace.find()).get(json.loads(out)[0]["id"])
+    assert run.config["fewshot"]["method"] == "first" and run.config["fewshot"]["k"] == 2
+    prompts = [s["input"] for s in RunStore(Workspace.find()).samples(run.id)]
+    heads = collections.Counter(p.rsplit("\n\n", 1)[0] for p in prompts)
+    # The pool's first two for every item but those two (which get the next one instead).
+    assert len(prompts) == 6 and heads.most_common(1)[0][1] == 4
+    code, _, err = run_assay(["eval", str(task), "-m", "fake:", "--select", "best"])
+    assert code == 2 and "best" in err
 
 
 KILL_SCRIPT = """

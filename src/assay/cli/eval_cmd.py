@@ -53,6 +53,13 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
 @click.option("--limit", type=int, default=None, help="Evaluate a seeded sample of N items.")
 @click.option("--shots", type=int, default=None, help="Few-shot examples per item.")
 @click.option(
+    "--select",
+    type=click.Choice(["random", "first", "similar"]),
+    default=None,
+    help="How --shots picks examples: seeded per item (task default), the same first K for "
+    "every item (their tokens are then scored once, not per item), or the K most similar.",
+)
+@click.option(
     "--cot",
     type=click.Choice(["off", "step_by_step", "reason_then_answer"]),
     default=None,
@@ -89,6 +96,7 @@ def eval_(
     models: tuple[str, ...],
     limit: int | None,
     shots: int | None,
+    select: str | None,
     cot: str | None,
     seed: int | None,
     sets: tuple[str, ...],
@@ -108,6 +116,7 @@ def eval_(
       assay eval mmlu-science --limit 200
       assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason_then_answer
       assay eval bbc-news --shots 3 --limit 100
+      assay eval mmlu-science --shots 5 --select first   # one example set for all: faster
       assay eval pubmedqa --set dataset.options.path=../shared/data/pubmedqa
       assay eval qa.yaml --rag papers --k 4     # and --no-rag, then assay compare the two
     """
@@ -119,6 +128,8 @@ def eval_(
     overrides = parse_sets(sets)
     if shots is not None:
         overrides["fewshot.k"] = shots
+    if select is not None:
+        overrides["fewshot.method"] = select
     if cot is not None:
         overrides["cot"] = cot
     if seed is not None:
