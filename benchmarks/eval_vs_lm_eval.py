@@ -6,6 +6,11 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 * ``mc``        PubMedQA test questions with assay's built-in ``pubmedqa`` prompt (abstract,
                 question, ``Answer:``), three one-token answers (yes / no / maybe) scored by
                 log-likelihood. Long contexts, each shared by its three choices.
+* ``mc-fewshot`` PubMedQA test questions (a seeded sample) with the same prompt and three worked
+                examples in front (the train split's first ``yes``, ``no`` and ``maybe``
+                question, each with its answer, laid out as lm-eval lays out few-shot examples:
+                ``Answer: yes``, blank line between them): long contexts whose first several
+                hundred tokens every question shares.
 * ``mc-texts``  MMLU questions scored by their four answer texts (several tokens each), the way
                 ARC- or HellaSwag-style tasks score: here the choices' continuations need more
                 than the context's last logits.
@@ -15,7 +20,9 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 
 Sides, each in its own Python process (so the peak RSS, ``ru_maxrss``, is that side's alone):
 ``assay`` (``evaluate``, response cache off), ``assay-unshared`` (the same with
-``prefix_reuse=False``: one pass per choice; multiple choice only), ``assay-padded`` (the
+``prefix_reuse=False``: one pass per choice; ``mc`` and ``mc-texts``), ``assay-no-prefix-cache``
+(``mc-fewshot`` only: the shared examples are not kept as a cache, every context runs whole),
+``assay-padded`` (the
 same with scoring batches filled up to the logits budget whatever the padding, as before
 :data:`assay.models.hf.PAD_SHARE`; multiple choice only) and ``lm-eval``
 (``simple_evaluate`` on an ``HFLM`` over the same folder, task YAMLs over the same JSONL rows).
@@ -32,12 +39,12 @@ the log-likelihood or generation calls. Agreement is checked on the way: per-cho
 log-likelihoods (max difference), identical predictions and accuracy, and for ``gen`` how many
 greedy outputs and extracted answers are identical.
 
-Targets: ``mc`` and ``mc-texts`` >= 2x lm-eval's samples/s; ``gen`` >= 1x with identical greedy
+Targets: ``mc``, ``mc-fewshot`` and ``mc-texts`` >= 2x lm-eval's samples/s; ``gen`` >= 1x with identical greedy
 outputs.
 
 Usage::
 
-    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-texts,gen] [--quick] [--rounds N]
+    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,gen] [--quick] [--rounds N]
                                          [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` gives steadier numbers: torch's worker
@@ -90,13 +97,16 @@ OFFLINE = {
 @dataclass(frozen=True)
 class Plan:
     mc: int
+    mc_fewshot: int
     mc_texts: int
     gen: int
     max_tokens: int
 
 
-DEFAULT_PLAN = Plan(mc=40, mc_texts=40, gen=20, max_tokens=128)
-QUICK_PLAN = Plan(mc=12, mc_texts=12, gen=6, max_tokens=64)
+DEFAULT_PLAN = Plan(mc=40, mc_fewshot=24, mc_texts=40, gen=20, max_tokens=128)
+QUICK_PLAN = Plan(mc=12, mc_fewshot=8, mc_texts=12, gen=6, max_tokens=64)
+SHOTS = 3
+"""Few-shot examples in ``mc-fewshot``: one per answer."""
 
 
 @dataclass
@@ -137,6 +147,8 @@ class Row:
     """assay samples/s with prefix_reuse=False (multiple choice only)."""
     padded: float | None = None
     """assay samples/s with batches padded up to the budget (multiple choice only)."""
+    no_prefix: float | None = None
+    """assay samples/s without the shared few-shot prefix cache (``mc-fewshot`` only)."""
     agreement: str = ""
 
 
@@ -149,10 +161,13 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 def lm_eval_yaml(tasks_dir: Path, name: str, data: Path, **config: Any) -> None:
     import yaml
 
+    files = {"test": str(data)}
+    if config.get("fewshot_split"):
+        files[config["fewshot_split"]] = str(data.parent / f"{config['fewshot_split']}.jsonl")
     body = {
         "task": name,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "dataset_kwargs": {"data_files": files},
         "test_split": "test",
         **config,
     }
@@ -179,23 +194,39 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
     data = work / f"{bench}.jsonl"
     name = "bench_" + bench.replace("-", "_")
     task: TaskConfig
-    if bench == "mc":
-        test = pubmedqa(pubmedqa_dir).rows[: plan.mc]
-        rows = [{k: r[k] for k in ("id", "question", "context", "target")} for r in test]
+    if bench in ("mc", "mc-fewshot"):
+        fields = ("id", "question", "context", "target")
+        test = pubmedqa(pubmedqa_dir)
+        if bench == "mc":
+            picked = test.rows[: plan.mc]
+        else:  # the split's first rows are all "yes": a seeded sample has every label
+            picked = select(test, limit=plan.mc_fewshot, shuffle=True, seed=0).rows
+        rows = [{k: r[k] for k in fields} for r in picked]
         write_jsonl(data, rows)
         task = load_task("pubmedqa").with_overrides(dataset={"source": str(data)})
         assert task.template is not None and isinstance(task.choices, list)
-        lm_eval_yaml(
-            tasks_dir,
-            name,
-            data,
-            output_type="multiple_choice",
+        config: dict[str, Any] = {
+            "output_type": "multiple_choice",
             # assay drops the newline a YAML block scalar leaves; lm-eval's files have none.
-            doc_to_text=task.template.removesuffix("\n"),
-            doc_to_choice=task.choices,
-            doc_to_target=task.target,
-            metric_list=MC_METRICS,
-        )
+            "doc_to_text": task.template.removesuffix("\n"),
+            "doc_to_choice": task.choices,
+            "doc_to_target": task.target,
+            "metric_list": MC_METRICS,
+        }
+        if bench == "mc-fewshot":
+            train = pubmedqa(pubmedqa_dir, split="train").rows
+            # The first train question with each answer, in the choices' order.
+            shots = [next(r for r in train if r["target"] == c) for c in task.choices]
+            pool = write_jsonl(work / "fewshot.jsonl", [{k: r[k] for k in fields} for r in shots])
+            task = task.with_overrides(
+                fewshot={"k": SHOTS, "method": "first", "pool": {"source": str(pool)}}
+            )
+            config |= {
+                "fewshot_split": "fewshot",
+                "num_fewshot": SHOTS,
+                "fewshot_config": {"sampler": "first_n"},
+            }
+        lm_eval_yaml(tasks_dir, name, data, **config)
     elif bench == "mc-texts":
         picked = select(load_builtin("mmlu"), limit=plan.mc_texts, shuffle=True, seed=0).rows
         rows = [dict(r) for r in picked]
@@ -316,6 +347,10 @@ def child_assay(spec: dict[str, Any]) -> dict[str, Any]:
         from assay.models import hf
 
         hf.PAD_TOKENS = 1 << 30  # any padding goes: batches fill up to the logits budget
+    if spec["side"] == "assay-no-prefix-cache":
+        from assay.models import shared_prefix
+
+        shared_prefix.MIN_TOKENS = 1 << 30  # no prefix is ever long enough to keep
     load_s = time.perf_counter() - start
     rss_load = _rss_mb()
     task = TaskConfig.model_validate(spec["task"])
@@ -455,17 +490,18 @@ def markdown(rows: list[Row]) -> str:
     lines = [
         "| benchmark | samples | assay (samples/s) | lm-eval (samples/s) | ratio | target | result "
         "| ratio, model calls only | peak RSS assay / lm-eval (MB) | assay unshared (samples/s) "
-        "| assay padded (samples/s) | agreement |",
-        "|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---|",
+        "| assay padded (samples/s) | assay, no prefix cache (samples/s) | agreement |",
+        "|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---|",
     ]
     for r in rows:
         unshared = f"{r.unshared:.2f}" if r.unshared is not None else "-"
         padded = f"{r.padded:.2f}" if r.padded is not None else "-"
+        no_prefix = f"{r.no_prefix:.2f}" if r.no_prefix is not None else "-"
         lines.append(
             f"| {r.bench} | {r.samples} | {r.assay:.2f} | {r.baseline:.2f} | {r.ratio:.2f}x "
             f"| {r.target} | {'pass' if r.passed else 'FAIL'} | {r.model_ratio:.2f}x "
             f"| {r.assay_peak_mb:.0f} / {r.baseline_peak_mb:.0f} | {unshared} | {padded} "
-            f"| {r.agreement} |"
+            f"| {no_prefix} | {r.agreement} |"
         )
     return "\n".join(lines)
 
@@ -487,7 +523,7 @@ def model_folder(home: Path) -> Path:
     return convert_gguf(path, file_sha256(path, workspace), workspace)
 
 
-BENCHES = ("mc", "mc-texts", "gen")
+BENCHES = ("mc", "mc-fewshot", "mc-texts", "gen")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,7 +570,10 @@ def main(argv: list[str] | None = None) -> int:
             spec["folder"] = str(folder)
             spec["threads"] = args.threads
             sides = ["assay", "lm-eval"]
-            if spec["kind"] == "multiple_choice":
+            if bench == "mc-fewshot":
+                # One pass per choice over ~1,200 tokens would take longer than the rest together.
+                sides += ["assay-no-prefix-cache"]
+            elif spec["kind"] == "multiple_choice":
                 sides += ["assay-unshared", "assay-padded"]
             raw: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
             for r in range(args.rounds):
@@ -564,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
                     if "assay-unshared" in summary
                     else None,
                     padded=summary["assay-padded"].rate if "assay-padded" in summary else None,
+                    no_prefix=summary["assay-no-prefix-cache"].rate
+                    if "assay-no-prefix-cache" in summary
+                    else None,
                     agreement=text,
                 )
             )
