@@ -6,6 +6,7 @@ Runs on tiny random Llamas with the real SmolLM2 tokenizer (fast).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,13 @@ import torch
 
 from assay.models.hf import HFBackend
 from assay.models.shared_prefix import MIN_TOKENS, Plan, PrefixCache, common_length
-from assay.models.types import Loglikelihood, LoglikelihoodRequest
+from assay.models.types import (
+    GenerateRequest,
+    Generation,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    Sampling,
+)
 from tiny_models import assert_same_scores, hf_backend, save_tiny_llama
 
 EXAMPLES = "\n\n".join(
@@ -50,6 +57,8 @@ class _Passes:
         cache_arg = backend._reuse_args[0]
         original = backend.model.forward
 
+        # generate() reads forward's signature (which inputs to prepare): keep it.
+        @functools.wraps(original)
         def forward(*args: Any, **kwargs: Any) -> Any:
             cache = kwargs.get(cache_arg)
             past = cache.get_seq_length() if cache is not None else 0
@@ -200,3 +209,66 @@ def test_cache_tensors_are_views_of_one_row(tiny: HFBackend) -> None:
     head = tiny._prefix.head(n - 5)
     for (keys, _), (full, _) in zip(head, tiny._prefix.layers, strict=True):
         assert torch.equal(keys, full[:, :, : n - 5])
+
+
+# -- decoding -------------------------------------------------------------------------------------
+def _prompts(questions: list[str] = QUESTIONS) -> list[str]:
+    return [EXAMPLES + "\n\n" + q for q in questions]
+
+
+def _decode(backend: HFBackend, prompts: list[str], **sampling: Any) -> list[Generation]:
+    return backend.generate(
+        [GenerateRequest(prompt=p, sampling=Sampling(**sampling)) for p in prompts]
+    )
+
+
+def _same_generations(got: list[Generation], want: list[Generation]) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert (g.text, g.completion_tokens, g.finish_reason, g.prompt_tokens) == (
+            w.text,
+            w.completion_tokens,
+            w.finish_reason,
+            w.prompt_tokens,
+        )
+
+
+def test_greedy_decoding_over_the_prefix_equals_decoding_without_it(
+    lively_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, plain = hf_backend(lively_dir), hf_backend(lively_dir, prefix_reuse=False)
+    prompts = _prompts()
+    want = _decode(plain, prompts, max_tokens=12, stop=(".",))
+    passes = _Passes(shared, monkeypatch)
+    got = _decode(shared, prompts[:2], max_tokens=12, stop=(".",))
+    got += _decode(shared, prompts[2:], max_tokens=12, stop=(".",))
+    _same_generations(got, want)
+    assert len({g.text for g in want}) > 1 and any(g.completion_tokens > 1 for g in want)
+    # The second call starts over the kept prefix: its first pass runs only the rows' own tokens.
+    prefix = len(shared._prefix.tokens)
+    assert prefix >= MIN_TOKENS
+    second = next(i for i, (shape, past) in enumerate(passes.calls) if shape[0] == 3)
+    shape, past = passes.calls[second]
+    assert past == prefix and shape[1] == max(p.prompt_tokens for p in want[2:]) - prefix
+
+
+def test_one_prompt_decodes_over_the_kept_prefix(lively_dir: Path) -> None:
+    shared, plain = hf_backend(lively_dir), hf_backend(lively_dir, prefix_reuse=False)
+    prompts = _prompts()
+    _decode(shared, prompts[:2], max_tokens=2)  # keeps the prefix
+    for seed in (1, 2):
+        sampled = {"max_tokens": 8, "temperature": 0.8, "seed": seed}
+        _same_generations(
+            _decode(shared, prompts[2:3], **sampled), _decode(plain, prompts[2:3], **sampled)
+        )
+    _same_generations(
+        _decode(shared, prompts[3:4], max_tokens=8), _decode(plain, prompts[3:4], max_tokens=8)
+    )
+
+
+def test_schema_constrained_decoding_over_the_prefix(lively_dir: Path) -> None:
+    schema = '{"type":"object","properties":{"answer":{"enum":["yes","no","maybe"]}},"required":["answer"],"additionalProperties":false}'
+    shared, plain = hf_backend(lively_dir), hf_backend(lively_dir, prefix_reuse=False)
+    prompts = _prompts()
+    got = _decode(shared, prompts, max_tokens=20, json_schema=schema)
+    _same_generations(got, _decode(plain, prompts, max_tokens=20, json_schema=schema))
+    assert all(g.constrained and g.text.startswith("{") for g in got)
