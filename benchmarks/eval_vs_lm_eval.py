@@ -14,6 +14,9 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 * ``mc-texts``  MMLU questions scored by their four answer texts (several tokens each), the way
                 ARC- or HellaSwag-style tasks score: here the choices' continuations need more
                 than the context's last logits.
+* ``gen-fewshot`` The same with four worked solutions in front (GSM8K's answer format, as
+                lm-eval's ``gsm8k`` task writes examples; test questions 1000-1003, as the
+                packaged GSM8K has no train split), lm-eval's ``first_n`` sampler.
 * ``gen``       GSM8K test questions, a raw ``Question: ... Answer:`` prompt, greedy
                 generate-until (stops ``\\n\\n`` and ``Question:``, up to 128 new tokens), the last
                 number extracted by a regex and compared with the gold answer.
@@ -21,7 +24,8 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 Sides, each in its own Python process (so the peak RSS, ``ru_maxrss``, is that side's alone):
 ``assay`` (``evaluate``, response cache off), ``assay-unshared`` (the same with
 ``prefix_reuse=False``: one pass per choice; ``mc`` and ``mc-texts``), ``assay-no-prefix-cache``
-(``mc-fewshot`` only: the shared examples are not kept as a cache, every context runs whole),
+(``mc-fewshot``, ``gen-fewshot``: the shared examples are not kept as a cache, every context
+runs whole),
 ``assay-padded`` (the
 same with scoring batches filled up to the logits budget whatever the padding, as before
 :data:`assay.models.hf.PAD_SHARE`; multiple choice only) and ``lm-eval``
@@ -39,12 +43,12 @@ the log-likelihood or generation calls. Agreement is checked on the way: per-cho
 log-likelihoods (max difference), identical predictions and accuracy, and for ``gen`` how many
 greedy outputs and extracted answers are identical.
 
-Targets: ``mc``, ``mc-fewshot`` and ``mc-texts`` >= 2x lm-eval's samples/s; ``gen`` >= 1x with identical greedy
-outputs.
+Targets: ``mc``, ``mc-fewshot`` and ``mc-texts`` >= 2x lm-eval's samples/s; ``gen`` and
+``gen-fewshot`` >= 1x with identical greedy outputs.
 
 Usage::
 
-    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,gen] [--quick] [--rounds N]
+    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,gen,gen-fewshot] [--quick] [--rounds N]
                                          [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` gives steadier numbers: torch's worker
@@ -100,12 +104,14 @@ class Plan:
     mc_fewshot: int
     mc_texts: int
     gen: int
+    gen_fewshot: int
     max_tokens: int
 
 
-DEFAULT_PLAN = Plan(mc=40, mc_fewshot=24, mc_texts=40, gen=20, max_tokens=128)
-QUICK_PLAN = Plan(mc=12, mc_fewshot=8, mc_texts=12, gen=6, max_tokens=64)
+DEFAULT_PLAN = Plan(mc=40, mc_fewshot=24, mc_texts=40, gen=20, gen_fewshot=16, max_tokens=128)
+QUICK_PLAN = Plan(mc=12, mc_fewshot=8, mc_texts=12, gen=6, gen_fewshot=6, max_tokens=64)
 SHOTS = 3
+GEN_SHOTS = 4
 """Few-shot examples in ``mc-fewshot``: one per answer."""
 
 
@@ -184,6 +190,7 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
     from assay.evals.task import (
         DatasetConfig,
         ExtractConfig,
+        FewShotConfig,
         GenerationConfig,
         TaskConfig,
         load_task,
@@ -245,10 +252,9 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
             metric_list=MC_METRICS,
         )
     else:
-        rows = [
-            {"id": r["id"], "question": r["question"], "target": r["target"]}
-            for r in gsm8k().rows[: plan.gen]
-        ]
+        fields = ("id", "question", "answer", "target")
+        test = gsm8k().rows
+        rows = [{k: r[k] for k in fields} for r in test[: plan.gen]]
         write_jsonl(data, rows)
         task = TaskConfig(
             name="gsm8k-raw",
@@ -263,10 +269,32 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
             extract=ExtractConfig(strategy="regex", args={"pattern": NUMBER, "select": "last"}),
             scorers=["exact_match"],
         )
+        shots: dict[str, Any] = {}
+        if bench == "gen-fewshot":
+            # Worked solutions as examples; the packaged GSM8K is the test split only, so they
+            # are test questions far from the evaluated ones.
+            pool = [{k: r[k] for k in fields} for r in test[1000 : 1000 + GEN_SHOTS]]
+            source = write_jsonl(work / "fewshot.jsonl", pool)
+            task = task.model_copy(
+                update={
+                    "fewshot": FewShotConfig(
+                        k=GEN_SHOTS,
+                        method="first",
+                        pool=DatasetConfig(source=str(source)),
+                        output="answer",
+                    )
+                }
+            )
+            shots = {
+                "fewshot_split": "fewshot",
+                "num_fewshot": GEN_SHOTS,
+                "fewshot_config": {"sampler": "first_n", "doc_to_target": "{{ answer }}"},
+            }
         lm_eval_yaml(
             tasks_dir,
             name,
             data,
+            **shots,
             output_type="generate_until",
             doc_to_text=GEN_TEMPLATE,
             doc_to_target="target",
@@ -523,7 +551,7 @@ def model_folder(home: Path) -> Path:
     return convert_gguf(path, file_sha256(path, workspace), workspace)
 
 
-BENCHES = ("mc", "mc-fewshot", "mc-texts", "gen")
+BENCHES = ("mc", "mc-fewshot", "mc-texts", "gen", "gen-fewshot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -570,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
             spec["folder"] = str(folder)
             spec["threads"] = args.threads
             sides = ["assay", "lm-eval"]
-            if bench == "mc-fewshot":
+            if bench in ("mc-fewshot", "gen-fewshot"):
                 # One pass per choice over ~1,200 tokens would take longer than the rest together.
                 sides += ["assay-no-prefix-cache"]
             elif spec["kind"] == "multiple_choice":
