@@ -71,7 +71,14 @@ class RefuseResponseFormat:
             await send({"type": "http.response.body", "body": payload})
             return
 
+        replayed = False
+
         async def replay() -> dict[str, Any]:
+            # The body once; after that the real channel (a streamed reply waits on it).
+            nonlocal replayed
+            if replayed:
+                return dict(await receive())
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
@@ -154,3 +161,35 @@ def test_server_that_refuses_response_format_gets_plain_requests(serve_app) -> N
     assert isinstance(backend, FakeBackend)
     assert all(r.sampling.json_schema is None for r in backend.requests)
     assert "JSON Schema" in backend.seen[0]  # the schema still travels in the prompt
+
+
+def test_streamed_requests_carry_the_schema_and_survive_a_refusal(serve_app) -> None:
+    schema = load_schema(SCHEMA).text
+    served = scripted([VALID])
+    model = remote(serve_app(create_app(served)))
+    for prompt in ("Rex is a dog.", [{"role": "user", "content": "Rex is a dog."}]):
+        assert "".join(model.stream(prompt, json_schema=schema)) == VALID
+    backend = served.backend
+    assert isinstance(backend, FakeBackend)
+    assert [r.sampling.json_schema for r in backend.requests] == [schema, schema]
+
+    refusing = scripted([VALID])
+    wrapper = RefuseResponseFormat(create_app(refusing))
+    model = remote(serve_app(wrapper))
+    assert "".join(model.stream("Rex is a dog.", json_schema=schema)) == VALID
+    assert "".join(model.stream("Rex is a dog.", json_schema=schema)) == VALID
+    assert wrapper.refused == 1  # then remembered: sent plainly
+    backend = refusing.backend
+    assert isinstance(backend, FakeBackend)
+    assert [r.sampling.json_schema for r in backend.requests] == [None, None]
+
+
+def test_text_prompts_send_the_schema_in_the_completions_body(serve_app) -> None:
+    schema = load_schema(SCHEMA).text
+    served = scripted([VALID])
+    model = remote(serve_app(create_app(served)))
+    [gen] = model.generate("Rex is a dog.", json_schema=schema)
+    assert gen.text == VALID and gen.constrained
+    backend = served.backend
+    assert isinstance(backend, FakeBackend)
+    assert backend.requests[0].sampling.json_schema == schema

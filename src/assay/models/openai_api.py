@@ -39,7 +39,7 @@ Log-likelihood:
     server's context.
 
 Structured output:
-    a request whose sampling has a ``json_schema`` is sent with
+    a request whose sampling has a ``json_schema`` is sent (streamed or not) with
     ``response_format={"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}``
     (OpenAI, vLLM, llama.cpp server and ``assay serve`` decode under it), and its generation is
     marked ``constrained``. A server that refuses it (HTTP 4xx naming ``response_format`` or
@@ -375,7 +375,9 @@ class OpenAIBackend:
         return render_plain_chat(messages, add_generation_prompt)
 
     # -- generation ----------------------------------------------------------------------------
-    def _params(self, request: GenerateRequest) -> dict[str, Any]:
+    def _params(
+        self, request: GenerateRequest, fmt: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         s = request.sampling
         params: dict[str, Any] = {
             "model": self.model,
@@ -390,27 +392,43 @@ class OpenAIBackend:
             params["seed"] = s.seed
         if s.stop:
             params["stop"] = list(s.stop)
+        if fmt is not None and isinstance(request.prompt, str):
+            # Not a field of the client's completions call; servers read it from the body.
+            params["extra_body"] = {"response_format": fmt}
+        elif fmt is not None:
+            params["response_format"] = fmt
         return params
 
-    def _generate_one(self, request: GenerateRequest) -> Generation:
+    def _format(self, request: GenerateRequest) -> dict[str, Any] | None:
+        """``response_format`` for the request's schema, unless this server refused it."""
         schema = request.sampling.json_schema
         if schema is None or schema in self._refused_schemas:
+            return None
+        return response_format(schema)
+
+    def _refused(self, request: GenerateRequest, exc: UserError) -> bool:
+        """Whether ``exc`` is the server refusing ``response_format`` (then remembered)."""
+        lowered = exc.message.lower()
+        if "response_format" not in lowered and "json_schema" not in lowered:
+            return False
+        with self._lock:
+            self._refused_schemas.add(request.sampling.json_schema or "")
+        return True
+
+    def _generate_one(self, request: GenerateRequest) -> Generation:
+        fmt = self._format(request)
+        if fmt is None:
             return self._send(request, None)
         try:
-            return self._send(request, response_format(schema))
+            return self._send(request, fmt)
         except UserError as exc:
-            lowered = exc.message.lower()
-            if "response_format" not in lowered and "json_schema" not in lowered:
+            if not self._refused(request, exc):
                 raise
-            with self._lock:
-                self._refused_schemas.add(schema)
             return self._send(request, None)
 
     def _send(self, request: GenerateRequest, fmt: dict[str, Any] | None) -> Generation:
         start = time.perf_counter()
-        params = self._params(request)
-        if fmt is not None:
-            params["response_format"] = fmt
+        params = self._params(request, fmt)
         logprobs: list[TokenLogprob] | None = None
         if isinstance(request.prompt, str):
             prompt = request.prompt
@@ -464,42 +482,54 @@ class OpenAIBackend:
         return self._map(self._generate_one, requests)
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
-        params = self._params(request)
+        fmt = self._format(request)
+        try:
+            # A refusal comes when the stream opens, before any text.
+            pieces = self._open_stream(request, fmt)
+        except UserError as exc:
+            if fmt is None or not self._refused(request, exc):
+                raise
+            pieces = self._open_stream(request, None)
+        yield from pieces
+
+    def _open_stream(self, request: GenerateRequest, fmt: dict[str, Any] | None) -> Iterator[str]:
+        """Send the streaming request now (errors raise here); iterate the result for text."""
+        params = self._params(request, fmt)
         if isinstance(request.prompt, str):
             prompt = request.prompt
             completions = self._retrying(
                 lambda: self.client.completions.create(prompt=prompt, stream=True, **params),
                 "/completions",
             )
-            try:
-                for chunk in completions:
-                    if chunk.choices and chunk.choices[0].text:
-                        yield chunk.choices[0].text
-            except openai.APIError as exc:
-                raise self._map_error(exc, "/completions") from exc
-            finally:
-                completions.close()
-        else:
-            messages = [{"role": m.role, "content": m.content} for m in request.prompt]
-            chunks = cast(
-                "openai.Stream[ChatCompletionChunk]",
-                self._retrying(
-                    lambda: self.client.chat.completions.create(
-                        messages=messages,  # type: ignore[arg-type]
-                        stream=True,
-                        **params,
-                    ),
-                    "/chat/completions",
-                ),
+            return self._texts(
+                completions, "/completions", lambda c: c.choices[0].text if c.choices else None
             )
-            try:
-                for chat_chunk in chunks:
-                    if chat_chunk.choices and chat_chunk.choices[0].delta.content:
-                        yield chat_chunk.choices[0].delta.content
-            except openai.APIError as exc:
-                raise self._map_error(exc, "/chat/completions") from exc
-            finally:
-                chunks.close()
+        messages = [{"role": m.role, "content": m.content} for m in request.prompt]
+        chunks = cast(
+            "openai.Stream[ChatCompletionChunk]",
+            self._retrying(
+                lambda: self.client.chat.completions.create(
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    **params,
+                ),
+                "/chat/completions",
+            ),
+        )
+        return self._texts(
+            chunks, "/chat/completions", lambda c: c.choices[0].delta.content if c.choices else None
+        )
+
+    def _texts(self, stream: Any, path: str, text_of: Callable[[Any], str | None]) -> Iterator[str]:
+        try:
+            for chunk in stream:
+                text = text_of(chunk)
+                if text:
+                    yield text
+        except openai.APIError as exc:
+            raise self._map_error(exc, path) from exc
+        finally:
+            stream.close()
 
     # -- scoring -------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
