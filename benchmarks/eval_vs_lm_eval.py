@@ -108,7 +108,7 @@ class Plan:
     max_tokens: int
 
 
-DEFAULT_PLAN = Plan(mc=40, mc_fewshot=24, mc_texts=40, gen=20, gen_fewshot=16, max_tokens=128)
+DEFAULT_PLAN = Plan(mc=40, mc_fewshot=24, mc_texts=40, gen=20, gen_fewshot=20, max_tokens=128)
 QUICK_PLAN = Plan(mc=12, mc_fewshot=8, mc_texts=12, gen=6, gen_fewshot=6, max_tokens=64)
 SHOTS = 3
 GEN_SHOTS = 4
@@ -254,7 +254,8 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
     else:
         fields = ("id", "question", "answer", "target")
         test = gsm8k().rows
-        rows = [{k: r[k] for k in fields} for r in test[: plan.gen]]
+        n = plan.gen if bench == "gen" else plan.gen_fewshot
+        rows = [{k: r[k] for k in fields} for r in test[:n]]
         write_jsonl(data, rows)
         task = TaskConfig(
             name="gsm8k-raw",
