@@ -71,6 +71,23 @@ def _lm_eval_task(tasks_dir: Path, name: str, data: Path, **config: Any) -> None
     (tasks_dir / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
 
 
+def _lm_eval_mc_task(
+    tasks_dir: Path, name: str, data: Path, text: str, choices: Any, target: str, **config: Any
+) -> None:
+    """An lm-eval multiple-choice task (accuracy) over ``data``."""
+    _lm_eval_task(
+        tasks_dir,
+        name,
+        data,
+        output_type="multiple_choice",
+        doc_to_text=text,
+        doc_to_choice=choices,
+        doc_to_target=target,
+        metric_list=MC_METRICS,
+        **config,
+    )
+
+
 def _lm_eval_template(task: TaskConfig) -> str:
     """A task's template as lm-eval's ``doc_to_text``. A YAML block scalar (``template: |``)
     ends with a newline that assay's prompt drops and lm-eval would keep; lm-eval's own task
@@ -166,15 +183,13 @@ def test_mmlu_on_the_tiny_model(
         template = _lm_eval_template(task)
         choice = ["A", "B", "C", "D"]
     name = f"assay_mmlu_{answers}"
-    _lm_eval_task(
+    _lm_eval_mc_task(
         tmp_path / "tasks",
         name,
         data,
-        output_type="multiple_choice",
-        doc_to_text=template,
-        doc_to_choice=choice,
-        doc_to_target=task.target,
-        metric_list=MC_METRICS,
+        template,
+        choice,
+        task.target,
     )
     ours, metrics = _run_assay(tiny, task)
     theirs, results = _run_lm_eval(_folder(tiny), tmp_path / "tasks", name)
@@ -206,15 +221,13 @@ def test_fixed_fewshot_examples_on_the_tiny_model(
         },
     )
     name = "assay_mmlu_fewshot"
-    _lm_eval_task(
+    _lm_eval_mc_task(
         tmp_path / "tasks",
         name,
         data,
-        output_type="multiple_choice",
-        doc_to_text=template,
-        doc_to_choice="{{ choices }}",
-        doc_to_target=task.target,
-        metric_list=MC_METRICS,
+        template,
+        "{{ choices }}",
+        task.target,
         fewshot_split="fewshot",
         num_fewshot=3,
         fewshot_config={"sampler": "first_n"},
@@ -236,15 +249,13 @@ def test_pubmedqa_on_smollm2(smollm2: Model, shared_data: Path, tmp_path: Path) 
     data = _write_rows(tmp_path / "pubmedqa.jsonl", rows)
     task = load_task("pubmedqa").with_overrides(dataset={"source": str(data)})
     assert isinstance(task.choices, list)
-    _lm_eval_task(
+    _lm_eval_mc_task(
         tmp_path / "tasks",
         "assay_pubmedqa",
         data,
-        output_type="multiple_choice",
-        doc_to_text=_lm_eval_template(task),
-        doc_to_choice=task.choices,
-        doc_to_target=task.target,
-        metric_list=MC_METRICS,
+        _lm_eval_template(task),
+        task.choices,
+        task.target,
     )
     ours, metrics = _run_assay(smollm2, task)
     theirs, results = _run_lm_eval(_folder(smollm2), tmp_path / "tasks", "assay_pubmedqa")
