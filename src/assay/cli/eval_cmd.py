@@ -56,8 +56,9 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
     "--select",
     type=click.Choice(["random", "first", "similar"]),
     default=None,
-    help="How --shots picks examples: seeded per item (task default), the same first K for "
-    "every item (their tokens are then scored once, not per item), or the K most similar.",
+    help="How --shots picks examples. random (the default): a seeded draw per item; first: "
+    "the same K for every item (their tokens are then run once, not per item); similar: the "
+    "K most similar to the item.",
 )
 @click.option(
     "--cot",
