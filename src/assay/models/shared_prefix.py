@@ -74,7 +74,3 @@ class PrefixCache:
     def keep(self, tokens: Sequence[int], layers: Layers) -> None:
         self.tokens = tuple(tokens)
         self.layers = layers
-
-    def clear(self) -> None:
-        self.tokens = ()
-        self.layers = []
