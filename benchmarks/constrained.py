@@ -28,7 +28,6 @@ from typing import Any
 import machine
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 DEFAULT_HOME = HERE / ".cache"
 TARGET = 1.3
 
@@ -186,25 +185,20 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     print(f"\ntarget: ratio <= {TARGET}; load average {os.getloadavg()[0]:.1f}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"constrained-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "schema": SCHEMA,
-                "prompts": args.prompts,
-                "rounds": args.rounds,
-                "max_tokens": 96,
-                "model": model.address,
-                "fingerprint": model.fingerprint,
-                "environment": machine.environment(),
-                "table": table,
-            },
-            indent=2,
-        )
+    machine.save(
+        "constrained",
+        {
+            "rows": rows,
+            "schema": SCHEMA,
+            "prompts": args.prompts,
+            "rounds": args.rounds,
+            "max_tokens": 96,
+            "model": model.address,
+            "fingerprint": model.fingerprint,
+            "environment": machine.environment(),
+            "table": table,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,6 @@ from typing import Any
 import machine
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 DEFAULT_HOME = HERE / ".cache"
 DEFAULT_PUBMEDQA = HERE.parents[1] / "shared" / "data" / "pubmedqa"
 BATCH = 8
@@ -648,26 +647,21 @@ def main(argv: list[str] | None = None) -> int:
 
     table = markdown(rows)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "plan": asdict(plan),
-                "batch_size": BATCH,
-                "rounds": args.rounds,
-                "threads": args.threads,
-                "model": str(folder),
-                "elapsed_s": round(time.perf_counter() - started, 1),
-                "environment": environment(),
-                "results": [asdict(r) for r in rows],
-                "details": details,
-                "table": table,
-            },
-            indent=2,
-        )
+    machine.save(
+        args.name,
+        {
+            "plan": asdict(plan),
+            "batch_size": BATCH,
+            "rounds": args.rounds,
+            "threads": args.threads,
+            "model": str(folder),
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "environment": environment(),
+            "results": [asdict(r) for r in rows],
+            "details": details,
+            "table": table,
+        },
     )
-    print(f"\nwrote {out.relative_to(HERE.parent)}", file=sys.stderr)
     return 0 if all(r.passed for r in rows) else 1
 
 

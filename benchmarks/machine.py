@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 
 
 def environment(dists: Sequence[str] = ("assay", "torch", "transformers")) -> dict[str, Any]:
@@ -39,3 +43,12 @@ def environment(dists: Sequence[str] = ("assay", "torch", "transformers")) -> di
         "versions": versions,
         "git_commit": commit or None,
     }
+
+
+def save(name: str, record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``results/<name>-<timestamp>.json`` and say where."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=2, default=str))
+    print(f"\nwrote {path.relative_to(HERE.parent)}", file=sys.stderr)
+    return path

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import socket
 import statistics
@@ -46,7 +45,6 @@ from typing import Any
 import machine
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 DEFAULT_HOME = HERE / ".cache"
 OVERHEAD_TARGET = 1.10
 STARTUP_TARGET_S = 0.5
@@ -558,23 +556,18 @@ def main(argv: list[str] | None = None) -> int:
 
     table = markdown(rows)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "plan": asdict(plan),
-                "groups": groups,
-                "skipped": skipped,
-                "elapsed_s": round(time.perf_counter() - started, 1),
-                "environment": environment(),
-                "results": [asdict(r) for r in rows],
-                "table": table,
-            },
-            indent=2,
-        )
+    machine.save(
+        args.name,
+        {
+            "plan": asdict(plan),
+            "groups": groups,
+            "skipped": skipped,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "environment": environment(),
+            "results": [asdict(r) for r in rows],
+            "table": table,
+        },
     )
-    print(f"\nwrote {out.relative_to(HERE.parent)}", file=sys.stderr)
     return 0 if all(r.passed for r in rows) else 1
 
 

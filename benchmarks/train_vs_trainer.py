@@ -57,7 +57,6 @@ from typing import Any
 import machine
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 DEFAULT_HOME = HERE / ".cache"
 LEARNING_RATE = 5e-5
 MAX_GRAD_NORM = 1.0
@@ -387,8 +386,6 @@ def main() -> None:
         f"{args.steps} steps of {args.batch} x {args.seq_len} tokens, {args.rounds} round(s); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     record = {
         "benchmark": "train_vs_trainer",
         "settings": {k: v for k, v in vars(args).items() if k not in ("side", "spec", "out")},
@@ -399,9 +396,7 @@ def main() -> None:
         "median_rates": {k: statistics.median(s.rate for s in v) for k, v in sides.items()},
         "environment": machine.environment(),
     }
-    path = RESULTS / f"train-vs-trainer-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2, default=str))
-    print(f"written to {path}", file=sys.stderr)
+    machine.save("train-vs-trainer", record)
 
 
 if __name__ == "__main__":
