@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from assay.cli.prompt_opts import SELECT
+
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     """``--set key.path=value`` pairs; values are YAML (numbers, lists, null)."""
@@ -54,11 +56,11 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
 @click.option("--shots", type=int, default=None, help="Few-shot examples per item.")
 @click.option(
     "--select",
-    type=click.Choice(["random", "first", "similar"]),
+    type=click.Choice(list(SELECT)),
     default=None,
-    help="How --shots picks examples. random (the default): a seeded draw per item; first: "
-    "the same K for every item (their tokens are then run once, not per item); similar: the "
-    "K most similar to the item.",
+    help="How --shots picks examples, as in `assay generate`. random (the task default): a "
+    "seeded draw per item; fixed (or first): the same K for every item (their tokens are then "
+    "run once, not per item); similar: the K most similar to the item.",
 )
 @click.option(
     "--cot",
@@ -117,7 +119,7 @@ def eval_(
       assay eval mmlu-science --limit 200
       assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason_then_answer
       assay eval bbc-news --shots 3 --limit 100
-      assay eval mmlu-science --shots 5 --select first   # one example set for all: faster
+      assay eval mmlu-science --shots 5 --select fixed   # one example set for all: faster
       assay eval pubmedqa --set dataset.options.path=../shared/data/pubmedqa
       assay eval qa.yaml --rag papers --k 4     # and --no-rag, then assay compare the two
     """
@@ -130,7 +132,7 @@ def eval_(
     if shots is not None:
         overrides["fewshot.k"] = shots
     if select is not None:
-        overrides["fewshot.method"] = select
+        overrides["fewshot.method"] = SELECT[select]
     if cot is not None:
         overrides["cot"] = cot
     if seed is not None:
