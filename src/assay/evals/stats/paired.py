@@ -384,6 +384,15 @@ class Comparison:
         return "\n".join(lines)
 
 
+def _require_shared(n_shared: int, n_a: int, n_b: int, min_shared: int) -> None:
+    if n_shared < min_shared:
+        raise UserError(
+            f"only {n_shared} sample(s) are shared between the two runs "
+            f"(A has {n_a}, B has {n_b}); a paired comparison needs at least {min_shared}",
+            hint="compare runs of the same task over the same samples",
+        )
+
+
 def compare(
     samples_a: Samples,
     samples_b: Samples,
@@ -410,13 +419,7 @@ def compare(
     b_map = _as_mapping(samples_b, "samples_b")
     shared = [k for k in a_map if k in b_map]
     n_shared = len(shared)
-    if n_shared < min_shared:
-        raise UserError(
-            f"only {n_shared} sample(s) are shared between the two runs "
-            f"(A has {len(a_map)}, B has {len(b_map)}); a paired comparison needs at least "
-            f"{min_shared}",
-            hint="compare runs of the same task over the same samples",
-        )
+    _require_shared(n_shared, len(a_map), len(b_map), min_shared)
     a = np.array([a_map[k] for k in shared])
     b = np.array([b_map[k] for k in shared])
     binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
@@ -509,13 +512,7 @@ def compare_corpus(
     difference.
     """
     check_confidence(confidence)
-    if n_shared < min_shared:
-        raise UserError(
-            f"only {n_shared} sample(s) are shared between the two runs "
-            f"(A has {n_shared + n_only_a}, B has {n_shared + n_only_b}); a paired comparison "
-            f"needs at least {min_shared}",
-            hint="compare runs of the same task over the same samples",
-        )
+    _require_shared(n_shared, n_shared + n_only_a, n_shared + n_only_b, min_shared)
     rng = make_rng(seed)
     rows_a = np.arange(n_shared)
     rows_b = rows_a + n_shared
