@@ -69,9 +69,15 @@ def classification_stats(
     return stats, finish
 
 
-def _sacrebleu_stats(scorer: Any, predictions: Sequence[Any], references: Sequence[Any]) -> Any:
-    return scorer._extract_corpus_statistics(  # sacrebleu's own per-sentence statistics
+def _sacrebleu_corpus(
+    scorer: Any, predictions: Sequence[Any], references: Sequence[Any]
+) -> tuple[np.ndarray, Finish]:
+    """sacrebleu's own per-sentence statistics, and its corpus score from summed ones."""
+    stats = scorer._extract_corpus_statistics(
         [str(p) for p in predictions], overlap._streams(references)
+    )
+    return np.asarray(stats, dtype=np.float64), loop_finish(
+        lambda row: scorer._compute_score_from_stats(np.rint(row).astype(int).tolist()).score
     )
 
 
@@ -81,11 +87,7 @@ def bleu_stats(
     """n-gram matches and totals per order, hypothesis and reference lengths (sacrebleu)."""
     from sacrebleu.metrics import BLEU
 
-    scorer = BLEU(**options)
-    stats = np.asarray(_sacrebleu_stats(scorer, predictions, references), dtype=np.float64)
-    return stats, loop_finish(
-        lambda row: scorer._compute_score_from_stats(np.rint(row).astype(int).tolist()).score
-    )
+    return _sacrebleu_corpus(BLEU(**options), predictions, references)
 
 
 def chrf_stats(
@@ -94,11 +96,7 @@ def chrf_stats(
     """Character (and word) n-gram statistics per order (sacrebleu)."""
     from sacrebleu.metrics import CHRF
 
-    scorer = CHRF(**options)
-    stats = np.asarray(_sacrebleu_stats(scorer, predictions, references), dtype=np.float64)
-    return stats, loop_finish(
-        lambda row: scorer._compute_score_from_stats(np.rint(row).astype(int).tolist()).score
-    )
+    return _sacrebleu_corpus(CHRF(**options), predictions, references)
 
 
 def perplexity_stats(predictions: Sequence[Any]) -> tuple[np.ndarray, Finish]:
