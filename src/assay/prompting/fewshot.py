@@ -68,17 +68,39 @@ def load_examples(
     id_field: str = "id",
 ) -> list[Example]:
     """Examples from a JSONL or CSV file. Rows without an id get their line number as id."""
+    return examples_from_rows(
+        path,
+        lambda values, line: str(values[input_field]),
+        required=(input_field, output_field),
+        output_field=output_field,
+        id_field=id_field,
+    )
+
+
+def examples_from_rows(
+    path: str | Path,
+    input_of: Callable[[dict[str, Any], int], str],
+    *,
+    required: Sequence[str],
+    output_field: str,
+    id_field: str = "id",
+    output_note: str = "",
+) -> list[Example]:
+    """Examples from the rows of a JSONL or CSV file: each row's ``required`` fields checked,
+    its input from ``input_of(values, line)``, ids unique (the line number where none)."""
     examples = []
     seen: set[str] = set()
     for row in read_rows(path):
         if row.values is None:
             raise UserError(f"{path} line {row.line}: {row.error}")
-        for name in (input_field, output_field):
+        for name in required:
             if name not in row.values:
+                note = output_note if name == output_field else ""
                 raise UserError(
-                    f"{path} line {row.line}: no field '{name}'",
+                    f"{path} line {row.line}: no field '{name}'{note}",
                     hint=f"fields are: {', '.join(row.values)}",
                 )
+        text = input_of(row.values, row.line)
         ex_id = str(row.values.get(id_field, row.line))
         if ex_id in seen:
             raise UserError(f"{path} line {row.line}: the id '{ex_id}' is used twice")
@@ -86,7 +108,7 @@ def load_examples(
         examples.append(
             Example(
                 id=ex_id,
-                input=str(row.values[input_field]),
+                input=text,
                 output=str(row.values[output_field]),
                 fields=dict(row.values),
             )
@@ -307,6 +329,7 @@ __all__ = [
     "FewShot",
     "MiniLMEmbedder",
     "add_examples",
+    "examples_from_rows",
     "item_text",
     "layout_chat",
     "load_examples",

@@ -32,8 +32,14 @@ from assay.errors import UserError
 from assay.models.types import Message, stable_hash
 from assay.prompting.cot import CotMode, apply_cot, check_mode, cot_extractor
 from assay.prompting.extract import Extraction, Extractor, answer_line, get_extractor
-from assay.prompting.fewshot import Example, FewShot, Layout, add_examples, item_text
-from assay.prompting.rows import read_rows
+from assay.prompting.fewshot import (
+    Example,
+    FewShot,
+    Layout,
+    add_examples,
+    examples_from_rows,
+    item_text,
+)
 from assay.prompting.templates import PromptTemplate, TemplateError
 
 
@@ -98,33 +104,20 @@ def examples_for_template(
 
     Rows hold the template's variables and ``output`` (the answer shown); ``id`` is optional.
     """
-    examples: list[Example] = []
-    seen: set[str] = set()
-    for row in read_rows(path):
-        if row.values is None:
-            raise UserError(f"{path} line {row.line}: {row.error}")
-        if output_field not in row.values:
-            raise UserError(
-                f"{path} line {row.line}: no field '{output_field}' (the answer the example shows)",
-                hint=f"fields are: {', '.join(row.values)}",
-            )
+
+    def rendered(values: dict[str, Any], line: int) -> str:
         try:
-            rendered = template.render(row.values)
+            return item_text(template.render(values))
         except TemplateError as exc:
-            raise UserError(f"{path} line {row.line}: {exc.message}") from None
-        ex_id = str(row.values.get("id", row.line))
-        if ex_id in seen:
-            raise UserError(f"{path} line {row.line}: the id '{ex_id}' is used twice")
-        seen.add(ex_id)
-        examples.append(
-            Example(
-                id=ex_id,
-                input=item_text(rendered),
-                output=str(row.values[output_field]),
-                fields=dict(row.values),
-            )
-        )
-    return examples
+            raise UserError(f"{path} line {line}: {exc.message}") from None
+
+    return examples_from_rows(
+        path,
+        rendered,
+        required=(output_field,),
+        output_field=output_field,
+        output_note=" (the answer the example shows)",
+    )
 
 
 def extraction_fields(extraction: Extraction | None) -> dict[str, Any]:
