@@ -82,6 +82,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
     LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
@@ -135,6 +136,13 @@ _CONTEXT_KEYS = (
     "max_sequence_length",
     "seq_length",
 )
+
+
+def _rows_over(layers: list[tuple[torch.Tensor, torch.Tensor]], rows: int) -> DynamicCache:
+    """A cache holding one row's ``layers`` as ``rows`` rows (views; a pass appends copies)."""
+    return DynamicCache(
+        [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers]
+    )
 
 
 # -- device and dtype ----------------------------------------------------------------------------
@@ -466,13 +474,8 @@ class HFBackend:
         if self.eos_ids:
             kwargs["eos_token_id"] = sorted(self.eos_ids)
         if prefix:
-            from transformers import DynamicCache
-
             assert self._reuse_args is not None
-            n = len(items)
-            kwargs[self._reuse_args[0]] = DynamicCache(
-                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix]
-            )
+            kwargs[self._reuse_args[0]] = _rows_over(prefix, len(items))
         matchers = [
             self._schemas.matcher(r.sampling.json_schema) if r.sampling.json_schema else None
             for r, _ in items
@@ -854,13 +857,9 @@ class HFBackend:
         # cache is masked out when the continuations run over it.
         kwargs: dict[str, Any] = {"input_ids": input_ids.to(self.device), "use_cache": bool(longer)}
         if prefix:
-            # Over the shared prefix's cache (one row, viewed as many), at the positions after it.
-            from transformers import DynamicCache
-
+            # Over the shared prefix's cache, at the positions after it.
             n = len(batch)
-            kwargs[cache_arg] = DynamicCache(
-                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix]
-            )
+            kwargs[cache_arg] = _rows_over(prefix, n)
             kwargs["attention_mask"] = attention
             kwargs["position_ids"] = torch.arange(skip, width, device=self.device).expand(n, -1)
         kept = sorted(set(last))
@@ -922,8 +921,6 @@ class HFBackend:
             "use_cache": True,
         }
         if plan.cached:
-            from transformers import DynamicCache
-
             kwargs[cache_arg] = DynamicCache(self._prefix.head(plan.cached))
             kwargs["position_ids"] = torch.arange(plan.cached, plan.length, device=self.device)[
                 None, :
@@ -959,8 +956,6 @@ class HFBackend:
         mask followed by the continuation's, and positions are given explicitly: a
         continuation token's position is its true index after its own context.
         """
-        from transformers import DynamicCache
-
         vocab = self._vocab_size()
         width = attention.shape[1]
         per_position = sum(k[0].nbytes + v[0].nbytes for k, v in cache) / width
