@@ -3,6 +3,7 @@ decoding on a tiny random transformers model, and ``assay generate --schema``.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -363,9 +364,7 @@ def test_example_structured_person() -> None:
     assert result["field_accuracy"] == 5 / 24
 
 
-@pytest.mark.skipif(
-    __import__("importlib.util").util.find_spec("aclsum") is None, reason="ACLSum ships in aclsum"
-)
+@pytest.mark.skipif(importlib.util.find_spec("aclsum") is None, reason="ACLSum ships in aclsum")
 def test_example_structured_abstract() -> None:
     example = _example("structured_abstract")
     reply = '{"task": "machine translation of terms", "method": "analogy", "result": "better"}'
