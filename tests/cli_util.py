@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from assay.cli.main import main
 
 
-def run_assay(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+def run_assay(args: list[str], stdin: str | bytes | None = None) -> tuple[int, str, str]:
     """Run ``assay`` through ``main`` (one-line errors, exit codes) with captured IO: returns
     the exit code, standard output and standard error."""
     with CliRunner().isolation(input=stdin) as (out, err, _):
