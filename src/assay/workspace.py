@@ -88,6 +88,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("010_rag_store", "assay.rag.store:migrate_010_rag_store"),
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
     ("030_conversations", "assay.prompting.conversation_store:migrate_030_conversations"),
+    ("040_run_errors", "assay.evals.runs:migrate_040_run_errors"),
 ]
 
 

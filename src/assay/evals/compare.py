@@ -115,6 +115,8 @@ def compare_runs(
             "compare needs at least two runs", hint="assay compare RUN_A RUN_B [RUN_C ...]"
         )
     runs = [store.get(r) for r in run_ids]
+    for run in runs:
+        run.require_finished("a comparison")
     base = runs[0]
     base_methods = _metric_methods(base)
     rows: list[Row] = []
