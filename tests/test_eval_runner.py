@@ -20,7 +20,7 @@ from assay.evals.runs import RunStore
 from assay.evals.task import TaskConfig, load_task
 from assay.models.fake import scripted
 from assay.workspace import Workspace
-from cli_util import run_assay
+from cli_util import one_error, run_assay
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -169,18 +169,26 @@ def test_every_builtin_task_loads() -> None:
 
 
 def test_compare_needs_shared_samples(qa_file: Path, tmp_path: Path) -> None:
-    rows = [
-        {"id": f"other{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i)}
-        for i in range(12)
-    ]
+    a = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False))
+    b = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False, limit=5))
+    with pytest.raises(UserError, match=r"share only 5 sample\(s\) \(5 and 30 in each\)"):
+        compare_runs(RunStore(Workspace.find()), [a.id, b.id])
+
+
+def test_compare_refuses_runs_on_different_data(qa_file: Path, tmp_path: Path) -> None:
+    # The same ids in another file name other items: pairing them would be meaningless.
+    rows = [{"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": "0"} for i in range(30)]
     a = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False))
     b = evaluate(
         qa_task(write_jsonl(tmp_path / "o.jsonl", rows)),
         scripted([doubling]),
         EvalOptions(progress=False),
     )
-    with pytest.raises(UserError, match=r"share only 0 sample\(s\) \(12 and 30 in each\)"):
+    with pytest.raises(UserError, match="were evaluated on different data") as info:
         compare_runs(RunStore(Workspace.find()), [a.id, b.id])
+    assert "o.jsonl" in info.value.message and "qa.jsonl" in info.value.message
+    code, _, err = run_assay(["compare", a.id, b.id])
+    assert code == 2 and "cannot be paired" in one_error(err)
 
 
 def test_fewshot_and_cot_reach_the_prompt(qa_file: Path) -> None:
