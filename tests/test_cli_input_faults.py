@@ -3,7 +3,10 @@ bytes that are not UTF-8, missing folders, directories given as files, and --deb
 
 from __future__ import annotations
 
-from cli_util import run_assay
+import json
+from pathlib import Path
+
+from cli_util import one_error, run_assay
 
 
 def test_stdin_that_is_not_utf8_is_replaced_with_one_warning() -> None:
@@ -32,3 +35,30 @@ def test_argument_with_undecodable_bytes_is_replaced_with_one_warning() -> None:
 def test_debug_is_accepted_after_the_subcommand() -> None:
     code, _, err = run_assay(["generate", "fake:", "hi", "--debug"])
     assert code == 0, err
+
+
+def test_a_folder_given_as_the_task_is_one_line(tmp_path: Path) -> None:
+    code, _, err = run_assay(["eval", str(tmp_path), "-m", "fake:"])
+    assert code == 2
+    assert f"{tmp_path} is a folder; a task is a built-in task name" in one_error(err)
+
+
+def _finished_run(tmp_path: Path) -> str:
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(f'{{"q": "{i} ?", "a": "{i}"}}\n' for i in range(12)))
+    task = tmp_path / "t.yaml"
+    task.write_text(f"name: t\ndataset: {{source: {data}}}\ninput: q\ntarget: a\n")
+    code, out, err = run_assay(["eval", str(task), "-m", "fake:", "--json"])
+    assert code == 0, err
+    return str(json.loads(out)[0]["id"])
+
+
+def test_outputs_into_missing_folders_are_created(tmp_path: Path) -> None:
+    run = _finished_run(tmp_path)
+    out = tmp_path / "new" / "deeper"
+    code, _, err = run_assay(["runs", "export", run, "-o", str(out / "s.jsonl")])
+    assert code == 0, err
+    assert len((out / "s.jsonl").read_text().splitlines()) == 12
+    code, _, err = run_assay(["compare", run, run, "-o", str(out / "cmp" / "table.md")])
+    assert code == 0, err
+    assert (out / "cmp" / "table.md").read_text().startswith("|")

@@ -92,6 +92,8 @@ def export(run: str, output: Path) -> None:
 
     store = RunStore(workspace())
     rows = store.samples(store.get(run).id)
+    if output.suffix in (".jsonl", ".csv"):
+        output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".jsonl":
         with output.open("w") as f:
             for s in rows:

@@ -204,8 +204,15 @@ def load_task(name_or_path: str) -> TaskConfig:
             f"no task '{name_or_path}': not a built-in task and no such file",
             hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
         )
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder; a task is a built-in task name or a task YAML file",
+            hint="give the .yaml file inside it, or see `assay tasks list`",
+        )
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the task file {path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
