@@ -135,7 +135,7 @@ def test_missing_fields_refuse_or_skip(tmp_path: Path) -> None:
     rows[3]["answer"] = ""
     task = qa_task(write_jsonl(tmp_path / "m.jsonl", rows))
     with pytest.raises(
-        UserError, match=r"2 row\(s\) miss one of the fields \['answer'\]: 1, 3"
+        UserError, match=r"2 row\(s\) miss one of the fields \['answer'\]: m.jsonl:2, m.jsonl:4"
     ) as info:
         evaluate(task, scripted(["1"]), EvalOptions(progress=False))
     assert "--skip-invalid" in (info.value.hint or "")

@@ -64,7 +64,9 @@ def test_rows_the_template_cannot_render_are_refused_or_skipped(tmp_path: Path) 
     code, _, err = run_assay(["eval", str(task), "-m", "fake:"])
     assert code == 2
     line = one_error(err)
-    assert "1 row(s) cannot be rendered; row q2: sums.template line 1: undefined variable" in line
+    assert (
+        "1 row(s) cannot be rendered; qa.jsonl:3: sums.template line 1: undefined variable" in line
+    )
     assert "--skip-invalid" in line and _runs() == []
     code, _, err = run_assay(["eval", str(task), "-m", "fake:", "--skip-invalid", "--json"])
     assert code == 0, err
@@ -111,3 +113,14 @@ def test_a_run_that_fails_midway_is_marked_and_refused_then_resumes(tmp_path: Pa
     broken["now"] = False
     done = evaluate(task, model, EvalOptions(progress=False, batch_size=4))
     assert done.id == failed.id and (done.status, done.error, done.n_done) == ("done", None, 12)
+
+
+def test_a_row_missing_a_field_is_named_by_its_file_line(tmp_path: Path) -> None:
+    data = tmp_path / "noid.jsonl"
+    # No id field, and a blank line: the row's position (2) is not its line (4).
+    data.write_text('{"q": "a", "a": "1"}\n\n{"q": "b", "a": "2"}\n{"a": "3"}\n')
+    task = tmp_path / "t.yaml"
+    task.write_text(f"name: t\ndataset: {{source: {data}}}\ninput: q\ntarget: a\n")
+    code, _, err = run_assay(["eval", str(task), "-m", "fake:"])
+    assert code == 2
+    assert "1 row(s) miss one of the fields ['a', 'q']: noid.jsonl:4" in one_error(err)

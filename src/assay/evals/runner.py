@@ -69,7 +69,9 @@ def _check_rows(task: TaskConfig, dataset: Dataset, skip_invalid: bool) -> list[
         needed = gold_fields(task) | ({task.input} if task.template is None else set())
     bad = [i for i, row in enumerate(dataset.rows) if any(row.get(f) in (None, "") for f in needed)]
     if bad and not skip_invalid:
-        ids = ", ".join(str(dataset.ids[i]) for i in bad[:20]) + (" ..." if len(bad) > 20 else "")
+        ids = ", ".join(dataset.where(dataset.ids[i]) for i in bad[:20]) + (
+            " ..." if len(bad) > 20 else ""
+        )
         raise UserError(
             f"task '{task.name}': {len(bad)} row(s) miss one of the fields {sorted(needed)}: {ids}",
             hint="fix the data or the task's field names, or pass --skip-invalid",
@@ -94,7 +96,7 @@ def _check_prompts(
     if bad and not skip_invalid:
         first, reason = next(iter(bad.items()))
         raise UserError(
-            f"task '{task.name}': {len(bad)} row(s) cannot be rendered; row {dataset.ids[first]}: "
+            f"task '{task.name}': {len(bad)} row(s) cannot be rendered; {dataset.where(dataset.ids[first])}: "
             f"{reason}",
             hint="fix the data or the template, or pass --skip-invalid",
         )
