@@ -62,3 +62,60 @@ def test_outputs_into_missing_folders_are_created(tmp_path: Path) -> None:
     code, _, err = run_assay(["compare", run, run, "-o", str(out / "cmp" / "table.md")])
     assert code == 0, err
     assert (out / "cmp" / "table.md").read_text().startswith("|")
+
+
+def test_generate_over_an_input_without_rows_leaves_an_empty_output(tmp_path: Path) -> None:
+    template = tmp_path / "q.txt"
+    template.write_text("Q: {{ question }}\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    output = tmp_path / "out" / "answers.jsonl"
+    code, _, err = run_assay(
+        ["generate", "fake:", "--template", str(template), "--input", str(empty)]
+        + ["--output", str(output)]
+    )
+    assert code == 0, err
+    assert f"wrote 0 rows to {output}; {empty} has no rows" in err
+    assert output.read_text() == ""
+
+
+def _usage_error(err: str) -> str:
+    """Click's usage error: its last line, which must carry the reason (no pydantic URL)."""
+    assert "Traceback" not in err and "pydantic.dev" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+def test_chunking_options_are_checked_with_their_reason(tmp_path: Path) -> None:
+    doc = tmp_path / "a.txt"
+    doc.write_text("Cats sleep a lot.\n")
+    code, _, err = run_assay(["docs", "add", str(doc), "-c", "c", "--chunk-tokens", "0"])
+    assert code == 2
+    assert "--chunk-tokens: Input should be greater than or equal to 16 (got 0)" in _usage_error(
+        err
+    )
+    code, _, err = run_assay(
+        ["docs", "add", str(doc), "-c", "c", "--chunk-tokens", "50", "--overlap-tokens", "100"]
+    )
+    assert code == 2
+    assert (
+        "the overlap (100 tokens) must be smaller than half the chunk size (50 tokens)"
+        in _usage_error(err)
+    )
+
+
+def test_search_refuses_k_zero() -> None:
+    code, _, err = run_assay(["docs", "search", "cats", "-c", "c", "-k", "0"])
+    assert code == 2 and "0 is not in the range x>=1" in _usage_error(err)
+
+
+def test_a_folder_with_nothing_readable_creates_no_collection(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "gone.pdf").symlink_to(tmp_path / "missing.pdf")
+    code, _, err = run_assay(["docs", "add", str(folder), "-c", "papers"])
+    assert code == 2
+    line = one_error(err)
+    assert "nothing to add, so collection 'papers' was not created" in line
+    assert "gone.pdf: a link to a missing file" in line
+    code, out, _ = run_assay(["docs", "collections", "--json"])
+    assert code == 0 and "papers" not in out
