@@ -54,3 +54,11 @@ def test_settings_problems_through_the_cli(assay_home: Path) -> None:
     assert code == 2
     line = one_error(err)
     assert "config.yaml: 2 problems: line 1: batch_size: " in line and "line 2: device: " in line
+
+
+def test_a_broken_fake_model_script_is_one_line_with_file_and_line(tmp_path: Path) -> None:
+    script = tmp_path / "bad.yaml"
+    script.write_text("replies: [a, b\n  c: d\n")
+    code, _, err = run_assay(["generate", f"fake:{script}", "hi"])
+    assert code == 2
+    assert one_error(err).startswith(f"error: {script}:2: not valid YAML (expected ',' or ']'")

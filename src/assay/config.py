@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assay.config_errors import explain, valid_keys, yaml_key_lines
+from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
 from assay.errors import ConfigError
 
 DEFAULT_ALIASES: dict[str, str] = {
@@ -98,9 +98,7 @@ def load_settings(
         try:
             loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            at = f" line {line + 1}" if line is not None else ""
-            raise ConfigError(f"{config_file}{at}: not valid YAML") from exc
+            raise ConfigError(yaml_problem(str(config_file), exc)) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_file}: expected a mapping of settings at the top level")
         if "aliases" in loaded:

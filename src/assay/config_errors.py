@@ -35,6 +35,15 @@ def valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return out
 
 
+def yaml_problem(source: str, exc: yaml.YAMLError) -> str:
+    """A YAML parse error on one line, ``file:line: not valid YAML (what the parser expected)``,
+    not the parser's several lines with their carets."""
+    mark = getattr(exc, "problem_mark", None)
+    at = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{source}{at}: not valid YAML ({problem})"
+
+
 def yaml_key_lines(text: str) -> dict[str, int]:
     """The 1-based line of every key in a YAML mapping, by dotted path (``dataset.source``;
     list items as ``scorers.0``). Empty when the text is not YAML."""
@@ -135,4 +144,4 @@ def explain(
     return ConfigError(f"{source}: {len(found)} problems: " + "; ".join(parts))
 
 
-__all__ = ["Problem", "explain", "problems", "valid_keys", "yaml_key_lines"]
+__all__ = ["Problem", "explain", "problems", "valid_keys", "yaml_key_lines", "yaml_problem"]

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from assay.config_errors import explain, valid_keys, yaml_key_lines
+from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
 from assay.errors import ConfigError
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
@@ -190,9 +190,7 @@ def load_task(name_or_path: str) -> TaskConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the task file {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{at}: not valid YAML") from None
+        raise ConfigError(yaml_problem(str(path), exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
     data.setdefault("name", path.stem)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from assay.config_errors import explain, valid_keys
+from assay.config_errors import explain, valid_keys, yaml_problem
 from assay.errors import ConfigError
 
 RECIPES: dict[str, str] = {
@@ -216,9 +216,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{at}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(yaml_problem(str(p), exc)) from None
     if loaded is None:
         raise ConfigError(f"{p} is empty", hint="it needs at least recipe:, model: and data.train:")
     if not isinstance(loaded, dict):
