@@ -70,10 +70,8 @@ def test_generate_over_an_input_without_rows_leaves_an_empty_output(tmp_path: Pa
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     output = tmp_path / "out" / "answers.jsonl"
-    code, _, err = run_assay(
-        ["generate", "fake:", "--template", str(template), "--input", str(empty)]
-        + ["--output", str(output)]
-    )
+    args = ["--template", str(template), "--input", str(empty), "--output", str(output)]
+    code, _, err = run_assay(["generate", "fake:", *args])
     assert code == 0, err
     assert f"wrote 0 rows to {output}; {empty} has no rows" in err
     assert output.read_text() == ""
