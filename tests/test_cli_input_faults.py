@@ -117,3 +117,11 @@ def test_a_folder_with_nothing_readable_creates_no_collection(tmp_path: Path) ->
     assert "gone.pdf: a link to a missing file" in line
     code, out, _ = run_assay(["docs", "collections", "--json"])
     assert code == 0 and "papers" not in out
+
+
+def test_a_system_prompt_with_undecodable_bytes_is_one_line() -> None:
+    # Text that reaches the model without repair is refused where it is, not in the tokenizer.
+    system = b"be br\xefef".decode("utf-8", "surrogateescape")
+    code, _, err = run_assay(["generate", "fake:", "hi", "--system", system])
+    assert code == 2
+    assert "messages[0].content (U+DCEF at character 5): an unpaired surrogate" in one_error(err)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from assay.config import Settings, load_settings
-from assay.errors import AssayWarning, ContextLengthError, WorkspaceError
+from assay.errors import AssayWarning, ContextLengthError, UserError, WorkspaceError
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -36,6 +36,7 @@ from assay.models.types import (
     as_messages,
     stable_hash,
 )
+from assay.unicode_input import lone_surrogate_path
 from assay.workspace import Workspace, database_error
 
 R = TypeVar("R", bound=BaseModel)
@@ -260,6 +261,17 @@ class Model:
         return self.backend.count_tokens(text)
 
     def _check_context(self, prompt: str | tuple[Message, ...], sampling: Sampling) -> None:
+        # A tokenizer cannot encode an unpaired surrogate (what Python makes of bytes that are
+        # not UTF-8): name where it is instead of failing deep inside the tokenizer.
+        bad = lone_surrogate_path(
+            prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt],
+            "prompt" if isinstance(prompt, str) else "messages",
+        )
+        if bad is not None:
+            raise UserError(
+                f"{bad}: an unpaired surrogate is not valid Unicode",
+                hint="decode the text as UTF-8 with errors='replace'",
+            )
         limit = self.backend.context_length()
         if limit is None:
             return
