@@ -191,9 +191,10 @@ class Workspace:
         """A connection for this thread (sqlite3 connections must not cross threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            read_only = self.read_only
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
-                if self.read_only:
+                if read_only:
                     conn = self._open_read_only()
                 else:
                     conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
@@ -205,10 +206,10 @@ class Workspace:
             try:
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA busy_timeout=30000")
-                if not self.read_only:
+                if not read_only:
                     _use_wal(conn)
                 conn.execute("PRAGMA foreign_keys=ON")
-                if self.read_only:
+                if read_only:
                     self._check_up_to_date(conn)
                 else:
                     self.migrate(conn)

@@ -95,9 +95,9 @@ def _check_prompts(
             bad[i] = exc.message
     if bad and not skip_invalid:
         first, reason = next(iter(bad.items()))
+        where = dataset.where(dataset.ids[first])
         raise UserError(
-            f"task '{task.name}': {len(bad)} row(s) cannot be rendered; {dataset.where(dataset.ids[first])}: "
-            f"{reason}",
+            f"task '{task.name}': {len(bad)} row(s) cannot be rendered; {where}: {reason}",
             hint="fix the data or the template, or pass --skip-invalid",
         )
     return [i for i in usable if i not in bad]
