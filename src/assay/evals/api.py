@@ -37,7 +37,8 @@ def evaluate(
     ``shots`` sets the few-shot count (``fewshot.k``); ``overrides`` are dotted task keys, as
     ``--set`` takes them (``{"generation.max_tokens": 64}``). Returns a view of the run."""
     from assay.evals.display import Run
-    from assay.evals.runner import EvalOptions, evaluate as run_task
+    from assay.evals.runner import EvalOptions
+    from assay.evals.runner import evaluate as run_task
     from assay.evals.runs import RunStore
     from assay.evals.task import load_task
     from assay.models.facade import Model as ModelClass
