@@ -278,3 +278,19 @@ def test_kill_9_and_resume_recomputes_nothing(
         "SELECT SUM(n_requests - cached) FROM calls WHERE op = 'generate'"
     ).fetchone()[0]
     assert 28 <= fresh <= 30
+
+
+def test_python_evaluate_in_one_call(qa_file: Path) -> None:
+    import assay
+
+    model = scripted([doubling])
+    run = assay.evaluate(qa_task(qa_file), model, limit=10, progress=False)
+    assert run.status == "done" and len(run.records()) == 10
+    ids = [int(r["id"][1:]) for r in run.records()]
+    expected = sum(i % 5 != 0 for i in ids) / len(ids)  # every fifth item is not answered
+    assert run.metrics["numeric_match"].value == pytest.approx(expected)
+    again = assay.evaluate(qa_task(qa_file), model, limit=10, progress=False)
+    assert again.id == run.id  # the finished run is returned, not recomputed
+    few = assay.evaluate(qa_task(qa_file), model, limit=10, shots=2, progress=False)
+    assert few.id != run.id and few.config["fewshot"]["k"] == 2
+    assert "numeric_match" in assay.compare(run.id, few.id).to_markdown()
