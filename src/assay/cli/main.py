@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
+    "plan": ("assay.cli.plan_cmd", "plan", "How many items an evaluation needs (power)."),
     "train": (
         "assay.cli.train_cmd",
         "train",
