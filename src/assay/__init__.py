@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "train": "assay.finetune",
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
+    "check_contamination": "assay.checks.contamination",
     "synthesize_qa": "assay.rag.synthetic",
     "Conversation": "assay.prompting.conversation",
     "ConversationSummary": "assay.prompting.summary",
@@ -49,6 +50,7 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.contamination import check_contamination
     from assay.config import Settings, load_settings
     from assay.evals.display import run
     from assay.finetune import train

@@ -44,6 +44,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
+    "check": (
+        "assay.cli.check_cmd",
+        "check",
+        "Responsible-use checks: contamination of evaluation data.",
+    ),
     "train": (
         "assay.cli.train_cmd",
         "train",
