@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "train": "assay.finetune",
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
+    "check_contamination": "assay.checks.contamination",
     "synthesize_qa": "assay.rag.synthetic",
     "Conversation": "assay.prompting.conversation",
     "ConversationSummary": "assay.prompting.summary",
@@ -52,6 +53,7 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.contamination import check_contamination
     from assay.config import Settings, load_settings
     from assay.evals.api import evaluate
     from assay.evals.display import compare, run

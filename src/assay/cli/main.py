@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
     "plan": ("assay.cli.plan_cmd", "plan", "How many items an evaluation needs (power)."),
+    "check": (
+        "assay.cli.check_cmd",
+        "check",
+        "Responsible-use checks: contamination of evaluation data.",
+    ),
     "train": (
         "assay.cli.train_cmd",
         "train",
