@@ -113,3 +113,25 @@ def test_layout_margin_column_read_after_main_column() -> None:
     order = [ln.text for block in reading_order(lines) for ln in block]
     assert order[:20] == [f"main line {i}" for i in range(20)]
     assert order[20:] == [f"margin {i}" for i in range(6)]
+
+
+def test_subscripts_read_once(shared_data: Path) -> None:
+    """A subscript whose box overlaps its letter (W with subscript s) is read once, not twice."""
+    market = parsed(shared_data, "05_inlg_W18-6515.pdf")
+    page2 = market.page_texts()[1]
+    assert "where Ws is a weight matrix" in page2
+    assert "WsWs" not in market.text and "WmWm" not in market.text
+    inlg = parsed(shared_data, "03_inlg_W16-6620.pdf")
+    page5 = inlg.page_texts()[4]
+    assert "the split score Psplit associated with" in page5
+    assert "PsPsplit" not in inlg.text and "lifefe" not in inlg.text
+    bbq = parsed(shared_data, "01_bbq_parrish2022_QA_bias_benchmark.pdf")
+    assert "dif-fferent" not in bbq.text and "different gender" in bbq.text
+
+
+def test_tex_accents_put_on_their_letters(shared_data: Path) -> None:
+    """TeX draws 'ˇ' as its own glyph over the 's' of Gašić; the reader composes them."""
+    doc = parsed(shared_data, "06_inlg_W19-8623.pdf")
+    assert "Juraska and Walker 2018 ; Dušek et al." in doc.text
+    assert "Gašić et al." in doc.text and "Ga ˇ si" not in doc.text
+    assert "© 2016" in parsed(shared_data, "03_inlg_W16-6620.pdf").text

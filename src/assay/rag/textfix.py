@@ -61,11 +61,21 @@ def fix_ligatures(text: str) -> str:
 def fix_accents(text: str) -> str:
     """Compose TeX-style spacing accents with the following letter where Unicode has one glyph."""
 
-    def compose(m: re.Match[str]) -> str:
-        composed = unicodedata.normalize("NFC", m.group(2) + _SPACING_ACCENTS[m.group(1)])
-        return composed if len(composed) == 1 else m.group()
+    return _ACCENT_BEFORE_RE.sub(
+        lambda m: compose_accent(m.group(2), m.group(1)) or m.group(), text
+    )
 
-    return _ACCENT_BEFORE_RE.sub(compose, text)
+
+def is_spacing_accent(char: str) -> bool:
+    return char in _SPACING_ACCENTS
+
+
+def compose_accent(letter: str, accent: str) -> str | None:
+    """``s`` + ``ˇ`` → ``š``; None when the accent is not a spacing accent or Unicode has no glyph."""
+    mark = _SPACING_ACCENTS.get(accent)
+    base = {"ı": "i", "ȷ": "j"}.get(letter, letter)  # TeX puts accents on the dotless i and j
+    composed = unicodedata.normalize("NFC", base + mark) if mark else ""
+    return composed if len(composed) == 1 else None
 
 
 def strip_controls(text: str) -> str:
@@ -206,10 +216,12 @@ __all__ = [
     "Dehyphenator",
     "apply_word_repairs",
     "clean_pdf_text",
+    "compose_accent",
     "default_vocabulary",
     "dropped_ligature_repairs",
     "ends_with_hyphen",
     "fix_accents",
     "fix_ligatures",
+    "is_spacing_accent",
     "strip_controls",
 ]

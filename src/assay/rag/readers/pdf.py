@@ -8,7 +8,6 @@ glyph to a bare ``f``), and title, authors and DOI come from the metadata or the
 
 from __future__ import annotations
 
-import ctypes
 import re
 from pathlib import Path
 from statistics import median
@@ -17,18 +16,17 @@ from typing import Any
 from assay.rag.document import Heading, ParsedDocument
 from assay.rag.errors import DocumentError
 from assay.rag.readers.layout import (
-    Box,
     Line,
     build_lines,
     find_running_lines,
     reading_order,
     split_paragraphs,
 )
+from assay.rag.readers.pdfium_runs import page_boxes
 from assay.rag.textfix import (
     HYPHEN_MARK,
     Dehyphenator,
     apply_word_repairs,
-    clean_pdf_text,
     default_vocabulary,
     dropped_ligature_repairs,
     ends_with_hyphen,
@@ -36,7 +34,6 @@ from assay.rag.textfix import (
 )
 
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.I)
-_BOLD_NAME = re.compile(r"bold|black|heavy|medi|demi|semibold|cmbx|cmssbx", re.I)
 _NUMBERED_HEADING = re.compile(
     r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[A-H]\.?)\s+[A-Z][^.!?]{1,80}$"
 )
@@ -118,42 +115,6 @@ def read_pdf(
         pdf.close()
 
 
-def _page_boxes(page: Any) -> tuple[list[Box], float, float]:
-    import pypdfium2.raw as raw
-
-    width, height = page.get_size()
-    textpage = page.get_textpage()
-    boxes: list[Box] = []
-    try:
-        font_buf = ctypes.create_string_buffer(128)
-        flags = ctypes.c_int()
-        loose = raw.FS_RECTF()
-        for i in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(i)
-            text = textpage.get_text_bounded(left, bottom, right, top)
-            if not text or not text.strip():
-                continue
-            bold = False
-            size = 0.0
-            y = (bottom + top) / 2
-            idx = raw.FPDFText_GetCharIndexAtPos(
-                textpage, left + min(1.5, (right - left) / 2), y, 2.0, 2.0
-            )
-            if idx >= 0:
-                weight = raw.FPDFText_GetFontWeight(textpage, idx)
-                raw.FPDFText_GetFontInfo(textpage, idx, font_buf, 128, ctypes.byref(flags))
-                name = font_buf.value.decode("latin-1", "replace")
-                bold = weight >= 600 or bool(_BOLD_NAME.search(name))
-                if raw.FPDFText_GetLooseCharBox(textpage, idx, loose):
-                    size = max(loose.top - loose.bottom, 0.0)
-            boxes.append(
-                Box(left, height - top, right, height - bottom, clean_pdf_text(text), bold, size)
-            )
-    finally:
-        textpage.close()
-    return boxes, width, height
-
-
 def _is_heading(line: Line, body_height: float) -> bool:
     text = line.text.strip()
     words = text.split()
@@ -232,7 +193,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
     for i in range(n_pages):
         page = pdf[i]
         try:
-            boxes, _w, h = _page_boxes(page)
+            boxes, _w, h = page_boxes(page)
         finally:
             page.close()
         lines = build_lines(boxes)

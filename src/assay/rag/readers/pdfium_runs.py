@@ -1,0 +1,137 @@
+"""One PDFium text page → :class:`Box` runs, built from its characters.
+
+A run is the characters one text object draws, as PDFium's own text rectangles are. Its text comes
+from those characters, not from the text PDFium finds inside its rectangle: a subscript whose box
+overlaps the letter before it (``W`` with subscript ``s``) would otherwise be read into both runs
+("WsWs"). TeX draws accents as separate glyphs over the letter (``ˇ`` over ``s``); they are put back
+on the letter they sit over (``š``) instead of floating as a run of their own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from typing import Any
+
+from assay.rag.readers.layout import Box
+from assay.rag.textfix import clean_pdf_text, compose_accent, is_spacing_accent
+
+_BOLD_NAME = re.compile(r"bold|black|heavy|medi|demi|semibold|cmbx|cmssbx", re.I)
+_ACCENT_REACH = 12  # characters either side of an accent glyph that it may sit over
+
+
+def page_boxes(page: Any) -> tuple[list[Box], float, float]:
+    """The page's text runs with top-down coordinates, and the page's width and height."""
+    width, height = page.get_size()
+    textpage = page.get_textpage()
+    try:
+        chars, keys = _characters(textpage)
+        boxes = [
+            box
+            for start, end in _runs(chars, keys)
+            if (box := _run_box(textpage, chars, start, end, height)) is not None
+        ]
+    finally:
+        textpage.close()
+    return boxes, width, height
+
+
+def _characters(textpage: Any) -> tuple[list[str], list[int | None]]:
+    """Each character's text (``""`` once merged away) and the text object drawing it."""
+    import pypdfium2.raw as raw
+
+    n = raw.FPDFText_CountChars(textpage)
+    chars: list[str] = []
+    keys: list[int | None] = []
+    for i in range(n):
+        chars.append(chr(raw.FPDFText_GetUnicode(textpage, i)))
+        keys.append(ctypes.cast(raw.FPDFText_GetTextObject(textpage, i), ctypes.c_void_p).value)
+    for i, char in enumerate(chars):
+        if char == "\r" and keys[i] is not None and i + 1 < n and chars[i + 1] == "c":
+            chars[i], chars[i + 1] = "©", ""  # LaTeX's \copyright: a circle glyph and a "c"
+            keys[i + 1] = keys[i]
+        elif is_spacing_accent(char) and keys[i] is not None:
+            _attach_accent(textpage, chars, keys, i)
+    return chars, keys
+
+
+def _attach_accent(textpage: Any, chars: list[str], keys: list[int | None], i: int) -> None:
+    """Compose the accent glyph at ``i`` with the nearby letter whose box it is centred over."""
+    accent = _char_box(textpage, i)
+    centre = (accent[0] + accent[1]) / 2
+    best: tuple[float, int] | None = None
+    for j in range(max(0, i - _ACCENT_REACH), min(len(chars), i + _ACCENT_REACH + 1)):
+        if j == i or keys[j] is None or not chars[j].isalpha():
+            continue
+        left, right, bottom, top = _char_box(textpage, j)
+        reach = top - bottom
+        if left <= centre <= right and bottom - reach <= accent[2] <= top + reach:
+            off = abs(centre - (left + right) / 2)
+            if best is None or off < best[0]:
+                best = (off, j)
+    if best is None:
+        return
+    composed = compose_accent(chars[best[1]], chars[i])
+    if composed is not None:
+        chars[best[1]], chars[i] = composed, ""
+
+
+def _char_box(textpage: Any, i: int) -> tuple[float, float, float, float]:
+    import pypdfium2.raw as raw
+
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    raw.FPDFText_GetCharBox(
+        textpage,
+        i,
+        ctypes.byref(left),
+        ctypes.byref(right),
+        ctypes.byref(bottom),
+        ctypes.byref(top),
+    )
+    return left.value, right.value, bottom.value, top.value
+
+
+def _runs(chars: list[str], keys: list[int | None]) -> list[tuple[int, int]]:
+    """``[start, end)`` character ranges, one per text object in drawing order."""
+    runs: list[tuple[int, int]] = []
+    current: int | None = None
+    start = 0
+    for i, (char, key) in enumerate(zip(chars, keys, strict=True)):
+        if key is None:
+            if char in "\r\n":  # a line break PDFium put between runs
+                if i > start:
+                    runs.append((start, i))
+                start, current = i + 1, None
+            continue  # a generated space belongs to the run it follows
+        if key != current:
+            if i > start:
+                runs.append((start, i))
+            start, current = i, key
+    if len(chars) > start:
+        runs.append((start, len(chars)))
+    return runs
+
+
+def _run_box(textpage: Any, chars: list[str], start: int, end: int, height: float) -> Box | None:
+    import pypdfium2.raw as raw
+
+    text = "".join(chars[start:end])
+    if not text.strip() or raw.FPDFText_CountRects(textpage, start, end - start) < 1:
+        return None
+    left, bottom, right, top = textpage.get_rect(0)
+    first = start + next(k for k, c in enumerate(chars[start:end]) if c.strip())
+    weight = raw.FPDFText_GetFontWeight(textpage, first)
+    font_buf = ctypes.create_string_buffer(128)
+    flags = ctypes.c_int()
+    raw.FPDFText_GetFontInfo(textpage, first, font_buf, 128, ctypes.byref(flags))
+    bold = weight >= 600 or bool(_BOLD_NAME.search(font_buf.value.decode("latin-1", "replace")))
+    loose = raw.FS_RECTF()
+    size = (
+        max(loose.top - loose.bottom, 0.0)
+        if raw.FPDFText_GetLooseCharBox(textpage, first, loose)
+        else 0.0
+    )
+    return Box(left, height - top, right, height - bottom, clean_pdf_text(text), bold, size)
+
+
+__all__ = ["page_boxes"]
