@@ -135,3 +135,17 @@ def test_tex_accents_put_on_their_letters(shared_data: Path) -> None:
     assert "Juraska and Walker 2018 ; Dušek et al." in doc.text
     assert "Gašić et al." in doc.text and "Ga ˇ si" not in doc.text
     assert "© 2016" in parsed(shared_data, "03_inlg_W16-6620.pdf").text
+
+
+def test_line_end_hyphens_follow_the_document(shared_data: Path) -> None:
+    """A hyphen at a line end is kept in a compound ('72-year-' + 'old'), kept where the document
+    writes the pair hyphenated elsewhere, and dropped where it writes it whole ('UN-' + 'KNOWN')."""
+    bbq = parsed(shared_data, "01_bbq_parrish2022_QA_bias_benchmark.pdf")
+    assert "“72-year-old”" in bbq.text and "yearold" not in bbq.text
+    assert "an answer of UNKNOWN" in bbq.text and "UN-KNOWN" not in bbq.text
+    inlg = parsed(shared_data, "03_inlg_W16-6620.pdf")  # 'hand-crafted' twice, 'handcrafted' once
+    assert "defines 26 hand-crafted rules" in inlg.text
+    viggo = parsed(shared_data, "06_inlg_W19-8623.pdf")  # two words of the vocabulary
+    assert "most diverse and natural-sounding sentences" in viggo.text
+    market = parsed(shared_data, "05_inlg_W18-6515.pdf")
+    assert "we created short- and long-term sequences" in market.text

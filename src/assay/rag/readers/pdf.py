@@ -228,7 +228,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             doi = m.group(1).rstrip(".)]")
             break
 
-    dehyphen = Dehyphenator(ln.text for ln in all_lines)
+    dehyphen = Dehyphenator((ln.text for ln in all_lines), vocabulary)
     page_paras: list[list[tuple[str, bool]]] = []  # (text, is_heading) per paragraph
     for lines in kept:
         paras: list[tuple[str, bool]] = []
