@@ -149,3 +149,27 @@ def test_line_end_hyphens_follow_the_document(shared_data: Path) -> None:
     assert "most diverse and natural-sounding sentences" in viggo.text
     market = parsed(shared_data, "05_inlg_W18-6515.pdf")
     assert "we created short- and long-term sequences" in market.text
+
+
+def test_headings_numbered_unnumbered_and_wrapped(shared_data: Path) -> None:
+    """Headings that read or look like the paper's other headings are found; figure labels not."""
+    viggo = parsed(shared_data, "06_inlg_W19-8623.pdf")
+    titles = [h.title for h in viggo.headings]
+    # numbered with a period inside; unnumbered but set like "2.1 Meaning Representations"
+    for expected in ("2.5 ViGGO vs. E2E", "Automatic Metrics", "Human Evaluation"):
+        assert expected in titles
+    assert titles.index("Human Evaluation") < titles.index("4 Discussion")
+    inlg = parsed(shared_data, "03_inlg_W16-6620.pdf")
+    assert {"Automatic Evaluation", "Human Evaluation"} <= {h.title for h in inlg.headings}
+    assert not {"Shashi Narayan", "Claire Gardent"} & {h.title for h in inlg.headings}
+    bbq = parsed(shared_data, "01_bbq_parrish2022_QA_bias_benchmark.pdf")
+    bbq_titles = [h.title for h in bbq.headings]
+    assert bbq_titles[-1] == "H Detailed Results from Intersectional Categories"  # two lines
+    assert "Model" not in bbq_titles  # a figure's axis label in the appendix
+    page17 = bbq.pages[16][0]
+    assert bbq.heading_at(page17) == "H Detailed Results from Intersectional Categories"
+    jose = parsed(shared_data, "08_jose_00300.pdf")
+    assert "Software installation and use" in [h.title for h in jose.headings]
+    for doc in (viggo, inlg, bbq, jose):
+        for h in doc.headings:
+            assert doc.text[h.start : h.start + len(h.title)] == h.title

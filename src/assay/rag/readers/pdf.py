@@ -15,6 +15,7 @@ from typing import Any
 
 from assay.rag.document import Heading, ParsedDocument
 from assay.rag.errors import DocumentError
+from assay.rag.readers.headings import NAMED_HEADINGS, heading_flags, merge_wrapped_headings
 from assay.rag.readers.layout import (
     Line,
     build_lines,
@@ -34,50 +35,6 @@ from assay.rag.textfix import (
 )
 
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.I)
-_NUMBERED_HEADING = re.compile(
-    r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[A-H]\.?)\s+[A-Z][^.!?]{1,80}$"
-)
-NAMED_HEADINGS = frozenset(
-    {
-        "abstract",
-        "introduction",
-        "related work",
-        "background",
-        "method",
-        "methods",
-        "methodology",
-        "materials and methods",
-        "approach",
-        "model",
-        "data",
-        "dataset",
-        "experiments",
-        "experimental setup",
-        "evaluation",
-        "results",
-        "analysis",
-        "discussion",
-        "results and discussion",
-        "conclusion",
-        "conclusions",
-        "future work",
-        "limitations",
-        "ethics statement",
-        "ethical considerations",
-        "broader impact",
-        "acknowledgments",
-        "acknowledgements",
-        "acknowledgment",
-        "acknowledgement",
-        "references",
-        "bibliography",
-        "appendix",
-        "appendices",
-        "summary",
-        "statement of need",
-        "supplementary material",
-    }
-)
 _JUNK_TITLE = re.compile(
     r"^(untitled|microsoft (word|powerpoint)|title|document\d*|slide \d+|main|paper|article)\b"
     r"|\.(dvi|pdf|docx?|tex|ps)$",
@@ -113,21 +70,6 @@ def read_pdf(
         return _parse(pdf, path, vocabulary if vocabulary is not None else default_vocabulary())
     finally:
         pdf.close()
-
-
-def _is_heading(line: Line, body_height: float) -> bool:
-    text = line.text.strip()
-    words = text.split()
-    if not words or len(words) > 12 or len(text) > 90 or text.endswith(HYPHEN_MARK):
-        return False
-    bare = re.sub(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}|[A-H](?:\.\d{1,2}){0,3})\.?\s+", "", text)
-    if (
-        bare[:1].isupper()
-        and not text.endswith(".")
-        and bare.lower().rstrip(": ") in NAMED_HEADINGS
-    ):
-        return True
-    return bool(_NUMBERED_HEADING.match(text)) and (line.bold or line.size > 1.25 * body_height)
 
 
 def _title_lines(lines: list[Line], page_height: float) -> list[Line]:
@@ -229,11 +171,13 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             break
 
     dehyphen = Dehyphenator((ln.text for ln in all_lines), vocabulary)
+    page_blocks = [reading_order(lines) for lines in kept]
+    flags_iter = iter(heading_flags([b for blocks in page_blocks for b in blocks], body_height))
     page_paras: list[list[tuple[str, bool]]] = []  # (text, is_heading) per paragraph
-    for lines in kept:
+    for blocks in page_blocks:
         paras: list[tuple[str, bool]] = []
-        for b, block in enumerate(reading_order(lines)):
-            flags = [_is_heading(ln, body_height) for ln in block]
+        for b, found in enumerate(blocks):
+            block, flags = merge_wrapped_headings(found, next(flags_iter))
             for p, idx in enumerate(split_paragraphs(block, flags)):
                 text = block[idx[0]].text
                 for i in idx[1:]:
