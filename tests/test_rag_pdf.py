@@ -173,3 +173,21 @@ def test_headings_numbered_unnumbered_and_wrapped(shared_data: Path) -> None:
     for doc in (viggo, inlg, bbq, jose):
         for h in doc.headings:
             assert doc.text[h.start : h.start + len(h.title)] == h.title
+
+
+def test_tables_read_row_by_row(shared_data: Path) -> None:
+    """A table's cells come out a row per line, cells apart by ' | ', not column after column."""
+    viggo = parsed(shared_data, "06_inlg_W19-8623.pdf").page_texts()[
+        3
+    ]  # Table 3, one text run per row
+    assert "E2E | 51,426 | 6,039 | 5,963 | 2,878 | 2,818 | 18.70" in viggo
+    assert "ViGGO | 6,900 | 2,253 | 2,066 | 2,427 | 2,178 | 6.91" in viggo
+    market = parsed(shared_data, "05_inlg_W18-6515.pdf").page_texts()[3]  # Table 2 (a)
+    assert "human | 98 2\nbase | 95 5\nmulti | 96 4" in market
+    bbq = parsed(shared_data, "01_bbq_parrish2022_QA_bias_benchmark.pdf").page_texts()[6]
+    assert "Age | 3.7 | −1.7 | −6.4 | −2.8 | −5.5 | −2.2" in bbq
+    jose = parsed(shared_data, "08_jose_00300.pdf").page_texts()[1]
+    assert "data_whales | Cetacean body size and | Structured" in jose
+    # a table is a paragraph of its own, apart from its caption and the text around it
+    para = next(p for p in viggo.split("\n\n") if "E2E | 51,426" in p)
+    assert "Table 3" not in para and all(" | " in row for row in para.split("\n")[-3:])

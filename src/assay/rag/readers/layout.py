@@ -52,6 +52,7 @@ class Line:
     bold: bool = False
     size: float = 0.0  # font size of the line's main text, ignoring super- and subscripts
     base: float = 0.0  # the baseline (bottom) of the line's main text
+    table: bool = False  # a whole table, its rows on lines of their own
 
     @property
     def height(self) -> float:

@@ -24,6 +24,7 @@ from assay.rag.readers.layout import (
     split_paragraphs,
 )
 from assay.rag.readers.pdfium_runs import page_boxes
+from assay.rag.readers.tables import find_tables
 from assay.rag.textfix import (
     HYPHEN_MARK,
     Dehyphenator,
@@ -138,8 +139,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             boxes, _w, h = page_boxes(page)
         finally:
             page.close()
-        lines = build_lines(boxes)
-        page_lines.append(lines)
+        page_lines.append(build_lines(boxes))
         heights.append(h)
     running = find_running_lines(page_lines)
     n_running = sum(len(r) for r in running)
@@ -171,14 +171,16 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             break
 
     dehyphen = Dehyphenator((ln.text for ln in all_lines), vocabulary)
-    page_blocks = [reading_order(lines) for lines in kept]
+    page_blocks = [reading_order(_with_tables(lines)) for lines in kept]
     flags_iter = iter(heading_flags([b for blocks in page_blocks for b in blocks], body_height))
     page_paras: list[list[tuple[str, bool]]] = []  # (text, is_heading) per paragraph
     for blocks in page_blocks:
         paras: list[tuple[str, bool]] = []
         for b, found in enumerate(blocks):
             block, flags = merge_wrapped_headings(found, next(flags_iter))
-            for p, idx in enumerate(split_paragraphs(block, flags)):
+            flags = [f and not ln.table for f, ln in zip(flags, block, strict=True)]
+            alone = [f or ln.table for f, ln in zip(flags, block, strict=True)]
+            for p, idx in enumerate(split_paragraphs(block, alone)):
                 text = block[idx[0]].text
                 for i in idx[1:]:
                     text = dehyphen.join(text, block[i].text)
@@ -188,6 +190,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
                     and b > 0
                     and paras
                     and not heading
+                    and not block[idx[0]].table
                     and not paras[-1][1]
                     and _continues(paras[-1][0], text)
                 ):
@@ -277,6 +280,12 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
         },
         notes=notes,
     )
+
+
+def _with_tables(lines: list[Line]) -> list[Line]:
+    """The page's lines with each table's lines replaced by one line that reads it row by row."""
+    text_lines, tables = find_tables(lines)
+    return text_lines + tables
 
 
 def _continues(prev: str, nxt: str) -> bool:

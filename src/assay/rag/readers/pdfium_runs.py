@@ -10,6 +10,7 @@ on the letter they sit over (``š``) instead of floating as a run of their own.
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 from typing import Any
 
@@ -17,6 +18,9 @@ from assay.rag.readers.layout import Box
 from assay.rag.textfix import clean_pdf_text, compose_accent, is_spacing_accent
 
 _BOLD_NAME = re.compile(r"bold|black|heavy|medi|demi|semibold|cmbx|cmssbx", re.I)
+_CELL_GAP = 0.8  # a space wider than this many ems separates table cells, not words
+_NOT_A_CELL_END = frozenset(" .,;:!?")
+_SECTION_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}|[A-Z](?:\.\d{1,2}){0,3})\.?$")
 _ACCENT_REACH = 12  # characters either side of an accent glyph that it may sit over
 
 
@@ -28,7 +32,7 @@ def page_boxes(page: Any) -> tuple[list[Box], float, float]:
         chars, keys = _characters(textpage)
         boxes = [
             box
-            for start, end in _runs(chars, keys)
+            for start, end in _split_at_wide_gaps(textpage, chars, _runs(chars, keys))
             if (box := _run_box(textpage, chars, start, end, height)) is not None
         ]
     finally:
@@ -41,11 +45,9 @@ def _characters(textpage: Any) -> tuple[list[str], list[int | None]]:
     import pypdfium2.raw as raw
 
     n = raw.FPDFText_CountChars(textpage)
-    chars: list[str] = []
-    keys: list[int | None] = []
-    for i in range(n):
-        chars.append(chr(raw.FPDFText_GetUnicode(textpage, i)))
-        keys.append(ctypes.cast(raw.FPDFText_GetTextObject(textpage, i), ctypes.c_void_p).value)
+    unicode_of, object_of = raw.FPDFText_GetUnicode, _text_object_address()
+    chars = [chr(unicode_of(textpage, i)) for i in range(n)]
+    keys: list[int | None] = [object_of(textpage, i) for i in range(n)]
     for i, char in enumerate(chars):
         if char == "\r" and keys[i] is not None and i + 1 < n and chars[i + 1] == "c":
             chars[i], chars[i + 1] = "©", ""  # LaTeX's \copyright: a circle glyph and a "c"
@@ -53,6 +55,19 @@ def _characters(textpage: Any) -> tuple[list[str], list[int | None]]:
         elif is_spacing_accent(char) and keys[i] is not None:
             _attach_accent(textpage, chars, keys, i)
     return chars, keys
+
+
+@functools.cache
+def _text_object_address() -> Any:
+    """``FPDFText_GetTextObject`` returning the object's address as an int (None for none): a copy
+    of the function with its own result type, cheaper than casting a pointer per character."""
+    import pypdfium2.raw as raw
+
+    original = raw.FPDFText_GetTextObject
+    copy = type(original).from_address(ctypes.addressof(original))
+    copy.argtypes = original.argtypes
+    copy.restype = ctypes.c_void_p
+    return copy
 
 
 def _attach_accent(textpage: Any, chars: list[str], keys: list[int | None], i: int) -> None:
@@ -110,6 +125,33 @@ def _runs(chars: list[str], keys: list[int | None]) -> list[tuple[int, int]]:
     if len(chars) > start:
         runs.append((start, len(chars)))
     return runs
+
+
+def _split_at_wide_gaps(
+    textpage: Any, chars: list[str], runs: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Cut a run where a space beside a number is much wider than a word space: one text object can
+    draw a whole table row ("51,426   6,039   5,963"), and its cells should stay apart."""
+    import pypdfium2.raw as raw
+
+    out: list[tuple[int, int]] = []
+    for start, end in runs:
+        cut = start
+        for k in range(start + 1, end - 1):
+            if chars[k] != " " or not chars[k + 1].strip() or chars[k - 1] in _NOT_A_CELL_END:
+                continue  # (a sentence's end gets a wider space in justified text)
+            before = "".join(chars[cut:k]).rsplit(" ", 1)[-1]
+            after = "".join(chars[k + 1 : min(end, k + 12)]).split(" ", 1)[0]
+            if not any(c.isdigit() for c in before + after):
+                continue  # words apart are a run-in heading or loose justification, not cells
+            if cut == start and _SECTION_NUMBER.match("".join(chars[start:k])):
+                continue  # "3.1   Results": a heading's number is set apart, not a cell
+            gap = _char_box(textpage, k + 1)[0] - _char_box(textpage, k - 1)[1]
+            if gap > _CELL_GAP * raw.FPDFText_GetFontSize(textpage, k - 1):
+                out.append((cut, k))
+                cut = k + 1
+        out.append((cut, end))
+    return out
 
 
 def _run_box(textpage: Any, chars: list[str], start: int, end: int, height: float) -> Box | None:
