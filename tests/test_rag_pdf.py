@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from assay.rag.chunking import ChunkingConfig, chunk_document
 from assay.rag.quality import assess
 from assay.rag.readers import read_document
 from assay.rag.readers.layout import Box, build_lines, reading_order
+from assay.rag.textfix import is_figure_debris
 
 PAGES = {
     "01_bbq_parrish2022_QA_bias_benchmark.pdf": 20,
@@ -191,3 +193,35 @@ def test_tables_read_row_by_row(shared_data: Path) -> None:
     # a table is a paragraph of its own, apart from its caption and the text around it
     para = next(p for p in viggo.split("\n\n") if "E2E | 51,426" in p)
     assert "Table 3" not in para and all(" | " in row for row in para.split("\n")[-3:])
+
+
+def test_figure_text_left_out_of_the_text_and_chunks(shared_data: Path) -> None:
+    """A chart's slanted axis labels and loose tick values are not read into the text (BBQ
+    Figure 7, page 17; the vertical axis titles of Figure 1 in the market-comments paper)."""
+    bbq = parsed(shared_data, "01_bbq_parrish2022_QA_bias_benchmark.pdf")
+    page17 = bbq.page_texts()[16]
+    assert "Figure 7: The proportion of UNKNOWN answers" in page17
+    assert "BaseRoBERTa" not in page17 and "RoBERTa−" not in bbq.text
+    paragraphs = page17.split("\n\n")
+    assert "0.75" not in paragraphs and "17302 18033 9426 15891" not in paragraphs
+    assert any("figure text" in n for n in bbq.notes) and bbq.meta["figure_text_removed"] > 50
+    market = parsed(shared_data, "05_inlg_W18-6515.pdf")
+    assert "Dow Jones Industrial Average [USD]" not in market.text  # rotated axis title
+    assert "closing price of the Dow Jones Industrial Average" in market.text
+    # no chunk is made of figure leftovers
+    config = ChunkingConfig(max_tokens=64, overlap_tokens=8)
+    chunks = chunk_document(bbq, config, lambda ts: [len(t.split()) for t in ts], _word_spans)
+    assert chunks and not [c.text for c in chunks if is_figure_debris(c.text)]
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def test_letter_spaced_words_are_read_as_words() -> None:
+    """Figure text drawn a letter at a time ("F i g u r e 3") is read as words."""
+    boxes = [Box(100 + 8 * i, 50, 105 + 8 * i, 58, ch) for i, ch in enumerate("Figure")]
+    boxes += [Box(152, 50, 157, 58, "3")]  # a word space: wider than the letter spacing
+    boxes += [Box(100 + 8 * i, 80, 104 + 8 * i, 88, ch) for i, ch in enumerate("f(S)=")]
+    lines = build_lines(boxes)
+    assert [ln.text for ln in lines] == ["Figure 3", "f ( S ) ="]

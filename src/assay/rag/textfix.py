@@ -191,6 +191,23 @@ class Dehyphenator:
         )
 
 
+# -- figure text -----------------------------------------------------------------------------------
+
+_TICK_RE = re.compile(r"^[(\[]?[-−+–]?[\d.,:%×]*\d[\d.,:%×]*[)\]]?$|^\W$")
+
+
+def is_figure_debris(paragraph: str) -> bool:
+    """A paragraph of nothing but numbers and stray symbols ("0.75", "1.00 27878"): a chart's tick
+    labels and bar values, read out of their figure. It says nothing on its own."""
+    tokens = paragraph.split()
+    return (
+        bool(tokens)
+        and len(paragraph) <= 120
+        and not paragraph.rstrip().endswith((".", ";"))  # "2020)." ends a citation
+        and all(_TICK_RE.match(t) for t in tokens)
+    )
+
+
 # -- ligatures that the PDF font dropped ---------------------------------------------------------
 
 _LIGATURE_GUESSES = ("fi", "fl", "ff", "ffi", "ffl")
@@ -261,6 +278,7 @@ __all__ = [
     "ends_with_hyphen",
     "fix_accents",
     "fix_ligatures",
+    "is_figure_debris",
     "is_spacing_accent",
     "strip_controls",
 ]

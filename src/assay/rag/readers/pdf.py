@@ -32,6 +32,7 @@ from assay.rag.textfix import (
     default_vocabulary,
     dropped_ligature_repairs,
     ends_with_hyphen,
+    is_figure_debris,
     strip_controls,
 )
 
@@ -133,14 +134,16 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
     meta = {k: v for k, v in pdf.get_metadata_dict().items() if v}
     page_lines: list[list[Line]] = []
     heights: list[float] = []
+    n_rotated = 0
     for i in range(n_pages):
         page = pdf[i]
         try:
-            boxes, _w, h = page_boxes(page)
+            found = page_boxes(page)
         finally:
             page.close()
-        page_lines.append(build_lines(boxes))
-        heights.append(h)
+        page_lines.append(build_lines(found.boxes))
+        heights.append(found.height)
+        n_rotated += found.rotated
     running = find_running_lines(page_lines)
     n_running = sum(len(r) for r in running)
     running_text = " ".join(
@@ -174,6 +177,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
     page_blocks = [reading_order(_with_tables(lines)) for lines in kept]
     flags_iter = iter(heading_flags([b for blocks in page_blocks for b in blocks], body_height))
     page_paras: list[list[tuple[str, bool]]] = []  # (text, is_heading) per paragraph
+    n_debris = 0
     for blocks in page_blocks:
         paras: list[tuple[str, bool]] = []
         for b, found in enumerate(blocks):
@@ -195,6 +199,8 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
                     and _continues(paras[-1][0], text)
                 ):
                     paras[-1] = (dehyphen.join(paras[-1][0], text), False)
+                elif not heading and not block[idx[0]].table and is_figure_debris(text):
+                    n_debris += 1
                 else:
                     paras.append((text, heading))
         page_paras.append(paras)
@@ -262,6 +268,11 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
         notes.append(f"removed {n_running} running header/footer/page-number lines")
     if repairs:
         notes.append(f"restored {len(repairs)} words whose fi/fl ligature the font dropped")
+    if n_rotated or n_debris:
+        notes.append(
+            f"left out figure text: {n_rotated} rotated labels, {n_debris} paragraphs of "
+            "scattered labels and numbers"
+        )
     return ParsedDocument(
         text=full,
         kind="pdf",
@@ -277,6 +288,7 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             "n_pages": n_pages,
             "running_lines_removed": n_running,
             "ligature_repairs": len(repairs),
+            "figure_text_removed": n_rotated + n_debris,
         },
         notes=notes,
     )

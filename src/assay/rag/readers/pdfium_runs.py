@@ -11,33 +11,57 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from assay.rag.readers.layout import Box
 from assay.rag.textfix import clean_pdf_text, compose_accent, is_spacing_accent
 
 _BOLD_NAME = re.compile(r"bold|black|heavy|medi|demi|semibold|cmbx|cmssbx", re.I)
+_MAX_UPRIGHT_ANGLE = 0.05  # radians (3 degrees)
 _CELL_GAP = 0.8  # a space wider than this many ems separates table cells, not words
 _NOT_A_CELL_END = frozenset(" .,;:!?")
 _SECTION_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}|[A-Z](?:\.\d{1,2}){0,3})\.?$")
 _ACCENT_REACH = 12  # characters either side of an accent glyph that it may sit over
 
 
-def page_boxes(page: Any) -> tuple[list[Box], float, float]:
-    """The page's text runs with top-down coordinates, and the page's width and height."""
+class PageText(NamedTuple):
+    boxes: list[Box]  # upright text runs, top-down coordinates
+    width: float
+    height: float
+    rotated: (
+        int  # runs drawn at an angle (a figure's slanted axis labels, a margin stamp), left out
+    )
+
+
+def page_boxes(page: Any) -> PageText:
+    """The page's upright text runs, its size, and how many rotated runs were left out."""
     width, height = page.get_size()
     textpage = page.get_textpage()
+    boxes: list[Box] = []
+    rotated = 0
     try:
         chars, keys = _characters(textpage)
-        boxes = [
-            box
-            for start, end in _split_at_wide_gaps(textpage, chars, _runs(chars, keys))
-            if (box := _run_box(textpage, chars, start, end, height)) is not None
-        ]
+        for start, end in _split_at_wide_gaps(textpage, chars, _runs(chars, keys)):
+            box = _run_box(textpage, chars, start, end, height)
+            if box is None:
+                continue
+            if _is_rotated(textpage, start, chars[start:end]):
+                rotated += 1  # read in reading order it would be glued into scattered fragments
+            else:
+                boxes.append(box)
     finally:
         textpage.close()
-    return boxes, width, height
+    return PageText(boxes, width, height, rotated)
+
+
+def _is_rotated(textpage: Any, start: int, chars: list[str]) -> bool:
+    import pypdfium2.raw as raw
+
+    first = start + next(k for k, c in enumerate(chars) if c.strip())
+    angle = raw.FPDFText_GetCharAngle(textpage, first)  # radians, -1 when unknown
+    return angle >= 0 and min(angle, 2 * math.pi - angle) > _MAX_UPRIGHT_ANGLE
 
 
 def _characters(textpage: Any) -> tuple[list[str], list[int | None]]:
@@ -176,4 +200,4 @@ def _run_box(textpage: Any, chars: list[str], start: int, end: int, height: floa
     return Box(left, height - top, right, height - bottom, clean_pdf_text(text), bold, size)
 
 
-__all__ = ["page_boxes"]
+__all__ = ["PageText", "page_boxes"]
