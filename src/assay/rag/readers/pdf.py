@@ -138,12 +138,12 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
     for i in range(n_pages):
         page = pdf[i]
         try:
-            found = page_boxes(page)
+            page_text = page_boxes(page)
         finally:
             page.close()
-        page_lines.append(build_lines(found.boxes))
-        heights.append(found.height)
-        n_rotated += found.rotated
+        page_lines.append(build_lines(page_text.boxes))
+        heights.append(page_text.height)
+        n_rotated += page_text.rotated
     running = find_running_lines(page_lines)
     n_running = sum(len(r) for r in running)
     running_text = " ".join(
