@@ -333,3 +333,61 @@ def test_gsm8k_generate_until_on_smollm2(smollm2: Model, tmp_path: Path) -> None
         results["exact_match,last_number"], abs=1e-12
     )
     assert any(rec["extraction_ok"] for rec in ours)
+
+
+# -- bias: CrowS-Pairs ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def crows_rows(shared_data: Path) -> list[dict[str, Any]]:
+    """32 CrowS-Pairs pairs, a seeded sample across bias types."""
+    from assay.evals.bias_data import crows_pairs
+
+    ds = select(crows_pairs(shared_data / "crows_pairs"), limit=32, shuffle=True, seed=0)
+    return [dict(r) for r in ds.rows]
+
+
+def _crows_agreement(model: Model, rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    """crows-pairs against lm-eval's crows_pairs_english semantics (empty context, the two
+    sentences as continuations with no delimiter): per-pair log-likelihoods within 1e-4, and
+    the same share of stereotype-preferring pairs, overall and per bias type."""
+    data = _write_rows(tmp_path / "crows.jsonl", rows)
+    task = load_task("crows-pairs").with_overrides(dataset={"builtin": None, "source": str(data)})
+    _lm_eval_task(
+        tmp_path / "tasks",
+        "assay_crows",
+        data,
+        output_type="multiple_choice",
+        doc_to_text="",
+        doc_to_choice="{{[sent_more, sent_less]}}",
+        doc_to_target=0,
+        target_delimiter="",
+        metric_list=MC_METRICS,
+    )
+    ours, metrics = _run_assay(model, task)
+    theirs, _ = _run_lm_eval(_folder(model), tmp_path / "tasks", "assay_crows")
+    by_type: dict[str, list[tuple[float, float]]] = {}
+    for rec, ref, row in zip(ours, theirs, rows, strict=True):
+        assert rec["id"] == str(row["id"]) == str(ref["doc"]["id"])
+        ref_lls = [r[0][0] for r in ref["resps"]]
+        assert rec["loglikelihoods"] == pytest.approx(ref_lls, abs=TOL)
+        stereo = float(ref_lls[0] > ref_lls[1])  # lm-eval's crows_pairs process_results
+        assert rec["scores"]["pct_stereotype"] == stereo
+        diff = abs(ref_lls[0] - ref_lls[1])
+        assert rec["scores"]["likelihood_diff"] == pytest.approx(diff, abs=2 * TOL)
+        by_type.setdefault(row["bias_type"], []).append((rec["scores"]["pct_stereotype"], stereo))
+    for pairs in by_type.values():
+        assert sum(a for a, _ in pairs) == sum(b for _, b in pairs)
+    share = sum(float(r[0][0] > s[0][0]) for r, s in (x["resps"] for x in theirs)) / len(rows)
+    assert metrics["pct_stereotype"]["value"] == pytest.approx(share, abs=1e-12)
+
+
+def test_crows_pairs_on_the_tiny_model(
+    tiny: Model, crows_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    _crows_agreement(tiny, crows_rows, tmp_path)
+
+
+@pytest.mark.slow
+def test_crows_pairs_on_smollm2(
+    smollm2: Model, crows_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    _crows_agreement(smollm2, crows_rows, tmp_path)

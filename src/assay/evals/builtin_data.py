@@ -41,6 +41,7 @@ from assay.evals.datasets import (
     load_rows,
     package_path,
 )
+from assay.evals.bias_data import crows_pairs
 from assay.evals.scorers.numeric import normalize_number
 
 PathLike = str | os.PathLike[str]
@@ -678,6 +679,7 @@ BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "pubmedqa": pubmedqa,
     "aclsum": aclsum,
     "bbc-news": bbc_news,
+    "crows-pairs": crows_pairs,
 }
 
 

@@ -90,7 +90,7 @@ def _check_prompts(
     bad: dict[int, str] = {}
     for i in usable:
         try:
-            solver.prompts.template.render(dict(dataset.rows[i]))
+            solver.prompts.render(dataset.rows[i])
         except TemplateError as exc:
             bad[i] = exc.message
     if bad and not skip_invalid:

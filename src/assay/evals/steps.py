@@ -56,7 +56,12 @@ class PromptBuilder:
 
     @cached_property
     def template(self) -> PromptTemplate:
-        source = self.task.template or "{{ " + self.task.input + " }}"
+        # An empty template is an empty context (sentence scoring, as CrowS-Pairs is), not none.
+        source = (
+            self.task.template
+            if self.task.template is not None
+            else "{{ " + self.task.input + " }}"
+        )
         return PromptTemplate.from_string(source, name=f"{self.task.name}.template")
 
     @property
@@ -105,13 +110,20 @@ class PromptBuilder:
         assert not isinstance(with_cot, str)  # a chat in, a chat out
         return with_cot
 
+    def render(self, row: Mapping[str, Any]) -> list[Message]:
+        """The template's turns for a row; an empty template on a raw-text task is an empty
+        context (each continuation scored on its own, as CrowS-Pairs is)."""
+        if self.task.template == "" and not self.task.use_chat:
+            return []
+        return self.template.render(dict(row))
+
     def prompt(self, row: Mapping[str, Any], row_id: str) -> str | list[Message]:
         """A chat for chat tasks; for raw-text tasks, plain text laid out as
         lm-evaluation-harness does: each example's prompt, a space and its answer, examples
         separated by a blank line, then the item's prompt."""
         if self.task.use_chat:
             return self.chat(row, row_id)
-        rendered = self.template.render(dict(row))
+        rendered = self.render(row)
         if self.task.system:
             rendered = [Message(role="system", content=self.task.system), *rendered]
         query = "\n\n".join(m.content for m in rendered)
