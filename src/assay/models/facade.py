@@ -71,7 +71,9 @@ class Model:
         self.address = address
         self.settings = settings
         self.workspace = workspace
-        self.retry = RetryPolicy(max_retries=settings.openai.max_retries)
+        self.retry = RetryPolicy(
+            max_retries=settings.openai.max_retries, budget_s=settings.openai.retry_budget_s
+        )
         self._sleep: Callable[[float], None] = time.sleep
         self._fingerprint: str | None = None
 
