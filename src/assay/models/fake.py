@@ -113,8 +113,15 @@ class FakeBackend:
             return str(reply.get("text", ""))
         return reply(prompt_text) if callable(reply) else reply
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        out = []
+    reports_finished = True
+    """``generate`` reports each reply as it is made (see :mod:`assay.models.facade`)."""
+
+    def generate(
+        self,
+        requests: Sequence[GenerateRequest],
+        on_finished: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        out: list[Generation] = []
         for req in requests:
             text = self._text(req)
             self.seen.append(text)
@@ -134,6 +141,8 @@ class FakeBackend:
                     finish_reason="length" if truncated and not stopped else "stop",
                 )
             )
+            if on_finished is not None:
+                on_finished(len(out) - 1, out[-1])
         return out
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:

@@ -73,7 +73,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -511,8 +511,15 @@ class OpenAIBackend:
             latency_s=time.perf_counter() - start,
         )
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        return self._map(self._generate_one, requests)
+    reports_finished = True
+    """``generate`` reports each answer as it arrives (see :mod:`assay.models.facade`)."""
+
+    def generate(
+        self,
+        requests: Sequence[GenerateRequest],
+        on_finished: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        return self._map(self._generate_one, requests, on_finished)
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
         fmt = self._format(request)
@@ -678,12 +685,33 @@ class OpenAIBackend:
         return out
 
     # -- HTTP plumbing -------------------------------------------------------------------------
-    def _map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        """Run ``fn`` over a batch with at most ``max_concurrency`` requests in flight."""
+    def _map(
+        self,
+        fn: Callable[[Any], T],
+        items: Sequence[Any],
+        on_done: Callable[[int, T], None] | None = None,
+    ) -> list[T]:
+        """Run ``fn`` over a batch with at most ``max_concurrency`` requests in flight;
+        ``on_done(index, result)`` is called (in this thread) as each result arrives."""
+        report = on_done or (lambda k, out: None)
         if len(items) <= 1 or self.max_concurrency == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            results = []
+            for k, item in enumerate(items):
+                results.append(fn(item))
+                report(k, results[-1])
+            return results
+        found: dict[int, T] = {}
+        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items)))
+        try:
+            futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
+            for future in as_completed(futures):
+                k = futures[future]
+                found[k] = future.result()
+                report(k, found[k])
+        finally:
+            # On an error, requests not yet sent are dropped rather than waited for.
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [found[k] for k in range(len(items))]
 
     def _retrying(self, fn: Callable[[], T], endpoint: str, timeout_s: float | None = None) -> T:
         """One HTTP request with retries; SDK errors become assay errors. ``timeout_s`` is the
