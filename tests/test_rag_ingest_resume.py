@@ -90,10 +90,9 @@ def test_interrupted_while_writing(
         writes.append(args[1])
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(RagStore, "write_documents", write_two)
-    with pytest.raises(Interrupted):
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        patch.setattr(RagStore, "write_documents", write_two)
         Collection(ws, "notes").add(paths)
-    monkeypatch.undo()
     assert [len(docs) for docs in writes] == [1, 1], "one document per transaction"
 
     again = Collection(ws, "notes").add(paths)
@@ -107,7 +106,6 @@ def test_interrupted_while_embedding(
     """Slow parsing: documents are embedded and committed every few seconds, not at the end."""
     ws = Workspace.init(tmp_path / "ws")
     paths = corpus(tmp_path / "notes")
-    monkeypatch.setattr(ingest_module, "GROUP_SECONDS", 0.0)  # as if each file took long
     original = ingest_module.embed_texts
     calls = []
 
@@ -117,10 +115,10 @@ def test_interrupted_while_embedding(
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module, "embed_texts", embed_three)
-    with pytest.raises(Interrupted):
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        patch.setattr(ingest_module, "GROUP_SECONDS", 0.0)  # as if each file took long
+        patch.setattr(ingest_module, "embed_texts", embed_three)
         Collection(ws, "notes").add(paths)
-    monkeypatch.undo()
 
     again = Collection(ws, "notes").add(paths)
     assert again.count("unchanged") == 3 and again.count("added") == len(TOPICS) - 3
