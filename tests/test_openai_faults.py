@@ -17,12 +17,12 @@ import pytest
 
 import assay
 from assay.config import load_settings
-from assay.errors import BackendError, ServerUnreachableError
+from assay.errors import BackendError, ServerUnreachableError, UserError
 from assay.models.facade import Model
 from assay.models.fake import scripted
 from assay.models.openai_api import OpenAIBackend
 from assay.serve.app import create_app
-from test_openai_backend import FailFirst, backend, remote
+from test_openai_backend import FailFirst, _json_error, backend, remote
 
 MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
 
@@ -190,3 +190,37 @@ def test_the_retry_budget_bounds_waiting(serve_app) -> None:
     assert time.monotonic() - start < 2, "a 20 s wait past the budget is not started"
     assert not isinstance(info.value, ServerUnreachableError)
     assert flaky.requests == 1
+
+
+class RefuseOnce:
+    """Answer the first completion request whose prompt contains ``word`` with HTTP 400."""
+
+    def __init__(self, app: Any, word: str) -> None:
+        self.app, self.word, self.refused = app, word, False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/completions":
+            await self.app(scope, receive, send)
+            return
+        message = await receive()
+        body = message.get("body", b"")
+        if self.word in json.loads(body)["prompt"] and not self.refused:
+            self.refused = True
+            await _json_error(send, 400, {})
+            return
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def test_answers_that_arrived_are_cached_when_the_batch_fails(serve_app) -> None:
+    server = serve_app(RefuseOnce(create_app(scripted()), "bad"))
+    model = remote(server, max_concurrency=3)
+    prompts = ["good one", "bad one", "good two"]
+    with pytest.raises(UserError, match="rejected the request"):
+        model.generate(prompts, max_tokens=20)
+    gens = model.generate(prompts, max_tokens=20)
+    assert [g.text for g in gens] == [f"echo: {p}" for p in prompts]
+    assert [g.cached for g in gens] == [True, False, True]

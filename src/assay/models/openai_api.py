@@ -701,16 +701,26 @@ class OpenAIBackend:
                 report(k, results[-1])
             return results
         found: dict[int, T] = {}
+        error: Exception | None = None
         pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items)))
         try:
             futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
             for future in as_completed(futures):
-                k = futures[future]
-                found[k] = future.result()
-                report(k, found[k])
+                if future.cancelled():
+                    continue
+                try:
+                    found[futures[future]] = out = future.result()
+                except Exception as exc:
+                    # Requests not sent yet are dropped; those in flight are still kept.
+                    error = error or exc
+                    for other in futures:
+                        other.cancel()
+                    continue
+                report(futures[future], out)
         finally:
-            # On an error, requests not yet sent are dropped rather than waited for.
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)  # all done, unless interrupted
+        if error is not None:
+            raise error
         return [found[k] for k in range(len(items))]
 
     def _retrying(self, fn: Callable[[], T], endpoint: str, timeout_s: float | None = None) -> T:
