@@ -14,6 +14,7 @@ from assay.finetune.runs import run_dir
 from assay.finetune.session import Session
 from assay.workspace import Workspace
 from finetune_util import sentiment_rows, tiny_encoder, write_jsonl
+from test_finetune_classifier import _config
 
 
 class Interrupted(BaseException):
@@ -26,16 +27,7 @@ def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(encoder_dir: Path, train_file: Path) -> dict[str, Any]:
-    return {
-        "recipe": "classifier",
-        "model": str(encoder_dir),
-        "run_id": "clf",
-        "max_length": 16,
-        "progress": False,
-        "data": {"train": str(train_file), "validation_fraction": 0.2},
-        "optim": {"max_steps": 12, "batch_size": 8, "learning_rate": 3e-3},
-        "checkpoint": {"every_steps": 4},
-    }
+    return _config(encoder_dir, train_file, optim={"max_steps": 12}, checkpoint={"every_steps": 4})
 
 
 def test_a_run_refused_after_it_started_leaves_no_folder(tmp_path: Path, encoder_dir: Path) -> None:

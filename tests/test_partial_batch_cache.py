@@ -12,10 +12,10 @@ import pytest
 import assay
 from assay.config import load_settings
 from assay.evals.runner import EvalOptions, evaluate
-from assay.evals.task import TaskConfig
 from assay.models.facade import Model
 from assay.models.fake import scripted
 from assay.workspace import Workspace
+from test_eval_runner import qa_task, write_jsonl
 
 
 class Interrupted(BaseException):
@@ -23,22 +23,8 @@ class Interrupted(BaseException):
 
 
 def test_resumed_eval_reuses_the_sequences_finished_before_the_kill(tmp_path: Path) -> None:
-    path = tmp_path / "qa.jsonl"
-    path.write_text(
-        "".join(
-            f'{{"id": "q{i}", "question": "{i} + {i}", "answer": "{2 * i}"}}\n' for i in range(8)
-        )
-    )
-    task = TaskConfig.model_validate(
-        {
-            "name": "sums",
-            "dataset": {"source": str(path), "id_field": "id"},
-            "template": "{{ question }}",
-            "target": "answer",
-            "extract": {"strategy": "last_number"},
-            "scorers": ["numeric_match"],
-        }
-    )
+    rows = [{"id": f"q{i}", "question": f"{i} + {i}", "answer": str(2 * i)} for i in range(8)]
+    task = qa_task(write_jsonl(tmp_path / "qa.jsonl", rows))
     decoded: list[int] = []
 
     def reply(prompt: str) -> str:

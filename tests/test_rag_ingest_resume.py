@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +77,28 @@ class Interrupted(BaseException):
     """Stands for a kill: not an Exception, so nothing on the way catches it."""
 
 
+def dies_after(n: int, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Callable[..., Any]:
+    """``fn``, recording each call's arguments in ``calls``, killed at call ``n + 1``."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if len(calls) == n:
+            raise Interrupted
+        calls.append(args)
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
 def test_interrupted_while_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
 ) -> None:
     ws = Workspace.init(tmp_path / "ws")
     paths = corpus(tmp_path / "notes")
-    original = RagStore.write_documents
-    writes = []
-
-    def write_two(self: RagStore, *args: Any, **kwargs: Any) -> list[int]:
-        if len(writes) == 2:
-            raise Interrupted
-        writes.append(args[1])
-        return original(self, *args, **kwargs)
-
+    writes: list[tuple[Any, ...]] = []
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
-        patch.setattr(RagStore, "write_documents", write_two)
+        patch.setattr(RagStore, "write_documents", dies_after(2, RagStore.write_documents, writes))
         Collection(ws, "notes").add(paths)
-    assert [len(docs) for docs in writes] == [1, 1], "one document per transaction"
+    assert [len(args[2]) for args in writes] == [1, 1], "one document per transaction"
 
     again = Collection(ws, "notes").add(paths)
     assert again.count("unchanged") == 2 and again.count("added") == len(TOPICS) - 2
@@ -106,18 +111,9 @@ def test_interrupted_while_embedding(
     """Slow parsing: documents are embedded and committed every few seconds, not at the end."""
     ws = Workspace.init(tmp_path / "ws")
     paths = corpus(tmp_path / "notes")
-    original = ingest_module.embed_texts
-    calls = []
-
-    def embed_three(*args: Any, **kwargs: Any) -> Any:
-        if len(calls) == 3:
-            raise Interrupted
-        calls.append(1)
-        return original(*args, **kwargs)
-
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
         patch.setattr(ingest_module, "GROUP_SECONDS", 0.0)  # as if each file took long
-        patch.setattr(ingest_module, "embed_texts", embed_three)
+        patch.setattr(ingest_module, "embed_texts", dies_after(3, ingest_module.embed_texts, []))
         Collection(ws, "notes").add(paths)
 
     again = Collection(ws, "notes").add(paths)

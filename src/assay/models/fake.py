@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
-from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -119,7 +119,7 @@ class FakeBackend:
     def generate(
         self,
         requests: Sequence[GenerateRequest],
-        on_finished: Callable[[int, Generation], None] | None = None,
+        on_finished: OnFinished | None = None,
     ) -> list[Generation]:
         out: list[Generation] = []
         for req in requests:

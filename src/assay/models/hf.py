@@ -96,7 +96,7 @@ from assay.models.constrain import JsonSchemaProcessor, SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
 from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
-from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
 from assay.models.registry import local_path
 from assay.models.shared_prefix import PrefixCache
 from assay.models.types import (
@@ -235,9 +235,7 @@ class _RowStopper(StoppingCriteria):
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
 
-def _mapped(
-    on_finished: Callable[[int, Generation], None] | None, indices: Sequence[int]
-) -> Callable[[int, Generation], None] | None:
+def _mapped(on_finished: OnFinished | None, indices: Sequence[int]) -> OnFinished | None:
     """``on_finished`` for a sub-batch: its row ``k`` is row ``indices[k]`` of the caller's."""
     if on_finished is None:
         return None
@@ -412,7 +410,7 @@ class HFBackend:
     def generate(
         self,
         requests: Sequence[GenerateRequest],
-        on_finished: Callable[[int, Generation], None] | None = None,
+        on_finished: OnFinished | None = None,
     ) -> list[Generation]:
         items = [(r, self.encode(self._prompt_text(r))) for r in requests]
         for r, ids in items:
@@ -445,7 +443,7 @@ class HFBackend:
         *,
         streamer: Any = None,
         cancel: threading.Event | None = None,
-        on_finished: Callable[[int, Generation], None] | None = None,
+        on_finished: OnFinished | None = None,
     ) -> list[Generation]:
         """Decode rows that share sampling settings (and, if sampled with a seed, are alone).
         ``on_finished(k, generation)`` is called as row ``k`` finishes, except rows that want

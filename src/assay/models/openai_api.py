@@ -93,7 +93,7 @@ from assay.errors import (
     UnsupportedOperationError,
     UserError,
 )
-from assay.models.protocol import render_plain_chat
+from assay.models.protocol import OnFinished, render_plain_chat
 from assay.models.retry import CircuitBreaker, RetryPolicy, with_retries
 from assay.models.types import (
     GenerateRequest,
@@ -517,7 +517,7 @@ class OpenAIBackend:
     def generate(
         self,
         requests: Sequence[GenerateRequest],
-        on_finished: Callable[[int, Generation], None] | None = None,
+        on_finished: OnFinished | None = None,
     ) -> list[Generation]:
         return self._map(self._generate_one, requests, on_finished)
 

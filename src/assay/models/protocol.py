@@ -11,7 +11,7 @@ as it finishes; the facade caches those at once (see :mod:`assay.models.facade`)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from assay.models.types import (
@@ -23,6 +23,9 @@ from assay.models.types import (
     ModelInfo,
     RollingLoglikelihood,
 )
+
+OnFinished = Callable[[int, Generation], None]
+"""``generate``'s optional ``on_finished``: called with a request's index and its generation."""
 
 
 @runtime_checkable
@@ -78,4 +81,4 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return text[:cut], cut < len(text)
 
 
-__all__ = ["PLAIN_CHAT_FORMAT", "Backend", "apply_stop", "render_plain_chat"]
+__all__ = ["PLAIN_CHAT_FORMAT", "Backend", "OnFinished", "apply_stop", "render_plain_chat"]
