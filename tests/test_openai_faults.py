@@ -17,10 +17,11 @@ import pytest
 
 import assay
 from assay.config import load_settings
-from assay.errors import BackendError, ServerUnreachableError, UserError
+from assay.errors import BackendError, NoAnswerError, ServerUnreachableError, UserError
 from assay.models.facade import Model
 from assay.models.fake import scripted
 from assay.models.openai_api import OpenAIBackend
+from assay.models.retry import CircuitBreaker
 from assay.serve.app import create_app
 from test_openai_backend import FailFirst, _json_error, backend, remote
 
@@ -115,7 +116,7 @@ def test_a_server_that_never_answers_fails_in_one_timeout(silent) -> None:
     assert took < 3, f"took {took:.1f}s"
     message = str(info.value)
     assert "\n" not in message
-    assert f"{server.base_url} accepts connections but does not answer" in message
+    assert f"no answer from {server.base_url}" in message
     assert "did not answer within 0.5s" in message
     assert server.requests == ["GET /v1/models HTTP/1.1"], "no retry of a silent server"
 
@@ -224,3 +225,21 @@ def test_answers_that_arrived_are_cached_when_the_batch_fails(serve_app) -> None
     gens = model.generate(prompts, max_tokens=20)
     assert [g.text for g in gens] == [f"echo: {p}" for p in prompts]
     assert [g.cached for g in gens] == [True, False, True]
+
+
+def test_breaker_counts_silences_in_a_row_and_lets_one_through_after_cooling_down() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("http://x/v1", threshold=2, cooldown_s=30, clock=lambda: now[0])
+    silence = NoAnswerError("http://x/v1/completions did not answer within 60s")
+    breaker.answered()
+    assert not breaker.no_answer(silence), "one silence from a server that answered before"
+    breaker.answered()  # an answer (even a 429) resets the count
+    assert not breaker.no_answer(silence)
+    assert breaker.no_answer(silence)
+    with pytest.raises(ServerUnreachableError, match="stopped answering: 2 requests in a row"):
+        breaker.check()
+    now[0] = 31.0
+    breaker.check()  # cooled down: one request may try
+    assert breaker.no_answer(silence), "and one more silence opens it again"
+    with pytest.raises(ServerUnreachableError):
+        breaker.check()

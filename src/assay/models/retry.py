@@ -69,7 +69,7 @@ class CircuitBreaker:
     def error(self) -> ServerUnreachableError:
         last = self._last.message if self._last else "no answer"
         if not self._answered:
-            message = f"{self.server} accepts connections but does not answer ({last})"
+            message = f"no answer from {self.server} ({last})"
         else:
             message = (
                 f"{self.server} stopped answering: {self._failures} requests in a row got "
@@ -129,9 +129,7 @@ def with_retries(
                 if isinstance(exc, NoAnswerError):
                     if breaker.no_answer(exc):
                         raise breaker.error() from exc
-                elif isinstance(exc, TransientBackendError) or not isinstance(
-                    exc, ServerUnreachableError
-                ):
+                elif not isinstance(exc, ServerUnreachableError):
                     breaker.answered()  # an error status is still an answer
             if not isinstance(exc, TransientBackendError):
                 raise
