@@ -276,7 +276,7 @@ class OpenAIBackend:
         """For requests a live server answers at once (``/models``, ``/tokenize``)."""
         self.breaker = CircuitBreaker(
             base_url,
-            hint="is the server up, and not stuck or overloaded? (its log says); a slow server "
+            hint="is the server up, and not stuck or overloaded? check its log; a slow server "
             "needs larger openai.connect_timeout_s / openai.timeout_s in the settings",
         )
         self.client = openai.OpenAI(
