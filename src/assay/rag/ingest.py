@@ -34,7 +34,7 @@ from assay.rag.store import CollectionInfo, PreparedDocument, RagStore
 
 EMBED_SLICE = 256  # texts per encode call (the progress bar's step)
 GROUP_CHUNKS = EMBED_SLICE  # chunks embedded together before their documents are written
-GROUP_SECONDS = 10.0  # ...or sooner, once the oldest waiting document was parsed this long ago
+GROUP_SECONDS = 10.0  # ...or sooner, once the group's files took this long to read and parse
 
 
 @dataclass
@@ -258,8 +258,10 @@ def ingest(
 
     try:
         n_pending_chunks = 0
-        oldest = 0.0
+        group_start = 0.0
         for path in files:
+            if not pending:
+                group_start = time.perf_counter()
             try:
                 result = _prepare_one(
                     store, collection, embedder, path, max_size_mb, vocabulary, seen_hashes
@@ -277,12 +279,13 @@ def ingest(
                 emit(result)
                 continue
             prepared, file_result = result
-            if not pending:
-                oldest = time.perf_counter()
             pending.append((prepared, file_result))
             n_pending_chunks += len(prepared.chunks)
             bars.more_chunks(len(prepared.chunks))
-            if n_pending_chunks >= GROUP_CHUNKS or time.perf_counter() - oldest >= GROUP_SECONDS:
+            if (
+                n_pending_chunks >= GROUP_CHUNKS
+                or time.perf_counter() - group_start >= GROUP_SECONDS
+            ):
                 flush()
                 n_pending_chunks = 0
         flush()
