@@ -17,7 +17,8 @@
             └── NoAnswerError       a timeout or dropped connection: nothing came back
 
 The CLI prints ``error: <message>`` and ``hint: <hint>`` on one line each, no traceback unless
-``--debug``.
+``--debug``. ``AssayWarning`` is for work that went on with something lost (a call that could
+not be logged, input bytes that were replaced); the CLI prints it as one ``warning:`` line.
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class WorkspaceError(UserError):
     pass
 
 
+class AssayWarning(UserWarning):
+    pass
+
+
 class BackendError(AssayError):
     pass
 
@@ -110,6 +115,7 @@ class NoAnswerError(TransientBackendError):
 
 __all__ = [
     "AssayError",
+    "AssayWarning",
     "BackendError",
     "ConfigError",
     "ContextLengthError",
