@@ -37,7 +37,15 @@ class OpenAISettings(BaseModel):
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 60.0
+    """Seconds to wait for an answer to a generation or scoring request (or, when streaming,
+    for its next piece)."""
+    connect_timeout_s: float = 10.0
+    """Seconds to open a connection, and for quick requests (``GET /models``, ``POST
+    /tokenize``) to be answered: a server that accepts connections but never answers is
+    reported after this long, not after every retry of a long timeout."""
     max_retries: int = 5
+    retry_budget_s: float = 120.0
+    """Seconds one request may spend in tries and waits together before it gives up."""
     max_concurrency: int = 8
 
 

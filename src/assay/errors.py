@@ -14,6 +14,7 @@
     └── BackendError                the model or server failed while doing valid work
         ├── ServerUnreachableError  an HTTP backend cannot be reached
         └── TransientBackendError   timeout / 429 / 5xx: retried with backoff before it surfaces
+            └── NoAnswerError       a timeout or dropped connection: nothing came back
 
 The CLI prints ``error: <message>`` and ``hint: <hint>`` on one line each, no traceback unless
 ``--debug``. ``AssayWarning`` is for work that went on with something lost (a call that could
@@ -107,6 +108,11 @@ class TransientBackendError(BackendError):
         self.retry_after = retry_after
 
 
+class NoAnswerError(TransientBackendError):
+    """The server sent nothing back (a timeout, a dropped connection), unlike a 429 or 5xx:
+    retried only until a circuit breaker decides the server is not answering at all."""
+
+
 __all__ = [
     "AssayError",
     "AssayWarning",
@@ -117,6 +123,7 @@ __all__ = [
     "MissingAPIKeyError",
     "MissingExtraError",
     "ModelNotFoundError",
+    "NoAnswerError",
     "SamplingError",
     "ServerUnreachableError",
     "TransientBackendError",

@@ -65,6 +65,12 @@ def add(
     """Add files, folders or globs (PDF, Markdown, HTML, text) to a collection.
 
     Unchanged files are skipped, changed ones replaced. Each file gets a one-line parse report.
+    Each document is saved as soon as it is embedded: after an interruption, the same command
+    skips the documents already added ("unchanged") and does the rest.
+
+    \b
+    Example:
+      assay docs add papers/ notes/*.md -c library
     """
     from assay.rag.chunking import ChunkingConfig
     from assay.rag.ingest import FileResult

@@ -34,7 +34,7 @@ def train(
     The run is written to <workspace>/models/<run_id>/ (run_id defaults to the config file's
     name) and can be loaded as run:<run_id>. Running the same command again after an
     interruption resumes from the latest checkpoint; a changed config is refused with the
-    differences.
+    differences. A run that fails before its first checkpoint leaves no folder behind.
 
     \b
     Several GPUs, processes or machines (data parallel, FSDP, DeepSpeed):

@@ -2,7 +2,8 @@
 
 The same command run again finds the unfinished run with the same key (task config, model
 fingerprint, data, template, seed) and computes only the samples not yet committed. A finished
-run with the same key is returned as it is.
+run with the same key is returned as it is. Model answers are cached one by one as they are
+decoded, before their batch is committed, so a resumed run also reuses those (and says how many).
 """
 
 from __future__ import annotations
@@ -320,12 +321,13 @@ def evaluate(
             n_total=len(usable),
         )
     else:
-        say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already done")
+        say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already committed")
         store.reopen(run.id)
 
     done_ids = store.done_ids(run.id)
     todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
     size = options.batch_size or model.settings.batch_size
+    hits_before = model.cache_hits
     bar = None
     if options.progress and todo:
         from tqdm import tqdm
@@ -354,6 +356,9 @@ def evaluate(
     finally:
         if bar is not None:
             bar.close()
+    reused = model.cache_hits - hits_before
+    if reused:
+        say(f"run {run.id}: {reused} model answers came from the response cache, not recomputed")
     store.finish(run.id, metrics)
     return store.get(run.id)
 

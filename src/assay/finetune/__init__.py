@@ -51,13 +51,19 @@ def train(
 
     A run with checkpoints resumes from the latest one (the config must be unchanged; the error
     shows what changed). A finished run with the same config is not trained again: its result is
-    returned. ``fresh=True`` discards the run's checkpoints and outputs and starts over.
+    returned. ``fresh=True`` discards the run's checkpoints and outputs and starts over. A run
+    that fails before its first checkpoint leaves no run folder behind.
     """
     from assay.errors import ConfigError
     from assay.finetune import checkpoint as ckpt
     from assay.finetune.config import config_diff, recipe_module
     from assay.finetune.runs import read_record, run_dir
-    from assay.finetune.session import Environment, TrainResult, refuse_changed_config
+    from assay.finetune.session import (
+        Environment,
+        TrainResult,
+        discard_unfinished,
+        refuse_changed_config,
+    )
     from assay.workspace import Workspace
 
     cfg = load_config(config, overrides)
@@ -88,7 +94,11 @@ def train(
         if latest is not None:
             refuse_changed_config(ckpt.read_state(latest), cfg, latest)
     module = recipe_module(cfg.recipe)
-    result: TrainResult = module.run(cfg, Environment(workspace=ws, fresh=fresh, quiet=quiet))
+    try:
+        result: TrainResult = module.run(cfg, Environment(workspace=ws, fresh=fresh, quiet=quiet))
+    except BaseException:
+        discard_unfinished(folder)  # no empty run folder; checkpoints to resume from are kept
+        raise
     return result
 
 

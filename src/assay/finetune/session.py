@@ -27,6 +27,8 @@ checkpoints save and restore per process.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -204,8 +206,6 @@ class Session:
         session = cls(cfg, env, accelerator)
         if accelerator.is_main_process:
             if env.fresh and session.run_dir.exists():
-                import shutil
-
                 shutil.rmtree(session.run_dir)
             session.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_partial(session.run_dir)
@@ -711,8 +711,6 @@ class Session:
             if best_file.exists():
                 best_file.unlink()
             if not self.cfg.checkpoint.keep_after_training:
-                import shutil
-
                 shutil.rmtree(ckpt.checkpoints_dir(self.run_dir), ignore_errors=True)
             tps = record["training"]["tokens_per_s"]
             self.say(
@@ -770,6 +768,21 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return max(0.0, 1.0 - progress)
+
+
+def discard_unfinished(folder: Path) -> bool:
+    """After a failed run, remove its folder unless it holds something to keep: a complete
+    checkpoint (the same command resumes from it) or a finished run's outputs. A run that
+    failed before its first checkpoint leaves nothing behind. Returns whether it was removed."""
+    if int(os.environ.get("RANK", "0")) != 0 or not folder.is_dir():
+        return False  # the main process decides, as it made the folder
+    if ckpt.complete_checkpoints(folder):
+        return False
+    record = read_record(folder)
+    if record is not None and record.get("status") == "complete":
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
 
 
 def refuse_changed_config(saved: dict[str, Any], cfg: RecipeConfig, where: Path) -> None:

@@ -3,6 +3,10 @@
 It adds, once for all backends: batching, the response cache, retries, context-length checks,
 token/latency/cost accounting and one call-log row per call. Backends stay small.
 
+A backend whose ``reports_finished`` is true takes ``generate(requests, on_finished=fn)`` and
+calls ``fn(index, generation)`` as each sequence of a batch is done; the facade caches it then,
+so an interruption late in a long batch loses only the sequences still being decoded.
+
 The cache key is the model fingerprint + the operation + the full request (prompt and sampling
 settings) + the sample index, so ``n`` sampled outputs are cached as ``n`` entries, never one.
 """
@@ -74,9 +78,13 @@ class Model:
         self.address = address
         self.settings = settings
         self.workspace = workspace
-        self.retry = RetryPolicy(max_retries=settings.openai.max_retries)
+        self.retry = RetryPolicy(
+            max_retries=settings.openai.max_retries, budget_s=settings.openai.retry_budget_s
+        )
         self._sleep: Callable[[float], None] = time.sleep
         self._fingerprint: str | None = None
+        self.cache_hits = 0
+        """Requests answered from the response cache so far, by this object."""
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -156,6 +164,7 @@ class Model:
             Generation,
             progress=progress,
             preview=items[0] if items else "",
+            early=bool(getattr(self.backend, "reports_finished", False)),
         )
         out = []
         for (pi, si, _), gen in zip(requests, results, strict=True):
@@ -291,7 +300,9 @@ class Model:
         progress: bool,
         preview: Any,
         same_batch: Callable[[Any], Any] | None = None,
+        early: bool = False,
     ) -> list[R]:
+        """``early``: pass the backend ``on_finished`` and cache each result as it comes."""
         results: list[R | None] = [None] * len(requests)
         if self.settings.cache:
             for i, row in enumerate(self._cache_get(keys)):
@@ -299,6 +310,18 @@ class Model:
                     results[i] = result_type.model_validate_json(row)
         todo = [i for i, r in enumerate(results) if r is None]
         n_cached = len(requests) - len(todo)
+        self.cache_hits += n_cached
+        kept: set[int] = set()
+
+        def keep(i: int, out: R, latency_s: float) -> None:
+            """Finish and cache one result the moment the backend has it."""
+            if i in kept:
+                return  # a retried batch reports it again
+            results[i] = out = self._priced(out, latency_s)
+            kept.add(i)
+            if self.settings.cache:
+                self._cache_put(op, [(keys[i], out.model_dump_json())])
+
         start = time.perf_counter()
         error: str | None = None
         try:
@@ -324,20 +347,21 @@ class Model:
             for batch in batches:
                 batch_start = time.perf_counter()
                 batch_requests = [requests[i] for i in batch]
-                outs: list[R] = with_retries(
-                    functools.partial(call, batch_requests), self.retry, self._sleep
-                )
+                run_batch = functools.partial(call, batch_requests)
+                if early:
+                    run_batch = functools.partial(
+                        run_batch,
+                        on_finished=lambda k, out, batch=batch, t0=batch_start: keep(
+                            batch[k], out, time.perf_counter() - t0
+                        ),
+                    )
+                outs: list[R] = with_retries(run_batch, self.retry, self._sleep)
                 per_item = (time.perf_counter() - batch_start) / max(len(batch), 1)
                 fresh: list[tuple[str, str]] = []
                 for i, out in zip(batch, outs, strict=True):
-                    if isinstance(out, Generation):
-                        out = out.model_copy(
-                            update={
-                                "latency_s": out.latency_s or per_item,
-                                "cost": self.cost(out.prompt_tokens, out.completion_tokens),
-                            }
-                        )
-                    results[i] = out
+                    if i in kept:
+                        continue
+                    results[i] = out = self._priced(out, per_item)
                     fresh.append((keys[i], out.model_dump_json()))
                 if self.settings.cache:
                     self._cache_put(op, fresh)
@@ -373,6 +397,17 @@ class Model:
                 r = r.model_copy(update={"cached": True})
             final.append(r)
         return final
+
+    def _priced(self, out: R, latency_s: float) -> R:
+        """A generation with its cost, and ``latency_s`` where the backend measured none."""
+        if not isinstance(out, Generation):
+            return out
+        return out.model_copy(
+            update={
+                "latency_s": out.latency_s or latency_s,
+                "cost": self.cost(out.prompt_tokens, out.completion_tokens),
+            }
+        )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """US$ for this many tokens, from the price table (by address, or by model name)."""

@@ -28,7 +28,7 @@ import yaml
 
 from assay.config_errors import yaml_problem
 from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
-from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -114,8 +114,15 @@ class FakeBackend:
             return str(reply.get("text", ""))
         return reply(prompt_text) if callable(reply) else reply
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        out = []
+    reports_finished = True
+    """``generate`` reports each reply as it is made (see :mod:`assay.models.facade`)."""
+
+    def generate(
+        self,
+        requests: Sequence[GenerateRequest],
+        on_finished: OnFinished | None = None,
+    ) -> list[Generation]:
+        out: list[Generation] = []
         for req in requests:
             text = self._text(req)
             self.seen.append(text)
@@ -135,6 +142,8 @@ class FakeBackend:
                     finish_reason="length" if truncated and not stopped else "stop",
                 )
             )
+            if on_finished is not None:
+                on_finished(len(out) - 1, out[-1])
         return out
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:

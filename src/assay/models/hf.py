@@ -96,7 +96,7 @@ from assay.models.constrain import JsonSchemaProcessor, SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
 from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
-from assay.models.protocol import apply_stop, render_plain_chat
+from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
 from assay.models.registry import local_path
 from assay.models.shared_prefix import PrefixCache
 from assay.models.types import (
@@ -201,12 +201,15 @@ class _RowStopper(StoppingCriteria):
         rows: list[_RowState],
         eos_ids: set[int],
         cancel: threading.Event | None = None,
+        on_finished: Callable[[int, list[int]], None] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.prompt_width = prompt_width
         self.rows = rows
         self.eos_ids = eos_ids
         self.cancel = cancel
+        self.on_finished = on_finished
+        """Called with a row and its tokens when the row finishes (not when cancelled)."""
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         n = input_ids.shape[1] - self.prompt_width
@@ -223,11 +226,21 @@ class _RowStopper(StoppingCriteria):
                     row.finished_at, row.reason = n, "length"
                 elif cancelled:
                     row.finished_at, row.reason = n, "cancelled"
+                if self.on_finished is not None and row.reason not in ("", "cancelled"):
+                    self.on_finished(i, new.tolist())
             done.append(row.finished_at is not None)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
     def _text(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _mapped(on_finished: OnFinished | None, indices: Sequence[int]) -> OnFinished | None:
+    """``on_finished`` for a sub-batch: its row ``k`` is row ``indices[k]`` of the caller's."""
+    if on_finished is None:
+        return None
+    report = on_finished
+    return lambda k, gen: report(indices[k], gen)
 
 
 # -- the backend -----------------------------------------------------------------------------------
@@ -391,7 +404,14 @@ class HFBackend:
             raise ContextLengthError(n_prompt + 1, self._context)
         return min(max_tokens, self._context - n_prompt)
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+    reports_finished = True
+    """``generate`` reports each row as it finishes (see :mod:`assay.models.facade`)."""
+
+    def generate(
+        self,
+        requests: Sequence[GenerateRequest],
+        on_finished: OnFinished | None = None,
+    ) -> list[Generation]:
         items = [(r, self.encode(self._prompt_text(r))) for r in requests]
         for r, ids in items:
             self._cap(len(ids), r.sampling.max_tokens)  # fail before any work is done
@@ -410,7 +430,9 @@ class HFBackend:
         results: list[Generation | None] = [None] * len(items)
         with self._lock:
             for indices in groups.values():
-                outs = self._generate_group([items[i] for i in indices])
+                outs = self._generate_group(
+                    [items[i] for i in indices], on_finished=_mapped(on_finished, indices)
+                )
                 for i, gen in zip(indices, outs, strict=True):
                     results[i] = gen
         return [g for g in results if g is not None]
@@ -421,8 +443,11 @@ class HFBackend:
         *,
         streamer: Any = None,
         cancel: threading.Event | None = None,
+        on_finished: OnFinished | None = None,
     ) -> list[Generation]:
-        """Decode rows that share sampling settings (and, if sampled with a seed, are alone)."""
+        """Decode rows that share sampling settings (and, if sampled with a seed, are alone).
+        ``on_finished(k, generation)`` is called as row ``k`` finishes, except rows that want
+        log-probabilities (those come from the whole batch's logits, at the end)."""
         caps = [self._cap(len(ids), r.sampling.max_tokens) for r, ids in items]
         max_new = max(caps)
         if len(items) > 1 and self._context is not None:
@@ -433,10 +458,16 @@ class HFBackend:
                 out: list[Generation | None] = [None] * len(items)
                 rest = [k for k in range(len(items)) if k not in over]
                 for k in over:
-                    out[k] = self._generate_group([items[k]])[0]
+                    out[k] = self._generate_group(
+                        [items[k]], on_finished=_mapped(on_finished, [k])
+                    )[0]
                 if rest:
                     for k, gen in zip(
-                        rest, self._generate_group([items[k] for k in rest]), strict=True
+                        rest,
+                        self._generate_group(
+                            [items[k] for k in rest], on_finished=_mapped(on_finished, rest)
+                        ),
+                        strict=True,
                     ):
                         out[k] = gen
                 return [g for g in out if g is not None]
@@ -460,13 +491,20 @@ class HFBackend:
             for (r, _), cap in zip(items, caps, strict=True)
         ]
         want_logprobs = any(r.sampling.logprobs for r, _ in items)
+
+        def finished(k: int, tokens: list[int]) -> None:
+            # Called while decoding, after ``matchers`` below is set.
+            if on_finished is not None and not items[k][0].sampling.logprobs:
+                r, ids = items[k]
+                on_finished(k, self._row_generation(r, ids, rows[k], tokens, None, matchers[k]))
+
         kwargs: dict[str, Any] = {
             "input_ids": input_ids.to(self.device),
             "attention_mask": attention.to(self.device),
             "max_new_tokens": max_new,
             "pad_token_id": self.pad_id,
             "stopping_criteria": StoppingCriteriaList(
-                [_RowStopper(self.tokenizer, width, rows, self.eos_ids, cancel)]
+                [_RowStopper(self.tokenizer, width, rows, self.eos_ids, cancel, finished)]
             ),
             "return_dict_in_generate": True,
             "output_logits": want_logprobs,
@@ -500,25 +538,35 @@ class HFBackend:
         for k, ((r, ids), row) in enumerate(zip(items, rows, strict=True)):
             n = row.finished_at if row.finished_at is not None else len(sequences[k])
             tokens = sequences[k][:n]
-            body = tokens[:-1] if row.reason == "eos" else tokens
-            text, hit = apply_stop(self.decode(body, skip_special_tokens=True), row.stops)
             logprobs = None
             if r.sampling.logprobs and step_logprobs is not None:
                 logprobs = [
                     TokenLogprob(token=self.decode([t]), logprob=step_logprobs[k][j])
                     for j, t in enumerate(tokens)
                 ]
-            results.append(
-                Generation(
-                    text=text,
-                    prompt_tokens=len(ids),
-                    completion_tokens=len(tokens),
-                    finish_reason="length" if row.reason == "length" and not hit else "stop",
-                    logprobs=logprobs,
-                    constrained=matchers[k] is not None,
-                )
-            )
+            results.append(self._row_generation(r, ids, row, tokens, logprobs, matchers[k]))
         return results
+
+    def _row_generation(
+        self,
+        request: GenerateRequest,
+        ids: list[int],
+        row: _RowState,
+        tokens: list[int],
+        logprobs: list[TokenLogprob] | None,
+        matcher: Any,
+    ) -> Generation:
+        """One decoded row as a generation: its text cut at EOS or a stop string."""
+        body = tokens[:-1] if row.reason == "eos" else tokens
+        text, hit = apply_stop(self.decode(body, skip_special_tokens=True), row.stops)
+        return Generation(
+            text=text,
+            prompt_tokens=len(ids),
+            completion_tokens=len(tokens),
+            finish_reason="length" if row.reason == "length" and not hit else "stop",
+            logprobs=logprobs,
+            constrained=matcher is not None,
+        )
 
     def _constrain(
         self,

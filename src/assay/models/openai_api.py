@@ -15,9 +15,19 @@ Requests:
     retries are off: each HTTP request is wrapped in :func:`assay.models.retry.with_retries`
     (429 honouring ``Retry-After``, 5xx and timeouts are retried with backoff), and a batch is
     sent over a thread pool of ``openai.max_concurrency`` requests. A request that still fails
-    after its retries raises :class:`~assay.errors.BackendError` (not transient), so the facade
-    does not retry the whole batch on top. A refused connection is not retried: the server is
-    not running, and waiting would only delay saying so.
+    after its retries (or past ``openai.retry_budget_s``) raises
+    :class:`~assay.errors.BackendError` (not transient), so the facade does not retry the whole
+    batch on top. A refused connection is not retried: the server is not running, and waiting
+    would only delay saying so.
+
+Timeouts:
+    opening a connection, and the quick requests (``GET /models``, ``POST /tokenize``), wait
+    ``openai.connect_timeout_s``; generation and scoring wait ``openai.timeout_s`` for the
+    answer (when streaming, for each next piece), so a long generation is not cut short. A
+    request that gets no answer at all (a timeout, a dropped connection) counts towards a
+    circuit breaker (:class:`assay.models.retry.CircuitBreaker`): a server that has never
+    answered fails at the first, one that stops answering after two in a row, and then every
+    request fails at once with one line, instead of after each retry of each request.
 
 Log-likelihood:
     scored through ``/v1/completions`` with ``echo=True, logprobs=1, max_tokens=0`` (or
@@ -63,7 +73,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -76,14 +86,15 @@ from assay.errors import (
     ContextLengthError,
     MissingAPIKeyError,
     ModelNotFoundError,
+    NoAnswerError,
     SamplingError,
     ServerUnreachableError,
     TransientBackendError,
     UnsupportedOperationError,
     UserError,
 )
-from assay.models.protocol import render_plain_chat
-from assay.models.retry import RetryPolicy, with_retries
+from assay.models.protocol import OnFinished, render_plain_chat
+from assay.models.retry import CircuitBreaker, RetryPolicy, with_retries
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -222,16 +233,21 @@ def _context_error(message: str, code: str | None) -> ContextLengthError | None:
     return None
 
 
-def _is_refused(exc: BaseException) -> bool:
-    """Whether a connection error means nothing answered (refused, unknown host)."""
+def _in_chain(exc: BaseException, *names: str) -> bool:
+    """Whether ``exc`` or one of its causes is of a class named one of ``names``."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, ConnectionRefusedError) or type(seen).__name__ == "ConnectError":
+        if type(seen).__name__ in names:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _is_refused(exc: BaseException) -> bool:
+    """Whether a connection error means nothing answered (refused, unknown host)."""
+    return _in_chain(exc, "ConnectionRefusedError", "ConnectError")
 
 
 class OpenAIBackend:
@@ -251,10 +267,23 @@ class OpenAIBackend:
         self.name = f"{model}@{base_url}"
         self.api_key_env = api_key_env
         self.max_concurrency = max(1, settings.max_concurrency)
-        self.policy = RetryPolicy(max_retries=settings.max_retries)
+        self.policy = RetryPolicy(
+            max_retries=settings.max_retries, budget_s=settings.retry_budget_s
+        )
         self.timeout_s = settings.timeout_s
+        self.connect_timeout_s = settings.connect_timeout_s
+        self.quick_timeout = openai.Timeout(settings.connect_timeout_s)
+        """For requests a live server answers at once (``/models``, ``/tokenize``)."""
+        self.breaker = CircuitBreaker(
+            base_url,
+            hint="is the server up, and not stuck or overloaded? check its log; a slow server "
+            "needs larger openai.connect_timeout_s / openai.timeout_s in the settings",
+        )
         self.client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=settings.timeout_s
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=openai.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
         )
         self.retries = 0
         """How many requests were retried so far (all threads together)."""
@@ -277,10 +306,12 @@ class OpenAIBackend:
             return self._entry
 
         def fetch() -> list[dict[str, Any]]:
-            return [m.model_dump() for m in self.client.models.list().data]
+            return [
+                m.model_dump() for m in self.client.models.list(timeout=self.quick_timeout).data
+            ]
 
         try:
-            entries = self._retrying(fetch, "/models")
+            entries = self._retrying(fetch, "/models", self.connect_timeout_s)
         except MissingAPIKeyError:
             raise
         except UserError:
@@ -352,10 +383,12 @@ class OpenAIBackend:
         body = {"model": self.model, "prompt": text, "content": text, "add_special_tokens": False}
 
         def call() -> Any:
-            return self.client.post(url, cast_to=object, body=body)
+            return self.client.post(
+                url, cast_to=object, body=body, options={"timeout": self.quick_timeout}
+            )
 
         try:
-            data = self._retrying(call, "/tokenize")
+            data = self._retrying(call, "/tokenize", self.connect_timeout_s)
         except (UserError, BackendError) as exc:
             if isinstance(exc, ServerUnreachableError | MissingAPIKeyError):
                 raise
@@ -478,8 +511,15 @@ class OpenAIBackend:
             latency_s=time.perf_counter() - start,
         )
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        return self._map(self._generate_one, requests)
+    reports_finished = True
+    """``generate`` reports each answer as it arrives (see :mod:`assay.models.facade`)."""
+
+    def generate(
+        self,
+        requests: Sequence[GenerateRequest],
+        on_finished: OnFinished | None = None,
+    ) -> list[Generation]:
+        return self._map(self._generate_one, requests, on_finished)
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
         fmt = self._format(request)
@@ -645,39 +685,76 @@ class OpenAIBackend:
         return out
 
     # -- HTTP plumbing -------------------------------------------------------------------------
-    def _map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        """Run ``fn`` over a batch with at most ``max_concurrency`` requests in flight."""
+    def _map(
+        self,
+        fn: Callable[[Any], T],
+        items: Sequence[Any],
+        on_done: Callable[[int, T], None] | None = None,
+    ) -> list[T]:
+        """Run ``fn`` over a batch with at most ``max_concurrency`` requests in flight;
+        ``on_done(index, result)`` is called (in this thread) as each result arrives."""
+        report = on_done or (lambda k, out: None)
         if len(items) <= 1 or self.max_concurrency == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            results = []
+            for k, item in enumerate(items):
+                results.append(fn(item))
+                report(k, results[-1])
+            return results
+        found: dict[int, T] = {}
+        error: Exception | None = None
+        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items)))
+        try:
+            futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                try:
+                    found[futures[future]] = out = future.result()
+                except Exception as exc:
+                    # Requests not sent yet are dropped; those in flight are still kept.
+                    error = error or exc
+                    for other in futures:
+                        other.cancel()
+                    continue
+                report(futures[future], out)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # all done, unless interrupted
+        if error is not None:
+            raise error
+        return [found[k] for k in range(len(items))]
 
-    def _retrying(self, fn: Callable[[], T], endpoint: str) -> T:
-        """One HTTP request with retries; SDK errors become assay errors."""
+    def _retrying(self, fn: Callable[[], T], endpoint: str, timeout_s: float | None = None) -> T:
+        """One HTTP request with retries; SDK errors become assay errors. ``timeout_s`` is the
+        request's own timeout where it is not ``openai.timeout_s`` (for the messages)."""
 
         def attempt() -> T:
             try:
                 return fn()
             except openai.APIError as exc:
-                raise self._map_error(exc, endpoint) from exc
+                raise self._map_error(exc, endpoint, timeout_s) from exc
 
         def sleep(seconds: float) -> None:
             with self._lock:
                 self.retries += 1
             self._sleep(seconds)
 
-        try:
-            return with_retries(attempt, self.policy, sleep)
-        except TransientBackendError as exc:
-            # Give up here: the facade would otherwise retry the whole batch again.
-            raise BackendError(
-                f"{exc.message} (gave up after {self.policy.max_retries} retries)"
-            ) from exc
+        def give_up(exc: TransientBackendError, how: str) -> BackendError:
+            # Not transient: the facade would otherwise retry the whole batch again.
+            return BackendError(f"{exc.message} ({how})")
 
-    def _map_error(self, exc: openai.APIError, endpoint: str) -> AssayError:
+        return with_retries(attempt, self.policy, sleep, breaker=self.breaker, give_up=give_up)
+
+    def _map_error(
+        self, exc: openai.APIError, endpoint: str, timeout_s: float | None = None
+    ) -> AssayError:
         where = f"{self.base_url}{endpoint}"
         if isinstance(exc, openai.APITimeoutError):
-            return TransientBackendError(f"{where} timed out after {self.timeout_s:g}s")
+            if _in_chain(exc, "ConnectTimeout"):
+                return NoAnswerError(
+                    f"could not connect to {self.base_url} within {self.connect_timeout_s:g}s"
+                )
+            waited = timeout_s if timeout_s is not None else self.timeout_s
+            return NoAnswerError(f"{where} did not answer within {waited:g}s")
         if isinstance(exc, openai.APIConnectionError):
             if _is_refused(exc):
                 return ServerUnreachableError(
@@ -685,7 +762,7 @@ class OpenAIBackend:
                     hint="is the server running? check the URL and port "
                     "(openai:MODEL@URL, or openai.base_url in the settings)",
                 )
-            return TransientBackendError(f"connection to {where} failed: {exc.message}")
+            return NoAnswerError(f"connection to {where} failed: {exc.message}")
         if not isinstance(exc, openai.APIStatusError):
             return BackendError(f"{where}: {exc.message}")
         status = exc.status_code

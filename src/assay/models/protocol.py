@@ -4,11 +4,14 @@ Backends do the model work and nothing else. Batching across calls, the response
 token/cost accounting and the call log live once, in :class:`assay.models.facade.Model`.
 Every method takes a batch so backends can use it; ``generate`` receives one-sample requests
 (the facade expands ``n`` samples into separate, separately seeded and cached requests).
+A backend that can tell when each request of a batch is done sets ``reports_finished = True``
+and takes ``generate(requests, on_finished=fn)``, calling ``fn(index, generation)`` for each
+as it finishes; the facade caches those at once (see :mod:`assay.models.facade`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from assay.models.types import (
@@ -20,6 +23,9 @@ from assay.models.types import (
     ModelInfo,
     RollingLoglikelihood,
 )
+
+OnFinished = Callable[[int, Generation], None]
+"""``generate``'s optional ``on_finished``: called with a request's index and its generation."""
 
 
 @runtime_checkable
@@ -75,4 +81,4 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return text[:cut], cut < len(text)
 
 
-__all__ = ["PLAIN_CHAT_FORMAT", "Backend", "apply_stop", "render_plain_chat"]
+__all__ = ["PLAIN_CHAT_FORMAT", "Backend", "OnFinished", "apply_stop", "render_plain_chat"]

@@ -1,6 +1,10 @@
 """Adding files to a collection: expand paths, skip what is unchanged, parse, chunk, embed what the
-cache lacks, and write each group of documents in one transaction. A file that fails is reported in
-one line and the rest of the batch goes on; nothing of a failed file is written."""
+cache lacks, and write each document in its own transaction. A file that fails is reported in one
+line and the rest of the batch goes on; nothing of a failed file is written.
+
+Documents are embedded in small groups (one encode slice, or what a few seconds of parsing
+produced) and each is committed as soon as its group is embedded, so an interrupted run keeps
+what it finished: run again, those documents are ``unchanged`` and only the rest is done."""
 
 from __future__ import annotations
 
@@ -29,8 +33,9 @@ from assay.rag.readers import (
 )
 from assay.rag.store import CollectionInfo, PreparedDocument, RagStore
 
-GROUP_CHUNKS = 2048  # chunks embedded and written per transaction
 EMBED_SLICE = 256  # texts per encode call (the progress bar's step)
+GROUP_CHUNKS = EMBED_SLICE  # chunks embedded together before their documents are written
+GROUP_SECONDS = 10.0  # ...or sooner, once the group's files took this long to read and parse
 
 
 @dataclass
@@ -259,22 +264,25 @@ def ingest(
                 if h not in known and h not in todo:
                     todo[h] = c.text
         report.cached += len(hashes) - len(todo)
-        vectors = embed_texts(embedder, list(todo.values()), batch_size, bars)
+        embedded = embed_texts(embedder, list(todo.values()), batch_size, bars)
+        vectors = dict(zip(todo, embedded, strict=True))
         report.embedded += len(todo)
-        ids = store.write_documents(
-            collection.id,
-            [p for p, _ in pending],
-            embedder.name,
-            dict(zip(todo.keys(), vectors, strict=True)),
-        )
-        for (_, result), doc_id in zip(pending, ids, strict=True):
-            result.document_id = doc_id
+        while pending:
+            # One transaction per document: a kill keeps every document written before it.
+            prepared, result = pending[0]
+            own = {h: vectors[h] for h in prepared.hashes if h in vectors}
+            [result.document_id] = store.write_documents(
+                collection.id, [prepared], embedder.name, own
+            )
+            pending.pop(0)
             emit(result)
-        pending.clear()
 
     try:
         n_pending_chunks = 0
+        group_start = 0.0
         for path in files:
+            if not pending:
+                group_start = time.perf_counter()
             try:
                 result = _prepare_one(
                     store, collection, embedder, path, max_size_mb, vocabulary, seen_hashes
@@ -295,7 +303,10 @@ def ingest(
             pending.append((prepared, file_result))
             n_pending_chunks += len(prepared.chunks)
             bars.more_chunks(len(prepared.chunks))
-            if n_pending_chunks >= GROUP_CHUNKS:
+            if (
+                n_pending_chunks >= GROUP_CHUNKS
+                or time.perf_counter() - group_start >= GROUP_SECONDS
+            ):
                 flush()
                 n_pending_chunks = 0
         flush()
