@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError, UserError
+from assay.evals.bias_data import crows_pairs
 from assay.evals.datasets import (
     Dataset,
     files_sha256,
@@ -41,7 +42,6 @@ from assay.evals.datasets import (
     load_rows,
     package_path,
 )
-from assay.evals.bias_data import crows_pairs
 from assay.evals.scorers.numeric import normalize_number
 
 PathLike = str | os.PathLike[str]
