@@ -165,7 +165,13 @@ def model_card(
     elif provider == "openai":
         card = _api_card(address, resolved, name, settings)
     else:
-        card = _local_card(local_path(name), address=address, resolved=resolved, provider=provider)
+        if provider == "run":
+            from assay.models.run_card import run_card
+
+            card = run_card(name, address=address, resolved=resolved, workspace=workspace)
+        else:
+            path = local_path(name)
+            card = _local_card(path, address=address, resolved=resolved, provider=provider)
         card.notes.extend(_conversion_notes(card, workspace))
         _add_memory(card, settings, context, batch, devices)
     card.elapsed_s = round(time.perf_counter() - start, 4)
