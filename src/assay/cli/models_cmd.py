@@ -9,7 +9,8 @@ from assay.cli.common import echo_json, settings, workspace
 
 @click.group("models")
 def models() -> None:
-    """List models and show model cards (read from file headers; no weights are loaded)."""
+    """List models, show model cards (read from file headers; no weights are loaded), and
+    convert a GGUF model to a transformers folder for other tools."""
 
 
 @models.command("info")
@@ -54,3 +55,21 @@ def list_(as_json: bool) -> None:
         echo_json([e.model_dump(mode="json") for e in entries])
     else:
         click.echo(render_list(entries))
+
+
+@models.command("convert")
+@click.argument("model", default="default")
+def convert(model: str) -> None:
+    """Convert a GGUF model to a transformers (safetensors) folder once; print where it is.
+
+    \b
+    The folder is the one assay itself loads for hf: addresses (in the workspace's
+    conversions/), so other transformers-based tools can use the same weights:
+      assay models convert default
+      lm_eval --model hf --model_args pretrained=$(assay models convert default) ...
+    A model that already is a transformers folder is printed as it is.
+    """
+    from assay.models.gguf_convert import transformers_folder
+
+    ws = workspace()
+    click.echo(str(transformers_folder(model, settings(ws), ws)))

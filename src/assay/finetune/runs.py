@@ -151,10 +151,9 @@ def resolve_base(name: str, workspace: Workspace) -> Path:
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ModelNotFoundError(f"'{path}' is a file, not a model folder or a .gguf file")
-        from assay.models.fingerprint import file_sha256
-        from assay.models.gguf_convert import convert_gguf
+        from assay.models.gguf_convert import converted_folder
 
-        return convert_gguf(path, file_sha256(path, workspace), workspace)
+        return converted_folder(path, workspace)
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(
             f"'{path}' is not a model folder: no config.json",

@@ -122,6 +122,10 @@ class ModelCard(BaseModel):
     readme_metadata: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Source-specific extras: GGUF ``general.*`` keys, the API's model entry, a conversion record."""
+    transformers_folder: str | None = None
+    """For a GGUF file: the safetensors folder assay converted it to (in the workspace), which
+    transformers-based tools (lm-evaluation-harness, vLLM, PEFT) can load; None until converted
+    (``assay models convert``)."""
     notes: list[str] = Field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -172,7 +176,8 @@ def model_card(
         else:
             path = local_path(name)
             card = _local_card(path, address=address, resolved=resolved, provider=provider)
-        card.notes.extend(_conversion_notes(card, workspace))
+        if card.format == "gguf":
+            _add_transformers_folder(card, workspace)
         _add_memory(card, settings, context, batch, devices)
     card.elapsed_s = round(time.perf_counter() - start, 4)
     return card
@@ -676,20 +681,20 @@ def conversion_quantization(record: dict[str, Any]) -> str | None:
     return str(q) if q else None
 
 
-def _conversion_notes(card: ModelCard, workspace: Workspace) -> list[str]:
-    """For a GGUF: a transformers copy that the hf backend already converted in this workspace."""
-    if card.format != "gguf" or card.path is None:
-        return []
+def _add_transformers_folder(card: ModelCard, workspace: Workspace) -> None:
+    """For a GGUF: the transformers copy that the hf backend converted in this workspace (found
+    by its record's source path, so no hashing), or a note on how to make one."""
+    assert card.path is not None
     root = workspace.root / "conversions"
-    if not root.is_dir():
-        return []
-    notes = []
-    for record in sorted(root.glob("*/assay_conversion.json")):
-        data = _read_conversion(record)
-        source = str(data.get("source", ""))
+    for record in sorted(root.glob("*/assay_conversion.json")) if root.is_dir() else ():
+        source = str(_read_conversion(record).get("source", ""))
         if source and Path(source).resolve() == Path(card.path).resolve():
-            notes.append(f"a safetensors conversion is cached in {record.parent}")
-    return notes
+            card.transformers_folder = str(record.parent)
+            return
+    card.notes.append(
+        f"no transformers copy yet: `assay models convert {card.address}` writes one "
+        "(safetensors, for transformers-based tools)"
+    )
 
 
 # -- instruction-tuned or base -------------------------------------------------------------------
@@ -945,6 +950,8 @@ def render_card(card: ModelCard, readme_lines: int = README_LINES) -> str:
     add("instruction-tuned", card.instruction_tuned)
     for line in card.instruction_evidence:
         rows.append(("", f"- {line}"))
+    if card.transformers_folder:
+        add("transformers", f"{card.transformers_folder} (safetensors copy for transformers tools)")
     for note in card.notes:
         rows.append(("note", note))
 
