@@ -187,7 +187,7 @@ def model_card(
 def _local_card(path: Path, *, address: str, resolved: str, provider: str) -> ModelCard:
     from assay.models.gguf_meta import is_gguf
 
-    common = {"address": address, "resolved": resolved, "provider": provider}
+    common: dict[str, Any] = {"address": address, "resolved": resolved, "provider": provider}
     if path.is_dir():
         if (path / "config.json").is_file():
             return _folder_card(path, **common)
@@ -418,7 +418,16 @@ def _prod(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) -> ModelCard:
+def _folder_card(
+    folder: Path,
+    *,
+    address: str,
+    resolved: str,
+    provider: str,
+    evidence: Sequence[tuple[int, bool, str]] = (),
+) -> ModelCard:
+    """The card of a transformers folder. ``evidence``: the caller's own (polarity, strong, text)
+    signals on instruction tuning, weighed with those read from the files."""
     config = _read_json(folder / "config.json", "config")
     nested = config.get("text_config")
     text: dict[str, Any] = nested if isinstance(nested, dict) else {}
@@ -584,7 +593,7 @@ def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) ->
     if conversion:
         src = conversion_source_name(conversion)
         names.append((f'converted from "{src}"', src))
-    signals = _name_signals(names)
+    signals = [_Signal(*e) for e in evidence] + _name_signals(names)
     tags = front.get("tags")
     if isinstance(tags, list):
         signals += _tag_signals([str(t) for t in tags], "README tags")

@@ -52,16 +52,20 @@ def run_card(name: str, *, address: str, resolved: str, workspace: Workspace) ->
             "restore that folder",
         )
 
-    card = _folder_card(target, address=address, resolved=resolved, provider="run")
+    recipe = record.get("recipe")
+    evidence = (
+        [(1, True, f"trained to answer prompts (recipe {recipe})")]
+        if recipe in _INSTRUCTION_RECIPES
+        else []
+    )
+    card = _folder_card(
+        target, address=address, resolved=resolved, provider="run", evidence=evidence
+    )
     card.name = folder.name
     card.path = str(folder)
     training = _training_summary(record)
     card.metadata["training"] = training
     card.notes.insert(0, _training_note(training))
-    recipe = training["recipe"]
-    if recipe in _INSTRUCTION_RECIPES and card.instruction_tuned == "unknown":
-        card.instruction_tuned = "yes"
-        card.instruction_evidence.insert(0, f"trained to answer prompts (recipe {recipe})")
     if adapter:
         lora = _adapter_summary(folder)
         card.metadata["adapter"] = lora
