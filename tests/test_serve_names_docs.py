@@ -48,8 +48,20 @@ def test_docs_page_needs_no_other_host(serve_app) -> None:
     for ref in refs:  # open without the API key, like the page itself
         asset = httpx.get(f"{server.url}{ref}", timeout=10)
         assert asset.status_code == 200 and len(asset.content) > 500, ref
-    assert httpx.get(f"{server.url}/openapi.json", timeout=10).json()["paths"]["/v1/models"]
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    assert spec["paths"]["/v1/models"]
     assert httpx.get(f"{server.base_url}/models", timeout=10).status_code == 401
+
+
+def test_bundled_swagger_ui_reads_the_openapi_version_fastapi_writes(serve_app) -> None:
+    """Swagger UI 4 shows "Unable to render this definition" for OpenAPI 3.1; 5 reads it."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    server = serve_app(create_app(scripted(["ok"]), embedder=None))
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    ui_major = int(Path(str(swagger_ui_path)).name.removeprefix("swagger-ui-").split(".")[0])
+    if spec["openapi"].startswith("3.1"):
+        assert ui_major >= 5, f"Swagger UI {ui_major} cannot render OpenAPI {spec['openapi']}"
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 
 FastAPI's own ``/docs`` page loads Swagger UI's script and stylesheet from a CDN, so it is blank
 on a machine without internet (the usual place for a local model). Here the same files come
-from the ``swagger-ui-bundle`` package and are served under ``/docs/assets/``; the page refers to
-no other host (Swagger UI's online spec validator is switched off too).
+from the ``swagger-ui-bundle-v2`` package (Swagger UI 5: version 4 cannot read the OpenAPI 3.1
+that FastAPI writes) and are served under ``/docs/assets/``; the page refers to no other host
+(Swagger UI's online spec validator is switched off too).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def add_offline_docs(app: FastAPI, title: str) -> None:
         from swagger_ui_bundle import swagger_ui_path
     except ImportError as exc:
         raise MissingExtraError(
-            "the /docs page of assay serve", "swagger_ui_bundle", "pip install swagger-ui-bundle"
+            "the /docs page of assay serve", "swagger_ui_bundle", "pip install swagger-ui-bundle-v2"
         ) from exc
 
     app.mount(ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
