@@ -14,31 +14,17 @@ from cli_util import run_assay
 from finetune_util import sentiment_rows, tiny_encoder, write_jsonl
 
 
-def _train_lora(base: Path, data: Path) -> Path:
+def _train(recipe: str, run_id: str, model: Path, data: dict[str, object], **extra: object) -> Path:
+    """A two-step run: enough to write every file a finished run has."""
     cfg = {
-        "recipe": "sft",
-        "model": str(base),
-        "run_id": "lora-sft",
+        "recipe": recipe,
+        "model": str(model),
+        "run_id": run_id,
         "progress": False,
-        "max_length": 48,
-        "data": {"train": str(data)},
+        "data": data,
         "optim": {"max_steps": 2, "batch_size": 4, "learning_rate": 5e-3},
         "eval": {"every_steps": 2},
-        "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-    }
-    return train(cfg, quiet=True).path
-
-
-def _train_classifier(encoder: Path, data: Path) -> Path:
-    cfg = {
-        "recipe": "classifier",
-        "model": str(encoder),
-        "run_id": "clf",
-        "progress": False,
-        "max_length": 16,
-        "data": {"train": str(data), "validation_fraction": 0.2},
-        "optim": {"max_steps": 2, "batch_size": 8},
-        "eval": {"every_steps": 2},
+        **extra,
     }
     return train(cfg, quiet=True).path
 
@@ -46,9 +32,22 @@ def _train_classifier(encoder: Path, data: Path) -> Path:
 @pytest.fixture
 def two_runs(tiny_model_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     qa = [{"prompt": f"What is {i} plus one?", "response": f"It is {i + 1}."} for i in range(12)]
-    lora = _train_lora(tiny_model_dir, write_jsonl(tmp_path / "qa.jsonl", qa))
-    encoder = tiny_encoder(tmp_path / "encoder")
-    clf = _train_classifier(encoder, write_jsonl(tmp_path / "sent.jsonl", sentiment_rows(30)))
+    lora = _train(
+        "sft",
+        "lora-sft",
+        tiny_model_dir,
+        {"train": str(write_jsonl(tmp_path / "qa.jsonl", qa))},
+        max_length=48,
+        lora={"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+    )
+    sentiment = write_jsonl(tmp_path / "sent.jsonl", sentiment_rows(30))
+    clf = _train(
+        "classifier",
+        "clf",
+        tiny_encoder(tmp_path / "encoder"),
+        {"train": str(sentiment), "validation_fraction": 0.2},
+        max_length=16,
+    )
     return lora, clf
 
 
