@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import assay
 from assay.finetune import train
 from cli_util import run_assay
-from finetune_util import sentiment_rows, tiny_encoder, write_jsonl
+from finetune_util import run_config, sentiment_rows, tiny_encoder, write_jsonl
 
 
-def _train(recipe: str, run_id: str, model: Path, data: dict[str, object], **extra: object) -> Path:
+def _train(recipe: str, run_id: str, model: Path, data: dict[str, Any], **extra: Any) -> Path:
     """A two-step run: enough to write every file a finished run has."""
-    cfg = {
-        "recipe": recipe,
-        "model": str(model),
-        "run_id": run_id,
-        "progress": False,
-        "data": data,
+    steps = {
         "optim": {"max_steps": 2, "batch_size": 4, "learning_rate": 5e-3},
         "eval": {"every_steps": 2},
-        **extra,
     }
-    return train(cfg, quiet=True).path
+    return train(run_config(recipe, model, data, run_id=run_id, **steps, **extra), quiet=True).path
 
 
 @pytest.fixture
