@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from assay.cli.main import main
 
 
-def run_assay(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+def run_assay(args: list[str], stdin: str | bytes | None = None) -> tuple[int, str, str]:
     """Run ``assay`` through ``main`` (one-line errors, exit codes) with captured IO: returns
     the exit code, standard output and standard error."""
     with CliRunner().isolation(input=stdin) as (out, err, _):
@@ -68,3 +68,13 @@ def served(args: list[str], env: dict[str, str], timeout_s: float = 120) -> Iter
     finally:
         proc.terminate()
         server.stdout, _ = proc.communicate(timeout=20)
+
+
+def one_error(err: str) -> str:
+    """The single ``error:`` line of a failed command (its ``hint:`` line may follow), checking
+    that nothing else, no traceback above all, was printed. Returns error and hint as one text."""
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err, err
+    assert lines and lines[0].startswith("error: "), err
+    assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("hint: ")), err
+    return " ".join(lines)
