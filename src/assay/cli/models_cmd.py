@@ -32,6 +32,12 @@ def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
     Parameters counted from the stored tensors, shape, context, on-disk format and
     quantisation, licence, chat template, instruction-tuned or base (with the evidence),
     memory per dtype with the KV cache, and whether it fits this machine.
+
+    \b
+    Examples:
+      assay models info default --context 4096 --batch 8
+      assay models info hf:HuggingFaceTB/SmolLM2-360M-Instruct@main   # from the HF cache
+      assay models info run:my-lora --json                            # a trained model
     """
     from assay.models.card import model_card, render_card
 
@@ -46,7 +52,8 @@ def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def list_(as_json: bool) -> None:
-    """List aliases, models shipped in installed packages, conversions and finetuned models."""
+    """List aliases, models shipped in installed packages, GGUF conversions, models in the
+    Hugging Face cache and trained models (run:ID), with what to run for those not usable."""
     from assay.models.catalog import list_models, render_list
 
     ws = workspace()
