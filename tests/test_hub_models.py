@@ -134,3 +134,9 @@ def test_models_list_shows_the_cached_repositories(hub: Path) -> None:
     assert entry["available"] is True and "@main, @v1, 2 snapshot(s)" in entry["description"]
     code, out, _ = run_assay(["models", "list"])
     assert f"hf:{REPO}" in out
+
+
+def test_a_bare_hub_id_is_told_to_say_hf() -> None:
+    code, _, err = run_assay(["models", "info", "acme/not-here"])
+    assert code == 2 and "unknown model 'acme/not-here'" in err
+    assert "write hf:acme/not-here" in err

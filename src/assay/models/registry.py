@@ -89,9 +89,12 @@ def resolve_alias(address: str, aliases: dict[str, str]) -> str:
             # A bare path: a folder or a .gguf file is something transformers can load.
             return f"hf:{address}"
         known = ", ".join(sorted(aliases))
+        from assay.models.hub import parse_repo_id
+
+        hub = f"for the Hugging Face model write hf:{address}; " if parse_repo_id(address) else ""
         raise ModelNotFoundError(
             f"unknown model '{address}'",
-            hint=f"use provider:name ({', '.join(PROVIDERS)}) or an alias ({known})",
+            hint=f"{hub}use provider:name ({', '.join(PROVIDERS)}) or an alias ({known})",
         )
     return address
 
