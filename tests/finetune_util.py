@@ -53,6 +53,21 @@ def tiny_encoder(folder: Path) -> Path:
     return folder
 
 
+def run_config(recipe: str, model: Path, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A short training run of ``recipe`` (6 steps, run id = recipe); ``extra`` replaces keys."""
+    cfg: dict[str, Any] = {
+        "recipe": recipe,
+        "model": str(model),
+        "run_id": recipe,
+        "progress": False,
+        "data": data,
+        "optim": {"max_steps": 6, "batch_size": 4, "learning_rate": 2e-3},
+        "eval": {"every_steps": 3},
+    }
+    cfg.update(extra)
+    return cfg
+
+
 def sentiment_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """Trivially learnable: the label is given by one word of the sentence."""
     import random

@@ -13,21 +13,8 @@ from assay.errors import ConfigError, UserError
 from assay.finetune import merge_adapter, train
 from assay.finetune.lm import IGNORE, encode_chat, marked_pairs
 from assay.finetune.runs import model_folder
+from finetune_util import run_config as _cfg
 from finetune_util import write_jsonl
-
-
-def _cfg(recipe: str, model: Path, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "recipe": recipe,
-        "model": str(model),
-        "run_id": recipe,
-        "progress": False,
-        "data": data,
-        "optim": {"max_steps": 6, "batch_size": 4, "learning_rate": 2e-3},
-        "eval": {"every_steps": 3},
-    }
-    cfg.update(extra)
-    return cfg
 
 
 def _qa(n: int = 16) -> list[dict[str, str]]:

@@ -544,7 +544,7 @@ def test_cli_list(assay_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kind_col = lines[0].index("KIND")
     table = lines[1 : lines.index("")]
     assert all(
-        line[kind_col:].split()[0] in {"alias", "package", "conversion", "finetuned"}
+        line[kind_col:].split()[0] in {"alias", "package", "conversion", "finetuned", "hub"}
         for line in table
     )
 

@@ -8,9 +8,6 @@ import importlib.util
 import json
 import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from assay.models.types import GenerateRequest, Sampling
 from assay.serve.app import banner, create_app, is_loopback
 from assay.serve.background import BackgroundServer
 from assay.workspace import Workspace
+from cli_util import served
 
 
 @pytest.fixture
@@ -346,45 +344,14 @@ def test_cli_warns_when_exposed_without_a_key(capsys: pytest.CaptureFixture[str]
 
 
 def test_cli_serve_starts_and_answers(assay_home: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "ASSAY_HOME": str(assay_home), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "assay.cli.main",
-            "serve",
-            "fake:",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "assay serve did not come up"
-            time.sleep(0.2)
+    env = {**os.environ, "ASSAY_HOME": str(assay_home)}
+    with served(["fake:"], env) as server:
         reply = openai.OpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0
+            base_url=server.base_url, api_key="x", max_retries=0
         ).completions.create(model="fake:", prompt="ping", temperature=0)
         assert reply.choices[0].text == "echo: ping"
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/v1" in out
-    assert "from openai import OpenAI" in out
+    assert server.base_url in server.stdout
+    assert "from openai import OpenAI" in server.stdout
 
 
 def test_workspace_is_shared_by_server_and_client(serve_model) -> None:

@@ -9,7 +9,8 @@ from assay.cli.common import echo_json, settings, workspace
 
 @click.group("models")
 def models() -> None:
-    """List models and show model cards (read from file headers; no weights are loaded)."""
+    """List models, show model cards (read from file headers; no weights are loaded), and
+    convert a GGUF model to a transformers folder for other tools."""
 
 
 @models.command("info")
@@ -31,6 +32,12 @@ def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
     Parameters counted from the stored tensors, shape, context, on-disk format and
     quantisation, licence, chat template, instruction-tuned or base (with the evidence),
     memory per dtype with the KV cache, and whether it fits this machine.
+
+    \b
+    Examples:
+      assay models info default --context 4096 --batch 8
+      assay models info hf:HuggingFaceTB/SmolLM2-360M-Instruct@main   # from the HF cache
+      assay models info run:my-lora --json                            # a trained model
     """
     from assay.models.card import model_card, render_card
 
@@ -45,7 +52,8 @@ def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def list_(as_json: bool) -> None:
-    """List aliases, models shipped in installed packages, conversions and finetuned models."""
+    """List aliases, models shipped in installed packages, GGUF conversions, models in the
+    Hugging Face cache and trained models (run:ID), with what to run for those not usable."""
     from assay.models.catalog import list_models, render_list
 
     ws = workspace()
@@ -54,3 +62,21 @@ def list_(as_json: bool) -> None:
         echo_json([e.model_dump(mode="json") for e in entries])
     else:
         click.echo(render_list(entries))
+
+
+@models.command("convert")
+@click.argument("model", default="default")
+def convert(model: str) -> None:
+    """Convert a GGUF model to a transformers (safetensors) folder once; print where it is.
+
+    \b
+    The folder is the one assay itself loads for hf: addresses (in the workspace's
+    conversions/), so other transformers-based tools can use the same weights:
+      assay models convert default
+      lm_eval --model hf --model_args pretrained=$(assay models convert default) ...
+    A model that already is a transformers folder is printed as it is.
+    """
+    from assay.models.gguf_convert import transformers_folder
+
+    ws = workspace()
+    click.echo(str(transformers_folder(model, settings(ws), ws)))

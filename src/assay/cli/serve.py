@@ -19,7 +19,7 @@ import click
     "--name",
     "served_name",
     default=None,
-    help="The model id clients send (default: the model's address).",
+    help="The model id clients send (default: MODEL as given; its resolved address works too).",
 )
 @click.option(
     "--embedder",
@@ -46,15 +46,17 @@ def serve(
 
     \b
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (echo + logprobs
-    for log-likelihood), /v1/embeddings (--embedder), /tokenize, /health. Calls are cached and logged in the
+    for log-likelihood), /v1/embeddings (--embedder), /tokenize, /health, and
+    interactive API docs at /docs (offline). Calls are cached and logged in the
     workspace like any other. Listens on 127.0.0.1 unless --host says otherwise;
-    set --api-key when other machines can reach it.
+    set --api-key when other machines can reach it. Clients ask for the model by
+    the name MODEL was given here (or --name).
 
     \b
     Examples:
-      assay serve default
-      assay serve hf:./my-model --port 8080 --api-key secret
-      assay generate "Hello" --model openai:default@http://127.0.0.1:8000/v1
+      assay serve default --port 8000
+      assay generate openai:default@http://127.0.0.1:8000/v1 "Hello"
+      assay serve hf:./my-model --port 8080 --api-key secret --name my-model
     """
     from assay.serve.app import serve as run
 

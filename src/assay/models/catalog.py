@@ -7,7 +7,9 @@ on import) and never opens the workspace database.
 - models shipped inside PyPI packages (:data:`PACKAGED`), found with ``importlib.util.find_spec``;
 - GGUF -> safetensors conversions cached by the hf backend: ``<workspace>/conversions/*/`` with an
   ``assay_conversion.json`` record (source, sha256, file_name, quantization, license);
-- finetuned models: ``<workspace>/models/*/`` folders with a ``config.json``.
+- models in the Hugging Face cache (``models--ORG--NAME`` folders), as ``hf:ORG/NAME``;
+- finetuned models: ``<workspace>/models/*/`` run folders (``assay_training.json``), as
+  ``run:<id>``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from assay.config import Settings
     from assay.workspace import Workspace
 
-Kind = Literal["alias", "package", "conversion", "finetuned"]
+Kind = Literal["alias", "package", "conversion", "finetuned", "hub"]
 
 
 @dataclass(frozen=True)
@@ -203,20 +205,74 @@ def _conversion_entries(workspace: Workspace) -> list[ModelEntry]:
 
 
 def _finetuned_entries(workspace: Workspace) -> list[ModelEntry]:
-    root = workspace.root / "models"
+    """The folders under ``<workspace>/models/``: training runs (full models, classifiers and
+    LoRA adapters alike) as ``run:<id>``, and model folders put there by hand as ``hf:<path>``."""
+    from assay.finetune.runs import models_dir
+
+    root = models_dir(workspace)
     if not root.is_dir():
         return []
-    return [
-        ModelEntry(
-            name=config.parent.name,
-            kind="finetuned",
-            address=f"hf:{config.parent}",
-            path=str(config.parent),
-            available=True,
-            size_bytes=_size(config.parent),
+    entries = (_finetuned_entry(p) for p in sorted(root.iterdir()) if p.is_dir())
+    return [e for e in entries if e is not None]
+
+
+def _finetuned_entry(folder: Path) -> ModelEntry | None:
+    from assay.finetune.runs import CHECKPOINTS_DIR, read_record
+
+    entry = ModelEntry(
+        name=folder.name,
+        kind="finetuned",
+        address=f"run:{folder.name}",
+        path=str(folder),
+        available=True,
+        size_bytes=_size(folder),
+    )
+    record = read_record(folder)
+    if record is None and (folder / CHECKPOINTS_DIR).is_dir():
+        # A run writes its record when training ends; until then it has checkpoints.
+        entry.available, entry.status = False, "unfinished"
+        entry.hint = "run the same `assay train` command again to resume it"
+        return entry
+    if record is None:
+        if not (folder / "config.json").is_file():
+            return None
+        entry.address, entry.description = f"hf:{folder}", "a model folder, no training record"
+        return entry
+    if record.get("status") != "complete":
+        entry.available, entry.status = False, str(record.get("status") or "unfinished")
+    base = (record.get("base_model") or {}).get("name")
+    adapter = (record.get("outputs") or {}).get("kind") == "adapter"
+    entry.description = f"recipe {record.get('recipe')}" + ", LoRA adapter" * adapter
+    entry.description += f", from {base}" if base else ""
+    entry.details = {k: record.get(k) for k in ("recipe", "task", "finished", "metrics")}
+    return entry
+
+
+def _hub_entries() -> list[ModelEntry]:
+    from assay.models.hub import cache_dir, cached_repos, repo_of_folder
+
+    out = []
+    for folder in cached_repos():
+        repo = repo_of_folder(folder) or folder.name
+        refs = sorted(p.name for p in (folder / "refs").glob("*") if p.is_file())
+        commits = sorted(p.name for p in (folder / "snapshots").glob("*") if p.is_dir())
+        revision = "" if "main" in refs or not commits else f"@{commits[0][:10]}"
+        models = [c for c in commits if (folder / "snapshots" / c / "config.json").is_file()]
+        entry = ModelEntry(
+            name=repo,
+            kind="hub",
+            address=f"hf:{repo}{revision}",
+            path=str(folder),
+            available=bool(models),
+            size_bytes=_size(folder / "blobs") if (folder / "blobs").is_dir() else None,
+            description=f"in the Hugging Face cache {cache_dir()}: "
+            + ", ".join([*(f"@{r}" for r in refs), f"{len(commits)} snapshot(s)"]),
         )
-        for config in sorted(root.glob("*/config.json"))
-    ]
+        if not models:
+            entry.status = "no config.json"
+            entry.hint = "not a transformers model folder (a .gguf file loads as hf:PATH.gguf)"
+        out.append(entry)
+    return out
 
 
 def list_models(
@@ -231,6 +287,7 @@ def list_models(
         *_alias_entries(settings),
         *_package_entries(),
         *_conversion_entries(workspace),
+        *_hub_entries(),
         *_finetuned_entries(workspace),
     ]
 

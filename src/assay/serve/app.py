@@ -57,7 +57,7 @@ try:
     from starlette.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingExtraError(
-        "assay serve", exc.name or "fastapi", "pip install 'assay[serve]'"
+        "assay serve", exc.name or "fastapi", "pip install fastapi uvicorn"
     ) from exc
 
 from assay.models.facade import Model
@@ -69,6 +69,7 @@ from assay.models.types import (
     canonical_schema,
     stable_hash,
 )
+from assay.serve.docs_page import ASSETS_PATH, DOCS_PATH, add_offline_docs
 from assay.serve.schemas import (
     ChatMessageIn,
     ChatRequest,
@@ -329,9 +330,10 @@ def create_app(
     app = FastAPI(
         title="assay serve",
         description=f"OpenAI-compatible API over {served.name}",
-        docs_url="/docs",
+        docs_url=None,  # replaced by a page whose assets are local (serve/docs_page.py)
         redoc_url=None,
     )
+    add_offline_docs(app, title=f"assay serve {served.name}")
     app.state.served = served
     app.state.model_id = served.name
 
@@ -355,7 +357,7 @@ def create_app(
 
     @app.middleware("http")
     async def _auth(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        if api_key is not None and request.url.path not in ("/health", "/docs", "/openapi.json"):
+        if api_key is not None and not _is_public(request.url.path):
             given = request.headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not secrets.compare_digest(
@@ -511,6 +513,11 @@ def create_app(
 
         add_embeddings_route(app, embedder)
     return app
+
+
+def _is_public(path: str) -> bool:
+    """Paths open without the API key: liveness and the API's own documentation."""
+    return path in ("/health", DOCS_PATH, "/openapi.json") or path.startswith(ASSETS_PATH + "/")
 
 
 def _system_fingerprint(served: ServedModel) -> str:
@@ -756,7 +763,9 @@ def serve(
         )
     check_port(host, port)
     model = Model.load(address)
-    app = create_app(model, api_key=api_key, served_name=served_name, embedder=embedder)
+    # Clients name the model as the user did (``default``); its resolved address works too.
+    name = served_name or address
+    app = create_app(model, api_key=api_key, served_name=name, embedder=embedder)
     print(banner(app.state.model_id, host, port, api_key), flush=True)
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level)
 
