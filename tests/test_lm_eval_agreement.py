@@ -391,3 +391,73 @@ def test_crows_pairs_on_smollm2(
     smollm2: Model, crows_rows: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     _crows_agreement(smollm2, crows_rows, tmp_path)
+
+
+# -- hallucination: TruthfulQA MC1 / MC2 ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def truthfulqa_rows(shared_data: Path) -> list[dict[str, Any]]:
+    """24 TruthfulQA questions, a seeded sample."""
+    from assay.evals.truthfulqa_data import truthfulqa
+
+    ds = select(truthfulqa(shared_data / "truthfulqa"), limit=24, shuffle=True, seed=0)
+    return [dict(r) for r in ds.rows]
+
+
+def test_truthfulqa_prompt_is_lm_evals() -> None:
+    """The built-in tasks' prompt is lm-eval's truthfulqa_mc1 doc_to_text, rendered."""
+    import jinja2
+    import lm_eval
+
+    spec = Path(lm_eval.__file__).parent / "tasks" / "truthfulqa" / "truthfulqa_mc1.yaml"
+    theirs = yaml.safe_load(spec.read_text())["doc_to_text"]
+    for name in ("truthfulqa-mc1", "truthfulqa-mc2"):
+        ours = load_task(name).template
+        assert ours is not None
+        question = {"question": "Why is the sky blue?"}
+        assert jinja2.Template(ours).render(question) == jinja2.Template(theirs).render(question)
+
+
+def _truthfulqa_agreement(model: Model, rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    import shutil
+
+    import lm_eval
+
+    for row in rows:  # lm-eval's MC2 reads the labels from mc2_targets
+        row["mc2_targets"] = {"labels": [int(c in row["mc2_true"]) for c in row["mc2_choices"]]}
+    data = _write_rows(tmp_path / "tqa.jsonl", rows)
+    tasks = tmp_path / "tasks"
+    upstream = Path(lm_eval.__file__).parent / "tasks" / "truthfulqa" / "utils.py"
+    tasks.mkdir(parents=True, exist_ok=True)
+    shutil.copy(upstream, tasks / "utils.py")  # lm-eval's own process_results_mc2
+    for k in (1, 2):
+        task = load_task(f"truthfulqa-mc{k}").with_overrides(
+            dataset={"builtin": None, "source": str(data)}
+        )
+        name = f"assay_tqa_mc{k}"
+        _lm_eval_mc_task(tasks, name, data, _lm_eval_template(task), f"{{{{mc{k}_choices}}}}", "0")
+        if k == 2:
+            with (tasks / f"{name}.yaml").open("a") as f:
+                f.write("process_results: !function utils.process_results_mc2\n")
+        ours, metrics = _run_assay(model, task)
+        theirs, results = _run_lm_eval(_folder(model), tasks, name)
+        for rec, ref in zip(ours, theirs, strict=True):
+            assert rec["input"] == ref["arguments"][0][0]
+            ref_lls = [r[0][0] for r in ref["resps"]]
+            assert rec["loglikelihoods"] == pytest.approx(ref_lls, abs=TOL)
+            score = rec["scores"]["mc_acc" if k == 1 else "mc2"]
+            assert score == pytest.approx(ref["acc"], abs=1e-4 if k == 2 else 0)
+        metric = "mc_acc" if k == 1 else "mc2"
+        assert metrics[metric]["value"] == pytest.approx(results["acc,none"], abs=1e-4)
+
+
+def test_truthfulqa_on_the_tiny_model(
+    tiny: Model, truthfulqa_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    _truthfulqa_agreement(tiny, truthfulqa_rows, tmp_path)
+
+
+@pytest.mark.slow
+def test_truthfulqa_on_smollm2(
+    smollm2: Model, truthfulqa_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    _truthfulqa_agreement(smollm2, truthfulqa_rows, tmp_path)

@@ -43,6 +43,7 @@ from assay.evals.datasets import (
     package_path,
 )
 from assay.evals.scorers.numeric import normalize_number
+from assay.evals.truthfulqa_data import truthfulqa
 
 PathLike = str | os.PathLike[str]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -680,6 +681,7 @@ BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "aclsum": aclsum,
     "bbc-news": bbc_news,
     "crows-pairs": crows_pairs,
+    "truthfulqa": truthfulqa,
 }
 
 

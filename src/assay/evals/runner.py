@@ -194,7 +194,7 @@ class Solver:
             prompt = self.prompts.prompt(row, rid)
             context = prompt if isinstance(prompt, str) else self.model.render_chat(prompt)
             choices = self.choices.choices(row, rid)
-            gold = self.choices.gold_index(row[self.task.target], choices, rid)
+            gold = self.choices.gold(row[self.task.target], choices, rid)
             conts = self.choices.continuations(choices)
             spans.append((len(pairs), conts, choices, gold))
             rendered.append(context)
@@ -217,7 +217,8 @@ class Solver:
                     "extraction_ok": True,
                     "prediction": lls,
                     "target": gold,
-                    "confidence": softmax_confidence(lls),
+                    # Calibration compares confidence with a right/wrong outcome: one gold only.
+                    "confidence": softmax_confidence(lls) if isinstance(gold, int) else None,
                 }
             )
         return out

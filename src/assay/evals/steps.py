@@ -163,6 +163,15 @@ class ChoiceBuilder:
             self._format.render(choice=c, letter=LETTERS[i], index=i) for i, c in enumerate(choices)
         ]
 
+    def gold(self, target: Any, choices: Sequence[str], row_id: str) -> int | list[int]:
+        """The gold answer's index; a list target (several true answers, as TruthfulQA's MC2
+        has) gives the list of their indices."""
+        if isinstance(target, (list, tuple)):
+            if not target:
+                raise UserError(f"row {row_id}: the list of gold answers is empty")
+            return [self.gold_index(t, choices, row_id) for t in target]
+        return self.gold_index(target, choices, row_id)
+
     def gold_index(self, target: Any, choices: Sequence[str], row_id: str) -> int:
         """The gold answer as an index: given as an index, a letter, or the choice's text."""
         text = str(target).strip()

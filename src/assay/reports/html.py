@@ -307,12 +307,14 @@ def _options_list(s: Mapping[str, Any], chosen: int | None) -> str:
     lls = s.get("loglikelihoods") or []
     if not isinstance(choices, list):
         return ""
+    target = s.get("target")
+    golds = set(target) if isinstance(target, list) else {target}
     items = []
     for i, c in enumerate(choices):
         ll = f" ({float(lls[i]):.2f})" if i < len(lls) and isinstance(lls[i], (int, float)) else ""
-        mark = " ✓" if i == s.get("target") else ""
+        mark = " ✓" if i in golds else ""
         picked = " ←" if i == chosen else ""
-        cls = ' class="gold"' if i == s.get("target") else ""
+        cls = ' class="gold"' if i in golds else ""
         items.append(f"<li{cls}>{esc(analysis.letter(i))}. {esc(c)}{esc(ll)}{mark}{picked}</li>")
     return (
         '<details class="clip"><summary><span class="more">all options</span>'
