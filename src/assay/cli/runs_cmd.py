@@ -28,12 +28,36 @@ def list_(limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("no runs yet: try `assay eval mmlu-science --limit 50`")
         return
+    width = min(MODEL_COLUMN, max(len(r.model) for r in rows))
     for r in rows:
         first = next(iter((r.metrics or {}).get("metrics", {}).items()), None)
         shown = f"{first[0]} {Estimate.from_dict(first[1]).format()}" if first else ""
+        model = short_model_name(r.model, width)
         click.echo(
-            f"{r.id:34} {r.task:14} {r.model[-30:]:30} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
+            f"{r.id:34} {r.task:14} {model:{width}} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
         )
+
+
+MODEL_COLUMN = 40
+
+
+def short_model_name(address: str, width: int) -> str:
+    """A model address cut to ``width`` characters without losing what tells models apart.
+
+    The kind prefix (``hf:``, ``openai:``) and the end of the name (the file or checkpoint) are
+    kept and the middle is elided; for ``openai:name@endpoint`` the endpoint goes first.
+    """
+    if len(address) <= width:
+        return address
+    name, at, _endpoint = address.partition("@")
+    if at and len(name) + 2 <= width:
+        return name + "@…"
+    kind, colon, _rest = name.partition(":")
+    head = kind + colon if colon and len(kind) <= 8 else ""
+    keep = width - len(head) - 1
+    if keep < 8:  # too narrow for a prefix as well: keep the end only
+        head, keep = "", width - 1
+    return head + "…" + name[-keep:]
 
 
 @runs.command()
