@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from assay.cli.runs_cmd import short_model_name
+from assay.cli.formatting import short_model_name
 from assay.evals.runs import RunStore
 from assay.workspace import Workspace
 from cli_util import run_assay

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+MODEL_COLUMN = 40  # the widest a model address is shown in `runs list`; --json has it whole
+
 
 @click.group()
 def runs() -> None:
@@ -18,6 +20,7 @@ def runs() -> None:
 def list_(limit: int, as_json: bool) -> None:
     """Recent runs: id, task, model, status, samples and the first metric."""
     from assay.cli.common import echo_json, workspace
+    from assay.cli.formatting import short_model_name
     from assay.evals.runs import RunStore
     from assay.evals.stats import Estimate
 
@@ -36,28 +39,6 @@ def list_(limit: int, as_json: bool) -> None:
         click.echo(
             f"{r.id:34} {r.task:14} {model:{width}} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
         )
-
-
-MODEL_COLUMN = 40
-
-
-def short_model_name(address: str, width: int) -> str:
-    """A model address cut to ``width`` characters without losing what tells models apart.
-
-    The kind prefix (``hf:``, ``openai:``) and the end of the name (the file or checkpoint) are
-    kept and the middle is elided; for ``openai:name@endpoint`` the endpoint goes first.
-    """
-    if len(address) <= width:
-        return address
-    name, at, _endpoint = address.partition("@")
-    if at and len(name) + 2 <= width:
-        return name + "@…"
-    kind, colon, _rest = name.partition(":")
-    head = kind + colon if colon and len(kind) <= 8 else ""
-    keep = width - len(head) - 1
-    if keep < 8:  # too narrow for a prefix as well: keep the end only
-        head, keep = "", width - 1
-    return head + "…" + name[-keep:]
 
 
 @runs.command()
