@@ -249,7 +249,8 @@ def generate(
     shaping = shaping_from_options(prompting, tpl)
     final, _ = shaping.apply(make_prompt(source, system=system, raw=raw))
     loaded = common.load_model(model, overrides)
-    if as_json or n > 1:
+    # A cached answer is printed whole, with the summary saying it came from the cache.
+    if as_json or n > 1 or loaded.cached(final, sampling) is not None:
         _generate(loaded, final, sampling, as_json, tpl, values, shaping)
     else:
         report_extraction(shaping.extract(_stream(loaded, final, sampling)))
