@@ -29,6 +29,7 @@ from assay.evals.structured_kind import gold_fields, solve_structured, structure
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
 from assay.models.types import Message, Sampling, canonical_schema, stable_hash
+from assay.progress import progress_bar
 from assay.provenance import collect
 
 Record = dict[str, Any]
@@ -297,13 +298,13 @@ def evaluate(
     done_ids = store.done_ids(run.id)
     todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
     size = options.batch_size or model.settings.batch_size
-    bar = None
-    if options.progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(usable), initial=len(usable) - len(todo), desc=task.name, unit="sample"
-        )
+    bar = progress_bar(
+        len(usable),
+        task.name,
+        "sample",
+        initial=len(usable) - len(todo),
+        enabled=options.progress and bool(todo),
+    )
     try:
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
@@ -312,11 +313,9 @@ def evaluate(
             store.add_samples(
                 run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
             )
-            if bar is not None:
-                bar.update(len(chunk))
+            bar.update(len(chunk))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     samples = store.samples(run.id)
     metrics = compute_metrics(task, samples, solver.scorers)
     store.finish(run.id, metrics)

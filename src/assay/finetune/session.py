@@ -433,16 +433,9 @@ class Session:
 
     def _bar_start(self) -> None:
         if self.is_main and self.cfg.progress and not self.env.quiet:
-            from tqdm.auto import tqdm
+            from assay.progress import progress_bar
 
-            self._bar = tqdm(
-                total=self.total_steps,
-                initial=self.state.step,
-                desc=self.run_id,
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            self._bar = progress_bar(self.total_steps, self.run_id, "step", initial=self.state.step)
         self._tick = time.perf_counter()
 
     # -- the loop -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from assay.models.types import (
     as_messages,
     stable_hash,
 )
+from assay.progress import progress_bar
 from assay.workspace import Workspace
 
 R = TypeVar("R", bound=BaseModel)
@@ -342,11 +343,9 @@ class Model:
                 ):
                     batches.append([])
                 batches[-1].append(i)
-            bar = None
-            if progress and len(batches) > 1:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(todo), desc=f"{op} {self.address}", unit="req")
+            bar = progress_bar(
+                len(todo), f"{op} {self.address}", "req", enabled=progress and len(batches) > 1
+            )
             for batch in batches:
                 batch_start = time.perf_counter()
                 batch_requests = [requests[i] for i in batch]
@@ -367,10 +366,8 @@ class Model:
                     fresh.append((keys[i], out.model_dump_json()))
                 if self.settings.cache:
                     self._cache_put(op, fresh)
-                if bar is not None:
-                    bar.update(len(batch))
-            if bar is not None:
-                bar.close()
+                bar.update(len(batch))
+            bar.close()
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise
