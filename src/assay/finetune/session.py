@@ -264,18 +264,22 @@ class Session:
         lengths: Sequence[int] | None = None,
         max_length: int | None = None,
     ) -> None:
-        """Record a dataset (hashes, notes) and its token-length statistics; print them."""
+        """Record a dataset (hashes, notes) and its token-length statistics; print them.
+
+        The notes (duplicates removed, sampled, held out) come first, in the order they were
+        done, each with the count it left; the statistics of the final examples come last.
+        """
         from assay.finetune.data import length_stats
 
         if examples is None:
             return
         self.data[name] = examples.record()
+        for note in examples.notes:
+            self.say(f"{name}: {note}")
         if lengths is not None:
             stats = length_stats(list(lengths), max_length)
             self.stats[name] = stats
             self.say(format_length_stats(name, stats))
-        for note in examples.notes:
-            self.say(f"{name}: {note}")
         if name == "validation":
             self.has_validation = True
 
