@@ -607,6 +607,7 @@ class Session:
         """Save the model (or adapter), tokenizer, curves and ``assay_training.json``."""
         from assay.finetune.lora import is_peft, merge_adapter
         from assay.finetune.plots import plot_curves
+        from assay.finetune.run_card import write_run_card
 
         if self._bar is not None:
             self._bar.close()
@@ -705,6 +706,8 @@ class Session:
                 "machine": machine(),
             }
             ckpt.write_json(self.run_dir / RECORD_FILE, record)
+            # replaces the template README that peft writes next to an adapter
+            write_run_card(self.run_dir, record)
             if best_file.exists():
                 best_file.unlink()
             if not self.cfg.checkpoint.keep_after_training:
