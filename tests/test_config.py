@@ -43,3 +43,24 @@ def test_bad_value(tmp_path: Path) -> None:
     cfg.write_text("device: gpu\n")
     with pytest.raises(ConfigError, match="device"):
         load_settings(cfg, env={})
+
+
+def test_init_template_lists_every_openai_setting_and_uncomments_cleanly(tmp_path: Path) -> None:
+    from assay.cli.workspace_cmd import CONFIG_TEMPLATE
+    from assay.config import OpenAISettings
+
+    # uncomment the openai section as a user would: drop "# " and keep its indentation
+    lines = CONFIG_TEMPLATE.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# openai:"))
+    section = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("#   "):
+            break
+        section.append(line)
+    text = "\n".join(line[2:] for line in section)
+    for name in OpenAISettings.model_fields:
+        assert f"\n  {name}:" in text, f"{name} is missing from the assay init template"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text + "\n")
+    s = load_settings(cfg, env={})
+    assert (s.openai.timeout_s, s.openai.max_retries) == (60, 5)

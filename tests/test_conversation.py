@@ -169,3 +169,32 @@ def test_tools_inside_a_conversation_are_logged_under_its_id() -> None:
     assert logged["conversation_id"] == conv.id and logged["error"].startswith("RuntimeError")
     assert [t.content for t in conv.history] == ["Weather in Oslo?", "I could not look it up."]
     assert conv.say("thanks") == "plain reply"  # the session goes on
+
+
+def test_a_summary_update_reads_a_bounded_part_of_a_long_reply() -> None:
+    long_reply = " ".join(f"word{i}" for i in range(1500))
+    summary = json.dumps({"topic": "t", "facts": ["f"], "open_questions": []})
+    prompts: list[str] = []
+
+    def reply(prompt: str) -> str:
+        if SUMMARY_SYSTEM in prompt:
+            prompts.append(prompt)
+            return summary
+        return long_reply
+
+    model = scripted([reply])
+    conv = Conversation(model, policy="summary", sampling=Sampling(max_tokens=1600))
+    conv.say("tell me everything")
+    assert conv.summary is not None and conv.summary.facts == ["f"]
+    [prompt] = prompts
+    # the fake backend counts a token per word: the update's prompt no longer grows with the reply
+    assert len(prompt.split()) < 400 and "word0 word1" in prompt and "word1499" not in prompt
+
+
+def test_a_backend_that_decodes_under_the_schema_is_not_asked_twice() -> None:
+    model = scripted([replier(["not json", json.dumps({"topic": "t"})])])
+    model.backend.constrains_json_schema = True  # type: ignore[attr-defined]
+    conv = Conversation(model, policy="summary", sampling=SAMPLING)
+    conv.say("hello")
+    update = conv.last_summary_update
+    assert update is not None and not update.ok and update.attempts == 1

@@ -9,6 +9,7 @@ from assay.config import Price, Settings
 from assay.errors import ContextLengthError, SamplingError, TransientBackendError
 from assay.models.facade import Model
 from assay.models.fake import FakeBackend
+from assay.models.types import Sampling
 from assay.workspace import Workspace
 
 
@@ -126,6 +127,38 @@ def test_stream_logs_a_call() -> None:
     assert "".join(model.stream("q")) == "one two"
     row = model.workspace.db.execute("SELECT op, completion_tokens FROM calls").fetchone()
     assert (row["op"], row["completion_tokens"]) == ("stream", 2)
+
+
+def test_stream_and_generate_share_the_cache() -> None:
+    backend = FakeBackend(replies=["one two three"])
+    model = make(backend)
+    streamed = "".join(model.stream("q", max_tokens=8))
+    assert len(backend.seen) == 1
+    gen = model.generate("q", max_tokens=8)[0]
+    assert (gen.text, gen.cached, gen.completion_tokens) == (streamed, True, 3)
+    assert len(backend.seen) == 1
+    # the other way round: generate fills the cache, the stream gives it back in one piece
+    model.generate("r")
+    assert list(model.stream("r")) == ["one two three"]
+    assert len(backend.seen) == 2
+    rows = model.workspace.db.execute("SELECT op, cached FROM calls ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("stream", 0),
+        ("generate", 1),
+        ("generate", 0),
+        ("stream", 1),
+    ]
+
+
+def test_a_stream_left_early_or_asking_for_logprobs_is_not_cached() -> None:
+    backend = FakeBackend(replies=["one two three"])
+    model = make(backend)
+    pieces = model.stream("q")
+    next(pieces)
+    pieces.close()
+    "".join(model.stream("r", logprobs=True))
+    assert model.cached("q") is None and model.cached("r", Sampling(logprobs=True)) is None
+    assert model.cached("r") is None  # other sampling settings are another request
 
 
 def test_loglikelihood_and_perplexity_cached() -> None:

@@ -165,6 +165,23 @@ def test_leakage_warns_or_refuses_before_training(
     assert result.record["data"]["leakage"]["hits"][0]["eval_id"] == "e1"
 
 
+def test_data_summary_prints_each_step_then_the_final_counts(
+    tmp_path: Path, encoder_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = sentiment_rows(40)
+    data = write_jsonl(tmp_path / "train.jsonl", rows + rows[:6])  # 6 exact duplicates
+    cfg = _config(encoder_dir, data, data={"limit": 30}, optim={"max_steps": 1})
+    train(cfg, fresh=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train:")]
+    assert lines[:4] == [
+        "train: removed 6 exact duplicates, 40 left",
+        "train: sampled 30 of 40 (seed 0)",
+        "train: held out 6 for validation (fraction 0.2, seed 0), 24 left for training",
+        lines[3],
+    ]
+    assert lines[3].startswith("train: 24 examples, tokens min")  # the count that is trained on
+
+
 def test_early_stopping_restores_the_best(tmp_path: Path, encoder_dir: Path) -> None:
     data = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(32))
     result = train(

@@ -93,3 +93,55 @@ def test_dict_configs_get_a_hash_run_id() -> None:
 def test_example_configs_are_valid(path: Path) -> None:
     cfg = load_config(path)
     assert cfg.run_id == path.stem
+
+
+def test_paths_in_the_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    data = {
+        "recipe": "classifier",
+        "model": "base",
+        "data": {
+            "train": "data/train.jsonl",
+            "validation": "../shared/dev.jsonl",
+            "leakage_check": ["builtin:bbc-news/test", "held-out.jsonl"],
+        },
+    }
+    path = write_yaml(project / "configs" / "run.yaml", data)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(Path("..") / "project" / "configs" / "run.yaml")
+    configs = project / "configs"
+    assert cfg.data.train == str(configs / "data" / "train.jsonl")  # type: ignore[attr-defined]
+    assert cfg.data.validation == str(project / "shared" / "dev.jsonl")  # type: ignore[attr-defined]
+    assert cfg.data.leakage_check == [  # type: ignore[attr-defined]
+        "builtin:bbc-news/test",
+        str(configs / "held-out.jsonl"),
+    ]
+    assert cfg.model == "base"  # a name: no configs/base folder, so it stays as written
+    cfg = load_config(path, ["model=../base", "data.train=mine.jsonl"])
+    # overrides come from the command line: relative to where it runs
+    assert cfg.model == "../base" and cfg.data.train == "mine.jsonl"  # type: ignore[attr-defined]
+    (configs / "base").mkdir()
+    assert load_config(path).model == str(configs / "base")
+
+
+def test_train_show_config_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from cli_util import run_assay
+
+    (tmp_path / "cfg").mkdir()
+    path = write_yaml(
+        tmp_path / "cfg" / "run.yaml",
+        {"recipe": "sft", "model": "smollm2", "data": {"train": "qa.jsonl"}},
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_assay(["train", str(path.relative_to(tmp_path)), "--show-config"])
+    assert code == 0, err
+    assert yaml.safe_load(out)["data"]["train"] == str(tmp_path / "cfg" / "qa.jsonl")

@@ -105,7 +105,7 @@ def test_dedup_sample_and_seeded_stratified_split(tmp_path: Path) -> None:
     ex = read_examples(str(write_jsonl(tmp_path / "t.jsonl", rows)))
     kept, dropped = dedup(ex, lambda e: [e["text"], e["label"]])
     assert len(kept) == 30 and len(dropped) == 10 and dropped[0].endswith(":31")
-    assert "removed 10 exact duplicates" in kept.notes
+    assert kept.notes == ["removed 10 exact duplicates, 30 left"]
     train, val = split(kept, 0.2, seed=1, stratify=lambda e: e["label"])
     assert val is not None and len(val) == 6 and len(train) == 24
     assert sorted(e["label"] for e in val.items) == ["a"] * 3 + ["b"] * 3

@@ -200,6 +200,13 @@ def test_lora_targets_merge_and_run_address(tiny_model_dir: Path, tmp_path: Path
     ).exists()
     merged = Path(result.record["outputs"]["merged"])
     assert (merged / "config.json").is_file() and (merged / "tokenizer.json").is_file()
+    # the run's own model card, not peft's template
+    card = (result.path / "README.md").read_text()
+    assert "More Information Needed" not in card and "base_model: " + str(tiny_model_dir) in card
+    assert "LoRA: r 4, alpha 8, dropout 0.05, on q_proj, v_proj" in card
+    assert result.record["data"]["train"]["rows_sha256"][:16] in card
+    assert 'assay.load("run:sft")' in card and "AutoPeftModelForCausalLM" in card
+    assert f"| loss | {result.metrics['loss']:.4g} |" in card
     assert model_folder(result.path) == merged
     generated = assay.load("run:sft").complete("What is 2 plus one?", max_tokens=4)
 

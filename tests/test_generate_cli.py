@@ -42,6 +42,16 @@ def test_one_call_streams_and_summarises(assay_home: Path) -> None:
     assert len(logged) == 1 and logged[0]["op"] == "stream" and logged[0]["model"] == "fake:"
 
 
+def test_a_streamed_answer_is_cached_like_the_json_one(assay_home: Path) -> None:
+    code, first, _ = run(["generate", "fake:", "hello there"])
+    assert code == 0
+    code, again, err = run(["generate", "fake:", "hello there"])
+    assert code == 0 and again == first and "cached" in err
+    code, out, _ = run(["generate", "fake:", "hello there", "--json"])
+    assert code == 0 and json.loads(out)["generations"][0]["cached"] is True
+    assert [c["cached"] for c in calls(assay_home)] == [0, 1, 1]
+
+
 def test_prompt_from_stdin_with_system(assay_home: Path) -> None:
     code, out, _ = run(["generate", "fake:", "--system", "Be brief."], stdin="from a pipe\n")
     assert code == 0

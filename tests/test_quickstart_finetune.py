@@ -37,6 +37,8 @@ def test_finetune_step_compares_finetuned_with_prompted_on_the_same_items(
     assert out.exit_code == 0, out.output
     assert "trained run:quickstart-bbc" in out.output and "(3 steps" in out.output
     assert "finetuned vs prompted, accuracy:" in out.output and "mcnemar-exact" in out.output
+    # both evaluations report progress (plain lines here, where stderr is no terminal)
+    assert out.output.count("bbc-news: 12/12 samples (100%)") == 2
 
     ws = Workspace.find()
     store = RunStore(ws)

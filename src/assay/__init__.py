@@ -82,6 +82,12 @@ if TYPE_CHECKING:
     from assay.workspace import Workspace
 
 
+def __dir__() -> list[str]:
+    # Lazy exports are not in globals() until first use; list them so tab completion and
+    # dir(assay) in a notebook show the public API.
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     if name == "errors":
         return importlib.import_module("assay.errors")

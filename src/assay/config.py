@@ -33,20 +33,28 @@ class Price(BaseModel):
 
 
 class OpenAISettings(BaseModel):
+    """How ``openai:`` models are reached (the ``openai:`` section of ``config.yaml``)."""
+
     model_config = ConfigDict(extra="forbid")
     base_url: str | None = None
+    """The server when an address gives no ``@URL`` (``$OPENAI_BASE_URL`` overrides it)."""
     api_key_env: str = "OPENAI_API_KEY"
+    """The environment variable that holds the API key."""
     timeout_s: float = 60.0
     """Seconds to wait for an answer to a generation or scoring request (or, when streaming,
-    for its next piece)."""
+    for its next piece); past it the request counts as failed and is retried."""
     connect_timeout_s: float = 10.0
     """Seconds to open a connection, and for quick requests (``GET /models``, ``POST
     /tokenize``) to be answered: a server that accepts connections but never answers is
     reported after this long, not after every retry of a long timeout."""
     max_retries: int = 5
+    """Retries of a request that timed out, was rate-limited (429) or met a server error, with
+    exponential backoff (a server's Retry-After is honoured); 0 fails on the first error. The same
+    number bounds the retries of any backend's transient errors."""
     retry_budget_s: float = 120.0
     """Seconds one request may spend in tries and waits together before it gives up."""
     max_concurrency: int = 8
+    """Requests in flight at once when a batch is sent."""
 
 
 class Settings(BaseModel):

@@ -50,7 +50,12 @@ def docs() -> None:
 )
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (new collection).")
 @click.option("--overlap-tokens", type=int, default=None, help="Overlap (new collection).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Progress on stderr: bars on a terminal, a line now and then in a log.",
+)
 @_JSON
 def add(
     paths: tuple[str, ...],
@@ -59,7 +64,7 @@ def add(
     embedder: str | None,
     chunk_tokens: int | None,
     overlap_tokens: int | None,
-    progress: bool | None,
+    progress: bool,
     as_json: bool,
 ) -> None:
     """Add files, folders or globs (PDF, Markdown, HTML, text) to a collection.
@@ -94,7 +99,7 @@ def add(
             found = problems(exc, list(names), names=names)
             raise click.BadParameter("; ".join(p.text for p in found)) from None
     col = _collection(collection, embedder, chunking=chunking)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress
 
     def emit(result: FileResult) -> None:
         if as_json:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli import common
+from assay.cli.formatting import format_cost
 from assay.cli.prompt_opts import EPILOG, given_options, prompt_options, report_extraction
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _summary(
     rate = completion_tokens / latency_s if latency_s > 0 else 0.0
     line = (
         f"{prompt_tokens} tokens in, {completion_tokens} out | {latency_s:.2f} s | "
-        f"{rate:.1f} tokens/s | cost ${cost:.4g}"
+        f"{rate:.1f} tokens/s | cost ${format_cost(cost)}"
     )
     click.secho(line + (f" | {note}" if note else ""), err=True, dim=True)
 
@@ -248,7 +249,8 @@ def generate(
     shaping = shaping_from_options(prompting, tpl)
     final, _ = shaping.apply(make_prompt(source, system=system, raw=raw))
     loaded = common.load_model(model, overrides)
-    if as_json or n > 1:
+    # A cached answer is printed whole, with the summary saying it came from the cache.
+    if as_json or n > 1 or loaded.cached(final, sampling) is not None:
         _generate(loaded, final, sampling, as_json, tpl, values, shaping)
     else:
         report_extraction(shaping.extract(_stream(loaded, final, sampling)))

@@ -18,6 +18,7 @@ def log(limit: int, model: str | None, as_json: bool) -> None:
       assay log -m openai --json
     """
     from assay.cli.common import echo_json, workspace
+    from assay.cli.formatting import format_cost, short_model_name
 
     ws = workspace()
     query = "SELECT * FROM calls"
@@ -40,9 +41,9 @@ def log(limit: int, model: str | None, as_json: bool) -> None:
     for r in reversed(rows):
         status = "ERROR" if r["error"] else str(r["cached"])
         click.echo(
-            f"{r['ts'][:19].replace('T', ' '):19}  {r['model'][-38:]:38}  {r['op']:13}  "
+            f"{r['ts'][:19].replace('T', ' '):19}  {short_model_name(r['model'], 38):38}  {r['op']:13}  "
             f"{r['n_requests']:>4}  {r['prompt_tokens']:>6}  {r['completion_tokens']:>6}  "
-            f"{r['latency_s']:>7.2f}  {r['cost']:>8.4f}  {status}"
+            f"{r['latency_s']:>7.2f}  {format_cost(r['cost']):>8}  {status}"
         )
         totals[0] += r["prompt_tokens"]
         totals[1] += r["completion_tokens"]
@@ -50,5 +51,5 @@ def log(limit: int, model: str | None, as_json: bool) -> None:
         totals[3] += r["cost"]
     click.echo(
         f"{len(rows)} calls: {totals[0]} tokens in, {totals[1]} out, "
-        f"{totals[2]:.1f} s, ${totals[3]:.4f}"
+        f"{totals[2]:.1f} s, ${format_cost(totals[3])}"
     )

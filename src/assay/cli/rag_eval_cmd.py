@@ -121,7 +121,12 @@ def check_answers(
     default=None,
     help="Chunks to try in this run at most (default: 5 x N), so a weak model stops early.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress on stderr: a bar on a terminal, a line now and then in a log "
+    "(default: on, except with --json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def synth(
     collection: str,
@@ -145,11 +150,9 @@ def synth(
       assay docs synth -c papers -m openai:gpt-4o-mini -n 50 -o qa.jsonl
       assay docs recall qa.jsonl -c papers
     """
-    import sys
-
     from assay.rag.synthetic import synthesize_qa
 
-    show = (not as_json and sys.stderr.isatty()) if progress is None else progress
+    show = not as_json if progress is None else progress
     report = synthesize_qa(
         collection,
         model_address,
@@ -240,24 +243,24 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class _Progress:
-    def __init__(self, desc: str, unit: str) -> None:
-        from tqdm import tqdm
+    """Progress reported as "done of total so far" (the total grows as work is found)."""
 
-        self._bar = tqdm(total=0, desc=desc, unit=unit, leave=False)
+    def __init__(self, desc: str, unit: str) -> None:
+        from assay.progress import progress_bar
+
+        self._bar = progress_bar(0, desc, unit, leave=False)
 
     def update_to(self, done: int, total: int) -> None:
         self._bar.total = total
-        self._bar.n = done
-        self._bar.refresh()
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
         self._bar.close()
 
 
 def _bar(quiet: bool, desc: str, unit: str) -> _Progress | None:
-    import sys
-
-    return None if quiet or not sys.stderr.isatty() else _Progress(desc, unit)
+    # on a terminal a bar, elsewhere a line now and then (assay.progress)
+    return None if quiet else _Progress(desc, unit)
 
 
 __all__ = ["check_answers", "read_answers", "recall", "synth"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+MODEL_COLUMN = 40  # the widest a model address is shown in `runs list`; --json has it whole
+
 
 @click.group()
 def runs() -> None:
@@ -18,6 +20,7 @@ def runs() -> None:
 def list_(limit: int, as_json: bool) -> None:
     """Recent runs: id, task, model, status, samples and the first metric."""
     from assay.cli.common import echo_json, workspace
+    from assay.cli.formatting import short_model_name
     from assay.evals.runs import RunStore
     from assay.evals.stats import Estimate
 
@@ -28,11 +31,13 @@ def list_(limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("no runs yet: try `assay eval mmlu-science --limit 50`")
         return
+    width = min(MODEL_COLUMN, max(len(r.model) for r in rows))
     for r in rows:
         first = next(iter((r.metrics or {}).get("metrics", {}).items()), None)
         shown = f"{first[0]} {Estimate.from_dict(first[1]).format()}" if first else ""
+        model = short_model_name(r.model, width)
         click.echo(
-            f"{r.id:34} {r.task:14} {r.model[-30:]:30} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
+            f"{r.id:34} {r.task:14} {model:{width}} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
         )
 
 

@@ -15,10 +15,13 @@ CONFIG_TEMPLATE = """\
 #   gpt: openai:gpt-4o-mini
 # prices:                       # US$ per million tokens, for cost accounting in `assay log`
 #   gpt-4o-mini: {prompt: 0.15, completion: 0.60}
-# openai:
+# openai:                       # openai:MODEL[@URL] models (OpenAI, vLLM, Ollama, `assay serve`)
 #   base_url: http://127.0.0.1:8000/v1
-#   api_key_env: OPENAI_API_KEY
-#   max_concurrency: 8
+#   api_key_env: OPENAI_API_KEY  # the environment variable that holds the key
+#   timeout_s: 60               # give up on one request after this many seconds (then retry)
+#   max_retries: 5              # retries of a timed-out, rate-limited (429) or 5xx request,
+#                               # with exponential backoff; 0 fails on the first error
+#   max_concurrency: 8          # requests in flight at once for a batch
 # device: auto                  # auto | cpu | cuda | mps
 # dtype: auto                   # auto | float32 | bfloat16 | float16
 # batch_size: 8

@@ -30,6 +30,7 @@ from assay.evals.structured_kind import gold_fields, solve_structured, structure
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
 from assay.models.types import Message, Sampling, canonical_schema, stable_hash
+from assay.progress import progress_bar
 from assay.prompting.templates import TemplateError
 from assay.provenance import collect
 
@@ -329,13 +330,13 @@ def evaluate(
     todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
     size = options.batch_size or model.settings.batch_size
     hits_before = model.cache_hits
-    bar = None
-    if options.progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(usable), initial=len(usable) - len(todo), desc=task.name, unit="sample"
-        )
+    bar = progress_bar(
+        len(usable),
+        task.name,
+        "sample",
+        initial=len(usable) - len(todo),
+        enabled=options.progress and bool(todo),
+    )
     try:
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
@@ -344,8 +345,7 @@ def evaluate(
             store.add_samples(
                 run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
             )
-            if bar is not None:
-                bar.update(len(chunk))
+            bar.update(len(chunk))
         samples = store.samples(run.id)
         metrics = compute_metrics(task, samples, solver.scorers)
     except Exception as exc:
@@ -355,8 +355,7 @@ def evaluate(
         )
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     reused = model.cache_hits - hits_before
     if reused:
         say(f"run {run.id}: {reused} model answers came from the response cache, not recomputed")

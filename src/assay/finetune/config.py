@@ -5,6 +5,8 @@ goes: read the YAML mapping → apply overrides (``optim.learning_rate=1e-4``; v
 YAML scalars, so ``true``, ``3``, ``[a, b]`` and ``null`` work) → find the recipe named by
 ``recipe:`` → validate with that recipe's class. An unknown key is refused with the nearest valid
 key; a wrong value names the key, the source (file or override) and what was expected.
+Relative file paths in a YAML file are relative to that file's folder; in an override, to the
+folder the command runs in.
 
 The **config hash** identifies what a run computes: every field except those that cannot change
 the numbers (``run_id``, ``progress``, ``device`` and the ``checkpoint`` section). A run resumed
@@ -16,6 +18,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -257,6 +260,9 @@ def load_config(
     else:
         data = read_config_file(source)
         name, stem = str(source), Path(source).stem
+        _resolve_paths(data, Path(source).expanduser().resolve().parent)
+    # Overrides come from the command line, so a relative path in one stays relative to the
+    # folder the command runs in.
     for key, value in parse_overrides(overrides).items():
         _set_dotted(data, key, value, f"override '{key}'")
     recipe = data.get("recipe")
@@ -271,6 +277,40 @@ def load_config(
         run_id = _slug(stem) if stem else f"{config.recipe}-{config.config_hash()[:8]}"
         config = config.model_copy(update={"run_id": run_id})
     return config
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+_-]+:")  # builtin:, package:, run:, hf: (not C:)
+
+
+def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the file paths a config file names relative to its own folder, as written.
+
+    Data files (``data.train``, ``data.validation``, ``data.leakage_check``) are always paths
+    unless they name a scheme (``builtin:``); ``model`` is a path only when it looks like one
+    (``./``, ``../``) or such a file or folder exists, since it is more often a name.
+    """
+
+    def resolve(value: Any, *, always: bool) -> Any:
+        if not isinstance(value, str) or not value or _SCHEME.match(value):
+            return value
+        path = Path(value).expanduser()
+        if path.is_absolute():
+            return value
+        looks_like_path = value.startswith(("./", "../", ".\\", "..\\"))
+        if always or looks_like_path or (folder / path).exists():
+            return os.path.normpath(folder / path)
+        return value
+
+    section = data.get("data")
+    if isinstance(section, dict):
+        for key in ("train", "validation"):
+            if key in section:
+                section[key] = resolve(section[key], always=True)
+        checks = section.get("leakage_check")
+        if isinstance(checks, list):
+            section["leakage_check"] = [resolve(v, always=True) for v in checks]
+    if "model" in data:
+        data["model"] = resolve(data["model"], always=False)
 
 
 def _slug(text: str) -> str:

@@ -347,7 +347,7 @@ def dedup(examples: Examples, key: Callable[[Example], Any]) -> tuple[Examples, 
             continue
         seen.add(k)
         kept.append(ex)
-    note = f"removed {len(dropped)} exact duplicates" if dropped else None
+    note = f"removed {len(dropped)} exact duplicates, {len(kept)} left" if dropped else None
     return examples.replace(kept, note), dropped
 
 
@@ -394,7 +394,10 @@ def split(
         )
     train = [ex for i, ex in enumerate(examples.items) if i not in held]
     val = [ex for i, ex in enumerate(examples.items) if i in held]
-    note = f"held out {len(val)} for validation (fraction {fraction}, seed {seed})"
+    note = (
+        f"held out {len(val)} for validation (fraction {fraction}, seed {seed}), "
+        f"{len(train)} left for training"
+    )
     held_out = Examples(
         val,
         examples.source,

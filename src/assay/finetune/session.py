@@ -264,18 +264,22 @@ class Session:
         lengths: Sequence[int] | None = None,
         max_length: int | None = None,
     ) -> None:
-        """Record a dataset (hashes, notes) and its token-length statistics; print them."""
+        """Record a dataset (hashes, notes) and its token-length statistics; print them.
+
+        The notes (duplicates removed, sampled, held out) come first, in the order they were
+        done, each with the count it left; the statistics of the final examples come last.
+        """
         from assay.finetune.data import length_stats
 
         if examples is None:
             return
         self.data[name] = examples.record()
+        for note in examples.notes:
+            self.say(f"{name}: {note}")
         if lengths is not None:
             stats = length_stats(list(lengths), max_length)
             self.stats[name] = stats
             self.say(format_length_stats(name, stats))
-        for note in examples.notes:
-            self.say(f"{name}: {note}")
         if name == "validation":
             self.has_validation = True
 
@@ -433,16 +437,9 @@ class Session:
 
     def _bar_start(self) -> None:
         if self.is_main and self.cfg.progress and not self.env.quiet:
-            from tqdm.auto import tqdm
+            from assay.progress import progress_bar
 
-            self._bar = tqdm(
-                total=self.total_steps,
-                initial=self.state.step,
-                desc=self.run_id,
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            self._bar = progress_bar(self.total_steps, self.run_id, "step", initial=self.state.step)
         self._tick = time.perf_counter()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -610,6 +607,7 @@ class Session:
         """Save the model (or adapter), tokenizer, curves and ``assay_training.json``."""
         from assay.finetune.lora import is_peft, merge_adapter
         from assay.finetune.plots import plot_curves
+        from assay.finetune.run_card import write_run_card
 
         if self._bar is not None:
             self._bar.close()
@@ -708,6 +706,8 @@ class Session:
                 "machine": machine(),
             }
             ckpt.write_json(self.run_dir / RECORD_FILE, record)
+            # replaces the template README that peft writes next to an adapter
+            write_run_card(self.run_dir, record)
             if best_file.exists():
                 best_file.unlink()
             if not self.cfg.checkpoint.keep_after_training:

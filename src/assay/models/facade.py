@@ -40,6 +40,7 @@ from assay.models.types import (
     as_messages,
     stable_hash,
 )
+from assay.progress import progress_bar
 from assay.unicode_input import lone_surrogate_path
 from assay.workspace import Workspace, database_error
 
@@ -155,6 +156,7 @@ class Model:
             for pi, p in enumerate(items)
             for si in range(sampling.n)
         ]
+        # (stream and cached() make the first sample's key the same way, see _first_sample)
         keys = [self._key("generate", req.model_dump(mode="json"), si) for _, si, req in requests]
         results = self._run_cached(
             "generate",
@@ -178,38 +180,77 @@ class Model:
     def stream(
         self, prompt: PromptLike, sampling: Sampling | None = None, **sampling_kwargs: Any
     ) -> Iterator[str]:
-        """Yield pieces of one completion as they are decoded (not cached; logged at the end)."""
+        """Yield pieces of one completion as they are decoded; logged at the end.
+
+        It shares the response cache with :meth:`generate`: a cached answer comes back as one
+        piece, and a stream read to its end is cached for either to reuse.
+        """
         sampling = Sampling.model_validate(
             {**(sampling or Sampling()).model_dump(), **sampling_kwargs}
         )
         item = _normalise_prompts(prompt)[0]
         self._check_context(item, sampling)
-        request = GenerateRequest(prompt=item, sampling=sampling.for_sample(0))
+        request, key = self._first_sample(item, sampling)
+        hit = self._cached_generation(key)
+        if hit is not None:
+            self._log("stream", 1, 0, 0, 0.0, 1, None, item)
+            if hit.text:
+                yield hit.text
+            return
         start = time.perf_counter()
         pieces: list[str] = []
         error: str | None = None
+        finished = False
         try:
             for piece in self.backend.stream(request):
                 pieces.append(piece)
                 yield piece
+            finished = True
         except Exception as exc:
             error = str(exc)
             raise
         finally:
             text = "".join(pieces)
+            latency = time.perf_counter() - start
             prompt_tokens = self._prompt_tokens(item)
             completion_tokens = self.backend.count_tokens(text) if text else 0
+            cost = self.cost(prompt_tokens, completion_tokens)
             self._log(
-                "stream",
-                1,
-                prompt_tokens,
-                completion_tokens,
-                time.perf_counter() - start,
-                0,
-                error,
-                item,
-                cost=self.cost(prompt_tokens, completion_tokens),
+                "stream", 1, prompt_tokens, completion_tokens, latency, 0, error, item, cost=cost
             )
+            # Only a whole answer is cached. A stream carries no log-probabilities and does not
+            # say whether decoding was held to a schema, so such requests are not cached here.
+            cacheable = not sampling.logprobs and sampling.json_schema is None
+            if finished and self.settings.cache and cacheable:
+                gen = Generation(
+                    text=text,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    # tokens counted again from the text, so "length" is a close estimate
+                    finish_reason="length" if completion_tokens >= sampling.max_tokens else "stop",
+                    latency_s=latency,
+                    cost=cost,
+                )
+                self._cache_put("generate", [(key, gen.model_dump_json())])
+
+    def cached(self, prompt: PromptLike, sampling: Sampling | None = None) -> Generation | None:
+        """The cached first generation for ``prompt``, as :meth:`generate` would return it, or
+        None when it would be computed anew (or the cache is off)."""
+        _, key = self._first_sample(_normalise_prompts(prompt)[0], sampling or Sampling())
+        return self._cached_generation(key)
+
+    def _first_sample(
+        self, item: str | tuple[Message, ...], sampling: Sampling
+    ) -> tuple[GenerateRequest, str]:
+        """The request for a prompt's first sample and its cache key, the same as generate's."""
+        request = GenerateRequest(prompt=item, sampling=sampling.for_sample(0))
+        return request, self._key("generate", request.model_dump(mode="json"), 0)
+
+    def _cached_generation(self, key: str) -> Generation | None:
+        if not self.settings.cache:
+            return None
+        row = self._cache_get([key])[0]
+        return None if row is None else Generation.model_validate_json(row)
 
     # -- scoring -------------------------------------------------------------------------------
     def loglikelihood(
@@ -339,11 +380,9 @@ class Model:
                 ):
                     batches.append([])
                 batches[-1].append(i)
-            bar = None
-            if progress and len(batches) > 1:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(todo), desc=f"{op} {self.address}", unit="req")
+            bar = progress_bar(
+                len(todo), f"{op} {self.address}", "req", enabled=progress and len(batches) > 1
+            )
             for batch in batches:
                 batch_start = time.perf_counter()
                 batch_requests = [requests[i] for i in batch]
@@ -365,10 +404,8 @@ class Model:
                     fresh.append((keys[i], out.model_dump_json()))
                 if self.settings.cache:
                     self._cache_put(op, fresh)
-                if bar is not None:
-                    bar.update(len(batch))
-            if bar is not None:
-                bar.close()
+                bar.update(len(batch))
+            bar.close()
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise

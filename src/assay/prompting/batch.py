@@ -26,7 +26,6 @@ with ``n > 1``, ``sample_answers`` holds each sample's answer.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,7 +212,7 @@ def run_batch(
 ) -> BatchReport:
     """Generate for every planned row not yet in ``output``; append one record per row.
 
-    ``progress=None`` shows a progress bar only on a terminal.
+    ``progress=None`` shows progress: a bar on a terminal, a line now and then elsewhere.
     """
     out = output if isinstance(output, OutputFile) else OutputFile(output)
     base: dict[str, Any] = {
@@ -244,16 +243,14 @@ def run_batch(
         skipped=[line for line, _ in plan.bad],
     )
     size = max(1, batch_size or model.settings.batch_size)
-    from tqdm import tqdm
+    from assay.progress import progress_bar
 
-    bar = tqdm(
-        total=report.total,
+    bar = progress_bar(
+        report.total,
+        "generate",
+        "row",
         initial=report.already_done,
-        unit="row",
-        desc="generate",
-        file=sys.stderr,
-        disable=(not sys.stderr.isatty()) if progress is None else not progress,
-        dynamic_ncols=True,
+        enabled=progress is not False and bool(todo),
     )
     try:
         for start in range(0, len(todo), size):

@@ -58,6 +58,11 @@ SUMMARY_SYSTEM = (
 
 DEFAULT_SUMMARY_SAMPLING = Sampling(max_tokens=320, temperature=0.0)
 
+EXCHANGE_CHARS = 600
+"""How much of each message of the new exchange the update reads (about 150 tokens). A summary
+keeps short facts, which a message states early; reading a long reply whole made the update's
+prompt several times the reply's and, on CPU, its every decoding step slower."""
+
 
 @dataclass
 class SummaryUpdate:
@@ -74,7 +79,7 @@ def summary_prompt(
     """The request for one update: the previous summary, the new exchange, what each field
     holds (in prose: small models copy descriptions given as JSON into their answer)."""
     before = previous.model_dump_json() if previous is not None else "(none yet)"
-    lines = "\n".join(f"{m.role}: {m.content}" for m in exchange)
+    lines = "\n".join(f"{m.role}: {_clipped(m.content, EXCHANGE_CHARS)}" for m in exchange)
     fields = "\n".join(
         f"- {name}: {info.description or FIELD_HELP.get(name, name.replace('_', ' '))}"
         for name, info in schema.model_fields.items()
@@ -83,6 +88,14 @@ def summary_prompt(
         f"Previous summary:\n{before}\n\nNew exchange:\n{lines}\n\n"
         f"Write the updated summary of the whole conversation. Its fields:\n{fields}"
     )
+
+
+def _clipped(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters at a word boundary, marked with "..." when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def update_summary(
@@ -94,9 +107,15 @@ def update_summary(
     sampling: Sampling | None = None,
     max_attempts: int = 2,
 ) -> SummaryUpdate:
-    """The summary updated with one exchange (usually a user turn and the reply)."""
+    """The summary updated with one exchange (usually a user turn and the reply).
+
+    A backend that decodes under the schema gets one attempt: its reply fits the schema unless
+    cut off at ``max_tokens``, and asking again only repeats the cut at twice the cost.
+    """
     from assay.prompting.structured import generate_structured
 
+    if getattr(model.backend, "constrains_json_schema", False):
+        max_attempts = 1
     prompt = summary_prompt(previous, exchange, schema)
     result = generate_structured(
         model,

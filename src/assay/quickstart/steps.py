@@ -202,7 +202,8 @@ def step_finetune(tour: Tour) -> None:
         dim=True,
     )
     task = load_task(FINETUNE_TASK)
-    options = EvalOptions(limit=size.test_articles, progress=False)
+    # Labelling the test articles with the prompted model is the step's slowest part: show it.
+    options = EvalOptions(limit=size.test_articles, progress=True)
     finetuned = Model.load(result.address, settings=tour.settings, workspace=tour.workspace)
     runs = {
         "prompted": evaluate(task, _model(tour), options, on_status=tour.say),

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assay.progress import progress_bar
+
 if TYPE_CHECKING:
     from assay.models.openai_api import OpenAIBackend
 
@@ -65,11 +67,12 @@ class OpenAIEmbedder:
     ) -> np.ndarray:
         backend = self.backend
         batches = [list(texts[i : i + REQUEST_TEXTS]) for i in range(0, len(texts), REQUEST_TEXTS)]
-        bar: Any = None
-        if progress and len(batches) > 1:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(texts), desc=f"embedding with {self.name}", unit="chunk")
+        bar = progress_bar(
+            len(texts),
+            f"embedding with {self.name}",
+            "chunk",
+            enabled=progress and len(batches) > 1,
+        )
 
         def one(batch: list[str]) -> list[list[float]]:
             def call() -> Any:
@@ -86,15 +89,13 @@ class OpenAIEmbedder:
                     f"{backend.base_url}/embeddings returned {len(rows)} vectors for "
                     f"{len(batch)} texts"
                 )
-            if bar is not None:
-                bar.update(len(batch))
+            bar.update(len(batch))
             return [list(r.embedding) for r in rows]
 
         try:
             rows = [vec for part in backend._map(one, batches) for vec in part]
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         out = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -182,34 +181,31 @@ def prepare(
 
 
 class _Bars:
-    """Two progress bars (files, chunks embedded) when asked for, no-ops otherwise."""
+    """Progress of files read and chunks embedded (see :func:`assay.progress.progress_bar`)."""
 
     def __init__(self, enabled: bool, n_files: int) -> None:
-        self.files: Any = None
-        self.chunks: Any = None
-        if enabled:
-            from tqdm.auto import tqdm
+        from assay.progress import progress_bar
 
-            self.files = tqdm(total=n_files, desc="files", unit="file", position=0, leave=False)
-            self.chunks = tqdm(total=0, desc="embedding", unit="chunk", position=1, leave=False)
+        self.files = progress_bar(
+            n_files, "files", "file", enabled=enabled, position=0, leave=False
+        )
+        self.chunks = progress_bar(
+            0, "embedding", "chunk", enabled=enabled, position=1, leave=False
+        )
 
     def file_done(self) -> None:
-        if self.files is not None:
-            self.files.update(1)
+        self.files.update(1)
 
     def more_chunks(self, n: int) -> None:
-        if self.chunks is not None:
-            self.chunks.total += n
-            self.chunks.refresh()
+        self.chunks.total += n
+        self.chunks.refresh()
 
     def embedded(self, n: int) -> None:
-        if self.chunks is not None:
-            self.chunks.update(n)
+        self.chunks.update(n)
 
     def close(self) -> None:
-        for bar in (self.chunks, self.files):
-            if bar is not None:
-                bar.close()
+        self.chunks.close()
+        self.files.close()
 
 
 def embed_texts(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from assay.errors import UserError
+from assay.progress import Progress, progress_bar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -343,11 +344,9 @@ def synthesize_qa(
                     dedupe.remember(row["id"], question, vector)
                     report.written += 1
                     have += 1
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         report.total = len(accepted.records)
         report.tried = tried
         report.gave_up = have < n and bool(todo)
@@ -355,12 +354,10 @@ def synthesize_qa(
     return report
 
 
-def _bar(progress: bool, total: int, initial: int) -> Any:
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=min(initial, total), desc="questions", unit="q")
+def _bar(progress: bool, total: int, initial: int) -> Progress:
+    return progress_bar(
+        total, "questions", "question", initial=min(initial, total), enabled=progress
+    )
 
 
 def read_qa(path: str | Path) -> list[dict[str, Any]]:

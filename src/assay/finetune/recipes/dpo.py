@@ -111,7 +111,10 @@ def run(cfg: Config, env: Environment) -> TrainResult:
             pairs.append(((chosen[0], chosen[1]), (rejected[0], rejected[1])))
         s.add_data(name, part, lengths, cfg.max_length)
         if empty:
-            s.say(f"{name}: dropped {len(empty)} pairs with no response token within max_length")
+            s.say(
+                f"{name}: dropped {len(empty)} pairs with no response token within max_length, "
+                f"{len(pairs)} left"
+            )
         if not pairs:
             raise UserError(f"{part.path}: no pair has response tokens within max_length")
         return pairs

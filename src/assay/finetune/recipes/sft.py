@@ -119,7 +119,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
         if empty:
             s.say(
                 f"{name}: dropped {len(empty)} chats with no response token left after truncation "
-                f"at {cfg.max_length} tokens (e.g. {empty[0]})"
+                f"at {cfg.max_length} tokens (e.g. {empty[0]}), {len(rows)} left"
             )
         if not rows:
             raise UserError(f"{part.path}: no chat has a response token within max_length")
