@@ -339,7 +339,9 @@ class Model:
             done = [r for i in todo if (r := results[i]) is not None]
             prompt_tokens = sum(getattr(r, "prompt_tokens", 0) for r in done)
             completion_tokens = sum(getattr(r, "completion_tokens", 0) for r in done)
-            cost = sum(getattr(r, "cost", 0.0) for r in done)
+            # A generation carries its own cost; scoring pays for the tokens it read.
+            scored = sum(getattr(r, "prompt_tokens", 0) for r in done if not isinstance(r, Generation))
+            cost = sum(r.cost for r in done if isinstance(r, Generation)) + self.cost(scored, 0)
             self._log(
                 op,
                 len(requests),

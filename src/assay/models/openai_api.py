@@ -564,7 +564,12 @@ class OpenAIBackend:
             logprob += value
             best = max(top, key=lambda k: top[k]) if top else None
             greedy = greedy and best == token
-        return Loglikelihood(logprob=logprob, is_greedy=greedy, n_tokens=len(chosen))
+        return Loglikelihood(
+            logprob=logprob,
+            is_greedy=greedy,
+            n_tokens=len(chosen),
+            context_tokens=len(tokens) - len(chosen),
+        )
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
         def one(text: str) -> RollingLoglikelihood:
