@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "serve": "assay.serve.app",
     "run": "assay.evals.display",
     "train": "assay.finetune",
+    "score": "assay.scoring",
+    "score_continuation": "assay.scoring",
+    "compare_perplexity": "assay.scoring",
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
     "synthesize_qa": "assay.rag.synthetic",
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
     from assay.rag.answer import ask
     from assay.rag.faithfulness import check_faithfulness
     from assay.rag.synthetic import synthesize_qa
+    from assay.scoring import compare_perplexity, score, score_continuation
     from assay.serve.app import serve
     from assay.workspace import Workspace
 

@@ -86,6 +86,8 @@ class FakeBackend:
             fingerprint=self.fingerprint(),
             context_length=self._context_length,
             chat_template=False,
+            # Without scripted log-likelihoods its scores are placeholders (-1 per word).
+            supports_loglikelihood=bool(self.loglikelihoods),
             details={"replies": len(self.replies)},
         )
 

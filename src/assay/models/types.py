@@ -246,6 +246,17 @@ class TokenScore(BaseModel):
     """The most likely tokens at this position with their log-probabilities."""
 
 
+class PromptScores(BaseModel):
+    """A text's tokens, each scored given the tokens before it (see :class:`TokenScore`)."""
+
+    tokens: list[TokenScore]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens the model read to score this (for token accounting)."""
+        return len(self.tokens)
+
+
 class ModelInfo(BaseModel):
     """What a backend can say about itself quickly (the full card lives in ``assay.models.card``)."""
 
