@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Protocol
 
 from assay.errors import UnsupportedOperationError
 
 if TYPE_CHECKING:
     from assay.models.facade import Model
+
+
+class _Scored(Protocol):
+    @property
+    def logprob(self) -> float: ...
+
+    @property
+    def n_tokens(self) -> int: ...
+
+
+class PerToken:
+    """Perplexity from a total log-likelihood and its token count (``logprob``, ``n_tokens``,
+    fields or properties of the class this is mixed into)."""
+
+    @property
+    def log_perplexity(self: _Scored) -> float:
+        """The mean negative log-likelihood per token."""
+        return -self.logprob / self.n_tokens
+
+    @property
+    def perplexity(self: _Scored) -> float:
+        return math.exp(-self.logprob / self.n_tokens)
 
 
 def scoring_model(model: Model | str) -> Model:
@@ -30,4 +53,4 @@ def scoring_model(model: Model | str) -> Model:
     return loaded
 
 
-__all__ = ["scoring_model"]
+__all__ = ["PerToken", "scoring_model"]

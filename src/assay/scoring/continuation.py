@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnsupportedOperationError, UserError
-from assay.scoring.common import scoring_model
+from assay.scoring.common import PerToken, scoring_model
 
 if TYPE_CHECKING:
     from assay.models.facade import Model
@@ -47,7 +47,7 @@ class ScoredToken:
 
 
 @dataclass(frozen=True)
-class ContinuationScore:
+class ContinuationScore(PerToken):
     model: str
     """The model as it was named (an alias such as ``default``, or an address)."""
     address: str
@@ -62,10 +62,6 @@ class ContinuationScore:
     @property
     def n_tokens(self) -> int:
         return len(self.tokens)
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(-self.logprob / self.n_tokens)
 
     @property
     def is_greedy(self) -> bool:

@@ -10,13 +10,12 @@ log-perplexity difference, paired by text id.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UserError
-from assay.scoring.common import scoring_model
+from assay.scoring.common import PerToken, scoring_model
 
 if TYPE_CHECKING:
     from assay.evals.stats import Comparison, Estimate
@@ -27,20 +26,12 @@ Texts = str | Sequence[str] | Sequence[tuple[str, str]] | Mapping[str, str]
 
 
 @dataclass(frozen=True)
-class TextPerplexity:
+class TextPerplexity(PerToken):
     id: str
     text: str
     logprob: float
     """Total log-likelihood of the text (natural log)."""
     n_tokens: int
-
-    @property
-    def log_perplexity(self) -> float:
-        return -self.logprob / self.n_tokens
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(self.log_perplexity)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,8 +44,8 @@ class TextPerplexity:
 
 
 @dataclass(frozen=True)
-class Perplexity:
-    """One model's perplexity on a set of texts."""
+class Perplexity(PerToken):
+    """One model's perplexity on a set of texts (corpus-level: token-weighted)."""
 
     model: str
     """The model as it was named (an alias such as ``default``, or an address)."""
@@ -69,15 +60,6 @@ class Perplexity:
     @property
     def n_tokens(self) -> int:
         return sum(t.n_tokens for t in self.texts)
-
-    @property
-    def log_perplexity(self) -> float:
-        """Token-weighted: the mean negative log-likelihood over every token of every text."""
-        return -self.logprob / self.n_tokens
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(self.log_perplexity)
 
     def interval(self, confidence: float = 0.95) -> Estimate | None:
         """The corpus perplexity with a bootstrap interval over texts (None for one text)."""
