@@ -17,7 +17,8 @@ import click
     "--input",
     "input_path",
     default=None,
-    help="Texts to score: .txt (one per paragraph, see --split) or .jsonl ('text', optional 'id').",
+    help="Texts to score: .txt (one per paragraph, see --split), or .jsonl/.csv rows with "
+    "'text' and an optional 'id'.",
 )
 @click.option(
     "--split",
@@ -66,8 +67,8 @@ def score(
       assay score default --context "The capital of France is" --continuation " Paris"
     \b
     Inputs: a .txt file holds one text per paragraph (blank lines between them; --split lines
-    for one per line), a .jsonl file one per line in its "text" field (ids from "id", else
-    the line number). Models that give no log-probabilities (chat-only APIs) are refused.
+    for one per line), a .jsonl (or .csv) file one per row in its "text" field (ids from
+    "id", else the line number). Models that give no log-probabilities (chat-only APIs) are refused.
     """
     from assay.errors import UserError
 
