@@ -86,7 +86,7 @@ def test_bad_config_is_a_one_line_error(assay_home: Path) -> None:
     out = run_cli(["chat", "fake:"], stdin="")
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
-        f"error: {assay_home / 'config.yaml'}: unknown key 'batch_sise'",
+        f"error: {assay_home / 'config.yaml'}:1: unknown key 'batch_sise'",
         "hint: did you mean 'batch_size'?",
     ]
 

@@ -34,7 +34,7 @@ def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
 def test_bad_yaml_names_line(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("a: 1\nb: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"config.yaml line \d+"):
+    with pytest.raises(ConfigError, match=r"config.yaml:\d+: not valid YAML \("):
         load_settings(cfg, env={})
 
 

@@ -20,7 +20,7 @@ from assay.evals.runs import RunStore
 from assay.evals.task import TaskConfig, load_task
 from assay.models.fake import scripted
 from assay.workspace import Workspace
-from cli_util import run_assay
+from cli_util import one_error, run_assay
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -135,7 +135,7 @@ def test_missing_fields_refuse_or_skip(tmp_path: Path) -> None:
     rows[3]["answer"] = ""
     task = qa_task(write_jsonl(tmp_path / "m.jsonl", rows))
     with pytest.raises(
-        UserError, match=r"2 row\(s\) miss one of the fields \['answer'\]: 1, 3"
+        UserError, match=r"2 row\(s\) miss one of the fields \['answer'\]: m.jsonl:2, m.jsonl:4"
     ) as info:
         evaluate(task, scripted(["1"]), EvalOptions(progress=False))
     assert "--skip-invalid" in (info.value.hint or "")
@@ -169,18 +169,26 @@ def test_every_builtin_task_loads() -> None:
 
 
 def test_compare_needs_shared_samples(qa_file: Path, tmp_path: Path) -> None:
-    rows = [
-        {"id": f"other{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i)}
-        for i in range(12)
-    ]
+    a = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False))
+    b = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False, limit=5))
+    with pytest.raises(UserError, match=r"share only 5 sample\(s\) \(5 and 30 in each\)"):
+        compare_runs(RunStore(Workspace.find()), [a.id, b.id])
+
+
+def test_compare_refuses_runs_on_different_data(qa_file: Path, tmp_path: Path) -> None:
+    # The same ids in another file name other items: pairing them would be meaningless.
+    rows = [{"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": "0"} for i in range(30)]
     a = evaluate(qa_task(qa_file), scripted([doubling]), EvalOptions(progress=False))
     b = evaluate(
         qa_task(write_jsonl(tmp_path / "o.jsonl", rows)),
         scripted([doubling]),
         EvalOptions(progress=False),
     )
-    with pytest.raises(UserError, match=r"share only 0 sample\(s\) \(12 and 30 in each\)"):
+    with pytest.raises(UserError, match="were evaluated on different data") as info:
         compare_runs(RunStore(Workspace.find()), [a.id, b.id])
+    assert "o.jsonl" in info.value.message and "qa.jsonl" in info.value.message
+    code, _, err = run_assay(["compare", a.id, b.id])
+    assert code == 2 and "cannot be paired" in one_error(err)
 
 
 def test_fewshot_and_cot_reach_the_prompt(qa_file: Path) -> None:
@@ -270,3 +278,19 @@ def test_kill_9_and_resume_recomputes_nothing(
         "SELECT SUM(n_requests - cached) FROM calls WHERE op = 'generate'"
     ).fetchone()[0]
     assert 28 <= fresh <= 30
+
+
+def test_python_evaluate_in_one_call(qa_file: Path) -> None:
+    import assay
+
+    model = scripted([doubling])
+    run = assay.evaluate(qa_task(qa_file), model, limit=10, progress=False)
+    assert run.status == "done" and len(run.records()) == 10
+    ids = [int(r["id"][1:]) for r in run.records()]
+    expected = sum(i % 5 != 0 for i in ids) / len(ids)  # every fifth item is not answered
+    assert run.metrics["numeric_match"].value == pytest.approx(expected)
+    again = assay.evaluate(qa_task(qa_file), model, limit=10, progress=False)
+    assert again.id == run.id  # the finished run is returned, not recomputed
+    few = assay.evaluate(qa_task(qa_file), model, limit=10, shots=2, progress=False)
+    assert few.id != run.id and few.config["fewshot"]["k"] == 2
+    assert "numeric_match" in assay.compare(run.id, few.id).to_markdown()

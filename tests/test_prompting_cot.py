@@ -6,7 +6,13 @@ import pytest
 
 from assay.errors import ConfigError
 from assay.models.types import Message
-from assay.prompting.cot import REASON_THEN_ANSWER, STEP_BY_STEP, apply_cot, cot_extractor
+from assay.prompting.cot import (
+    REASON_THEN_ANSWER,
+    STEP_BY_STEP,
+    apply_cot,
+    check_mode,
+    cot_extractor,
+)
 from assay.prompting.extract import last_number
 
 
@@ -50,3 +56,8 @@ def test_extraction_pairs_with_the_mode() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(ConfigError, match="unknown chain-of-thought mode"):
         apply_cot("x", "tree_of_thought")
+
+
+def test_the_command_line_spelling_is_accepted() -> None:
+    assert apply_cot("Q?", "step-by-step") == apply_cot("Q?", "step_by_step")
+    assert check_mode("reason-then-answer") == "reason_then_answer"

@@ -43,6 +43,18 @@ def test_dehyphenation_rules() -> None:
     assert d.join("the well-", "known result") == "the well-known result"
     assert d.join("Anglo-", "Saxon texts") == "Anglo-Saxon texts"
     assert d.join("no hyphen", "here") == "no hyphen here"
+    assert d.join("a proof-of-", "work scheme") == "a proof-of-work scheme"
+    assert d.join("short-", "and long-term") == "short- and long-term"
+
+
+def test_dehyphenation_follows_the_document_and_vocabulary() -> None:
+    lines = ["an UNKNOWN answer", "the hand-crafted rules and hand-crafted data", "handcrafted"]
+    d = Dehyphenator(lines, vocabulary=frozenset({"context", "aware", "robust", "ness"}))
+    assert d.join("an UN-", "KNOWN answer") == "an UNKNOWN answer"  # written whole elsewhere
+    assert d.join("hand-", "crafted rules") == "hand-crafted rules"  # mostly hyphenated elsewhere
+    assert d.join("context-", "aware models") == "context-aware models"  # two words
+    assert d.join("robust-", "ness checks") == "robustness checks"  # a suffix, not a word
+    assert d.join("simpli-", "fication") == "simplification"
 
 
 def test_dropped_ligature_repairs_need_the_vocabulary() -> None:

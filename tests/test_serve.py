@@ -253,6 +253,21 @@ def test_invalid_sampling_values_are_400(serve_model) -> None:
         remote.backend.generate([GenerateRequest.model_construct(prompt="hi", sampling=sneaky)])
 
 
+def test_unpaired_surrogate_is_400_naming_the_field(serve_model) -> None:
+    server = serve_model(scripted(["ok"]))
+    for path, body in [
+        ("/chat/completions", rb'{"messages": [{"role": "user", "content": "caf\ud800"}]}'),
+        ("/completions", rb'{"prompt": ["fine", "caf\udce9"]}'),
+    ]:
+        response = httpx.post(
+            server.base_url + path, content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        message = response.json()["error"]["message"]
+        assert "an unpaired surrogate is not valid Unicode" in message
+    assert message.startswith("prompt[1] (U+DCE9 at character 3)")
+
+
 def test_context_too_long_is_400(serve_model) -> None:
     server = serve_model(scripted(["ok"], context_length=8))
     long_prompt = " ".join(["word"] * 20)

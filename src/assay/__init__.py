@@ -32,12 +32,16 @@ _EXPORTS: dict[str, str] = {
     "Workspace": "assay.workspace",
     "serve": "assay.serve.app",
     "run": "assay.evals.display",
+    "compare": "assay.evals.display",
+    "evaluate": "assay.evals.api",
+    "Collection": "assay.rag.collection",
     "train": "assay.finetune",
     "score": "assay.scoring",
     "score_continuation": "assay.scoring",
     "compare_perplexity": "assay.scoring",
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
+    "check_contamination": "assay.checks.contamination",
     "synthesize_qa": "assay.rag.synthetic",
     "Conversation": "assay.prompting.conversation",
     "ConversationSummary": "assay.prompting.summary",
@@ -52,8 +56,10 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.contamination import check_contamination
     from assay.config import Settings, load_settings
-    from assay.evals.display import run
+    from assay.evals.api import evaluate
+    from assay.evals.display import compare, run
     from assay.finetune import train
     from assay.models.card import model_card
     from assay.models.facade import Model, load
@@ -72,6 +78,7 @@ if TYPE_CHECKING:
     from assay.prompting.summary import ConversationSummary
     from assay.prompting.tools import Tool, run_tools, tool
     from assay.rag.answer import ask
+    from assay.rag.collection import Collection
     from assay.rag.faithfulness import check_faithfulness
     from assay.rag.synthetic import synthesize_qa
     from assay.scoring import compare_perplexity, score, score_continuation

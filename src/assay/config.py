@@ -5,7 +5,6 @@ Settings are plain data: they name things (models, URLs, prices), they never bui
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
 from assay.errors import ConfigError
 
 DEFAULT_ALIASES: dict[str, str] = {
@@ -84,17 +84,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _explain(err: ValidationError, source: str) -> ConfigError:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "extra_forbidden":
-        valid = list(Settings.model_fields) + [f"openai.{k}" for k in OpenAISettings.model_fields]
-        near = difflib.get_close_matches(where, valid, n=1)
-        hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(valid)}"
-        return ConfigError(f"{source}: unknown key '{where}'", hint=hint)
-    return ConfigError(f"{source}: {where}: {first['msg']}")
-
-
 def load_settings(
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -102,13 +91,14 @@ def load_settings(
 ) -> Settings:
     """Resolve settings from the layers. ``overrides`` uses dotted keys (``openai.base_url``)."""
     data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
     if config_file is not None and config_file.exists():
+        text = config_file.read_text()
+        lines = yaml_key_lines(text)
         try:
-            loaded = yaml.safe_load(config_file.read_text()) or {}
+            loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            at = f" line {line + 1}" if line is not None else ""
-            raise ConfigError(f"{config_file}{at}: not valid YAML") from exc
+            raise ConfigError(yaml_problem(str(config_file), exc)) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_file}: expected a mapping of settings at the top level")
         if "aliases" in loaded:
@@ -124,7 +114,8 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise _explain(exc, str(config_file) if config_file else "settings") from None
+        source = str(config_file) if config_file else "settings"
+        raise explain(exc, source, valid_keys(Settings), lines) from None
 
 
 __all__ = ["DEFAULT_ALIASES", "OpenAISettings", "Price", "Settings", "load_settings"]

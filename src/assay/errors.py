@@ -16,7 +16,8 @@
         └── TransientBackendError   timeout / 429 / 5xx: retried with backoff before it surfaces
 
 The CLI prints ``error: <message>`` and ``hint: <hint>`` on one line each, no traceback unless
-``--debug``.
+``--debug``. ``AssayWarning`` is for work that went on with something lost (a call that could
+not be logged, input bytes that were replaced); the CLI prints it as one ``warning:`` line.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class WorkspaceError(UserError):
     pass
 
 
+class AssayWarning(UserWarning):
+    pass
+
+
 class BackendError(AssayError):
     pass
 
@@ -104,6 +109,7 @@ class TransientBackendError(BackendError):
 
 __all__ = [
     "AssayError",
+    "AssayWarning",
     "BackendError",
     "ConfigError",
     "ContextLengthError",

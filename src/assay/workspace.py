@@ -6,12 +6,18 @@ current directory (made by ``assay init``), else ``~/.assay``. Nothing is create
 The database is SQLite in WAL mode with a busy timeout so two processes (say, ``assay serve`` and an
 evaluation) can write at once. Schema changes are ordered migrations recorded in ``_migrations``;
 each later feature appends its own and never edits an old one.
+
+A database that this process may not write (its file or folder without write permission, or the
+file marked read-only with ``chmod a-w``, which is honoured even for root) is opened read-only:
+commands that only read work, and a write fails with one line saying how to fix the permissions.
+A damaged database is reported by name, with what to do, instead of SQLite's bare message.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -82,6 +88,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("010_rag_store", "assay.rag.store:migrate_010_rag_store"),
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
     ("030_conversations", "assay.prompting.conversation_store:migrate_030_conversations"),
+    ("040_run_errors", "assay.evals.runs:migrate_040_run_errors"),
 ]
 
 
@@ -93,6 +100,46 @@ def _resolve(fn: Migration | str) -> Migration:
     module, _, attr = fn.partition(":")
     resolved: Migration = getattr(importlib.import_module(module), attr)
     return resolved
+
+
+def database_error(exc: sqlite3.Error, db_path: Path) -> WorkspaceError:
+    """SQLite's failure as one line naming the database file and what to do about it."""
+    reason = str(exc)
+    low = reason.lower()
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return WorkspaceError(
+            f"the workspace database {db_path} is damaged ({reason})",
+            hint=f"restore it from a backup, or move it aside (mv {db_path} {db_path}.broken) "
+            "and assay starts an empty one",
+        )
+    if "readonly" in low or "read-only" in low:
+        return WorkspaceError(
+            f"the workspace database {db_path} is read-only",
+            hint=f"make it writable (chmod u+w {db_path} {db_path.parent}) "
+            "or set ASSAY_HOME to a writable folder",
+        )
+    if "locked" in low or "busy" in low:
+        return WorkspaceError(
+            f"the workspace database {db_path} is locked by another process ({reason})",
+            hint="wait for the other assay command to finish, then try again",
+        )
+    return WorkspaceError(
+        f"the workspace database {db_path} failed: {reason}",
+        hint="check the file and its folder (permissions, free disk space)",
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process should write ``path``: allowed by the OS, and not marked read-only.
+
+    Root may write anything, so the mode bits are read as well: ``chmod a-w`` is a wish to keep
+    a workspace as it is (say, archived with a paper), and it is kept.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(stat.S_IMODE(mode) & 0o222)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -144,21 +191,62 @@ class Workspace:
         """A connection for this thread (sqlite3 connections must not cross threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            read_only = self.read_only
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+                if read_only:
+                    conn = self._open_read_only()
+                else:
+                    conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
             except (OSError, sqlite3.Error) as exc:
                 raise WorkspaceError(
                     f"cannot open the workspace database {self.db_path}: {exc}",
                     hint="check permissions, or point ASSAY_HOME at a writable folder",
                 ) from exc
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            _use_wal(conn)
-            conn.execute("PRAGMA foreign_keys=ON")
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA busy_timeout=30000")
+                if not read_only:
+                    _use_wal(conn)
+                conn.execute("PRAGMA foreign_keys=ON")
+                if read_only:
+                    self._check_up_to_date(conn)
+                else:
+                    self.migrate(conn)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise database_error(exc, self.db_path) from exc
             self._local.conn = conn
-            self.migrate(conn)
         return conn
+
+    @property
+    def read_only(self) -> bool:
+        """True when the database exists but may not be written (see the module docstring)."""
+        return self.db_path.exists() and not (
+            _writable(self.db_path) and _writable(self.db_path.parent)
+        )
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        # A WAL database needs its -shm file; in a folder nobody may write, none can be made,
+        # and ``immutable`` reads the file as it is (nothing else can change it either).
+        flag = "mode=ro" if _writable(self.db_path.parent) else "immutable=1"
+        uri = f"{self.db_path.resolve().as_uri()}?{flag}"
+        return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+
+    def _check_up_to_date(self, conn: sqlite3.Connection) -> None:
+        """A read-only database cannot be migrated: refuse one that lacks a migration."""
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='_migrations'"
+        ).fetchone()
+        done = {r[0] for r in conn.execute("SELECT name FROM _migrations")} if has_table else set()
+        pending = [name for name, _ in MIGRATIONS if name not in done]
+        if pending:
+            raise WorkspaceError(
+                f"the workspace database {self.db_path} is read-only and was made by an older "
+                f"assay ({len(pending)} schema update(s) pending)",
+                hint=f"make it writable once (chmod u+w {self.db_path} {self.db_path.parent}) "
+                "so assay can update it",
+            )
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -223,4 +311,4 @@ def _use_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-__all__ = ["Workspace", "find_root", "run_script"]
+__all__ = ["Workspace", "database_error", "find_root", "run_script"]

@@ -126,7 +126,11 @@ def talk(
 
 def _talk(conv: Conversation) -> None:
     from assay.errors import ContextLengthError, UserError
+    from assay.unicode_input import repair_text
 
+    if hasattr(sys.stdin, "reconfigure"):
+        # Bytes that are not UTF-8 come through as surrogates, repaired line by line below.
+        sys.stdin.reconfigure(errors="surrogateescape")
     interactive = sys.stdin.isatty()
     _announce(conv, resumed=bool(conv.turns))
     if interactive:
@@ -136,7 +140,7 @@ def _talk(conv: Conversation) -> None:
             line = input("you> " if interactive else "")
         except EOFError:
             break
-        text = line.strip()
+        text = repair_text(line, "this line").strip()
         if not text:
             continue
         if text in ("/exit", "/quit"):

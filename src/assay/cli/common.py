@@ -41,11 +41,18 @@ def echo_json(data: Any) -> None:
 def read_prompt(prompt: str | None) -> str:
     """The prompt argument, or standard input when it is ``-`` or missing and stdin is piped."""
     from assay.errors import UserError
+    from assay.unicode_input import decode_utf8, repair_text
 
     if prompt in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise UserError("no prompt given", hint="pass it as an argument or pipe it on stdin")
-        prompt = sys.stdin.read()
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is not None:
+            prompt = decode_utf8(buffer.read(), "standard input")
+        else:
+            prompt = repair_text(sys.stdin.read(), "standard input")
+    else:
+        prompt = repair_text(prompt, "the prompt argument")
     if not prompt.strip():
         raise UserError("the prompt is empty")
     return prompt

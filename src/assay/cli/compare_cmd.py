@@ -51,5 +51,6 @@ def compare(
             else [output.with_suffix(".md"), output.with_suffix(".html")]
         )
         for path in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(to_markdown(rows) if path.suffix == ".md" else to_html(rows))
             click.echo(f"wrote {path}", err=True)

@@ -71,16 +71,22 @@ def add(
 
     chunking = None
     if chunk_tokens is not None or overlap_tokens is not None:
+        from pydantic import ValidationError
+
+        from assay.config_errors import problems
+
         defaults = ChunkingConfig()
         try:
             chunking = ChunkingConfig(
-                max_tokens=chunk_tokens or defaults.max_tokens,
+                max_tokens=defaults.max_tokens if chunk_tokens is None else chunk_tokens,
                 overlap_tokens=defaults.overlap_tokens
                 if overlap_tokens is None
                 else overlap_tokens,
             )
-        except ValueError as exc:
-            raise click.BadParameter(str(exc).splitlines()[-1]) from None
+        except ValidationError as exc:
+            names = {"max_tokens": "--chunk-tokens", "overlap_tokens": "--overlap-tokens"}
+            found = problems(exc, list(names), names=names)
+            raise click.BadParameter("; ".join(p.text for p in found)) from None
     col = _collection(collection, embedder, chunking=chunking)
     show = sys.stderr.isatty() if progress is None else progress
 
@@ -235,7 +241,9 @@ def _pages(value: str | None) -> tuple[int, int] | None:
 @docs.command("search")
 @click.argument("query")
 @_COLLECTION
-@click.option("-k", "k", type=int, default=5, show_default=True, help="How many chunks.")
+@click.option(
+    "-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many chunks."
+)
 @click.option(
     "--mode",
     type=click.Choice(["hybrid", "dense", "bm25", "mmr"]),

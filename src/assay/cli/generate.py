@@ -375,8 +375,11 @@ def _run_file(
         loaded = common.load_model(model, overrides)
         start = time.perf_counter()
         report = run_batch(loaded, plan, out, sampling)
+        out.ensure()
         wall = time.perf_counter() - start
     parts = [f"wrote {report.written} rows to {output}"]
+    if not plan.items and not plan.bad:
+        parts.append(f"{input_path} has no rows")
     if report.already_done:
         parts.append(f"{report.already_done} were already there")
     if report.failed:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
+import warnings
 from typing import Any
 
 import click
 
-from assay.errors import AssayError
+from assay.errors import AssayError, AssayWarning
 
 # name -> (module, attribute, one-line help). The help is repeated here so listing commands
 # needs no import of heavy modules.
@@ -49,6 +51,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
+    "plan": ("assay.cli.plan_cmd", "plan", "How many items an evaluation needs (power)."),
+    "check": (
+        "assay.cli.check_cmd",
+        "check",
+        "Responsible-use checks: contamination of evaluation data.",
+    ),
     "train": (
         "assay.cli.train_cmd",
         "train",
@@ -99,23 +107,53 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def _debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` may be written anywhere before ``--``; click knows it only before the
+    sub-command, so move it there."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug", *(a for a in argv[:end] if a != "--debug"), *argv[end:]]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    if issubclass(category, AssayWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, *args, **kw)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _report(exc: AssayError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> Any:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
-        os.environ.get("ASSAY_DEBUG")
-    )
+    argv = _debug_first(list(argv if argv is not None else sys.argv[1:]))
+    debug = "--debug" in argv or bool(os.environ.get("ASSAY_DEBUG"))
     if not debug:
         # The libraries' own bars (transformers' "Loading weights" on every model load, shard
         # writing) drown assay's messages; assay shows its own progress for long work.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.showwarning = _show_warning
     try:
         return cli.main(args=argv, prog_name="assay", standalone_mode=False)
     except AssayError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
+        _report(exc)
+    except sqlite3.Error as exc:
+        # The workspace database failed somewhere below a command: name it and say what to do.
+        if debug:
+            raise
+        from assay.workspace import Workspace, database_error
+
+        _report(database_error(exc, Workspace.find().db_path))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

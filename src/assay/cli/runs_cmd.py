@@ -66,6 +66,8 @@ def show(run: str, as_json: bool, samples: bool) -> None:
     if git.get("repo"):
         click.echo(f"  git        {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}")
     click.echo(f"  created    {r.created}")
+    if r.error:
+        click.secho(f"  failed     {r.error}", fg="red")
     for line in format_metrics(r.metrics or {}):
         click.echo(line)
 
@@ -90,6 +92,8 @@ def export(run: str, output: Path) -> None:
 
     store = RunStore(workspace())
     rows = store.samples(store.get(run).id)
+    if output.suffix in (".jsonl", ".csv"):
+        output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".jsonl":
         with output.open("w") as f:
             for s in rows:

@@ -53,6 +53,22 @@ def _too_few(base: RunRow, other: RunRow, shared: int, n_other: int, n_base: int
     )
 
 
+def _check_same_items(base: RunRow, other: RunRow) -> None:
+    """Samples pair by item id, which names the same item only within the same data: refuse
+    runs on different data (item identity = the dataset's source hash + the item id)."""
+    data_base = (base.provenance or {}).get("dataset", {})
+    data_other = (other.provenance or {}).get("dataset", {})
+    hash_base, hash_other = data_base.get("sha256"), data_other.get("sha256")
+    if hash_base and hash_other and hash_base != hash_other:
+        raise UserError(
+            f"runs {other.id} ({other.task}, data {data_other.get('source')} sha256 "
+            f"{hash_other[:12]}) and {base.id} ({base.task}, data {data_base.get('source')} "
+            f"sha256 {hash_base[:12]}) were evaluated on different data, so their samples "
+            "are not the same items and cannot be paired",
+            hint="compare runs on the same dataset (same file, same contents)",
+        )
+
+
 def _scorer_spec(run: RunRow, metric: str) -> dict[str, Any] | None:
     for spec in (run.provenance or {}).get("scorers", []) or []:
         if spec.get("name") == metric:
@@ -115,10 +131,13 @@ def compare_runs(
             "compare needs at least two runs", hint="assay compare RUN_A RUN_B [RUN_C ...]"
         )
     runs = [store.get(r) for r in run_ids]
+    for run in runs:
+        run.require_finished("a comparison")
     base = runs[0]
     base_methods = _metric_methods(base)
     rows: list[Row] = []
     for other in runs[1:]:
+        _check_same_items(base, other)
         other_methods = _metric_methods(other)
         names = metrics or [m for m in base_methods if m in other_methods]
         if not names:

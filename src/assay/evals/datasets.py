@@ -143,6 +143,12 @@ class Dataset:
 
     rows: tuple[Row, ...]
     provenance: Provenance
+    locations: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each row (by id) came from, ``file:line``, for messages about a row."""
+
+    def where(self, row_id: str) -> str:
+        """``file:line`` of a row when known, else its id."""
+        return self.locations.get(row_id) or f"id {row_id}"
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -304,7 +310,7 @@ def select(
         shuffle=shuffle,
         seed=seed,
     )
-    return Dataset(tuple(rows), prov)
+    return Dataset(tuple(rows), prov, dataset.locations)
 
 
 def rows_sha256(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -730,7 +736,10 @@ def _load(spec: DataSpec) -> Dataset:
         note=spec.note,
     )
     return select(
-        Dataset(tuple(keep), prov), limit=spec.limit, shuffle=spec.shuffle, seed=spec.seed
+        Dataset(tuple(keep), prov, {r["id"]: loc for loc, r in zip(locs, mapped, strict=True)}),
+        limit=spec.limit,
+        shuffle=spec.shuffle,
+        seed=spec.seed,
     )
 
 

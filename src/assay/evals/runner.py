@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.errors import UserError
+from assay.errors import AssayError, UserError
 from assay.evals.datasets import Dataset
 from assay.evals.metrics import compute_metrics
 from assay.evals.retrieval_step import augment_batch, make_retriever
@@ -29,6 +29,7 @@ from assay.evals.structured_kind import gold_fields, solve_structured, structure
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
 from assay.models.types import Message, Sampling, canonical_schema, stable_hash
+from assay.prompting.templates import TemplateError
 from assay.provenance import collect
 
 Record = dict[str, Any]
@@ -68,12 +69,38 @@ def _check_rows(task: TaskConfig, dataset: Dataset, skip_invalid: bool) -> list[
         needed = gold_fields(task) | ({task.input} if task.template is None else set())
     bad = [i for i, row in enumerate(dataset.rows) if any(row.get(f) in (None, "") for f in needed)]
     if bad and not skip_invalid:
-        ids = ", ".join(str(dataset.ids[i]) for i in bad[:20]) + (" ..." if len(bad) > 20 else "")
+        ids = ", ".join(dataset.where(dataset.ids[i]) for i in bad[:20]) + (
+            " ..." if len(bad) > 20 else ""
+        )
         raise UserError(
             f"task '{task.name}': {len(bad)} row(s) miss one of the fields {sorted(needed)}: {ids}",
             hint="fix the data or the task's field names, or pass --skip-invalid",
         )
     return [i for i in range(len(dataset.rows)) if i not in set(bad)]
+
+
+def _check_prompts(
+    task: TaskConfig, solver: Solver, dataset: Dataset, usable: list[int], skip_invalid: bool
+) -> list[int]:
+    """Find what would stop the run half-way before it is created: a few-shot setting the pool
+    cannot meet, and rows the template cannot render (refused, or skipped with --skip-invalid)."""
+    if task.kind == "perplexity" or solver.retriever is not None:
+        return usable  # no template, or one that reads what retrieval adds at solve time
+    _ = solver.prompts.fewshot  # checks k and the pool
+    bad: dict[int, str] = {}
+    for i in usable:
+        try:
+            solver.prompts.template.render(dict(dataset.rows[i]))
+        except TemplateError as exc:
+            bad[i] = exc.message
+    if bad and not skip_invalid:
+        first, reason = next(iter(bad.items()))
+        where = dataset.where(dataset.ids[first])
+        raise UserError(
+            f"task '{task.name}': {len(bad)} row(s) cannot be rendered; {where}: {reason}",
+            hint="fix the data or the template, or pass --skip-invalid",
+        )
+    return [i for i in usable if i not in bad]
 
 
 class Solver:
@@ -251,10 +278,11 @@ def evaluate(
     store = RunStore(model.workspace)
     dataset = _select(load_dataset(task.dataset), task, options.limit)
     usable = _check_rows(task, dataset, options.skip_invalid)
+    solver = Solver(task, model, dataset)
+    usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)
     skipped = len(dataset.rows) - len(usable)
     if skipped:
         say(f"skipped {skipped} of {len(dataset.rows)} row(s) that miss a needed field")
-    solver = Solver(task, model, dataset)
     ids = [str(dataset.ids[i]) for i in usable]
     data_hash = dataset.rows_sha256
     if solver.retriever is not None:  # a re-indexed collection retrieves differently: a new run
@@ -293,6 +321,7 @@ def evaluate(
         )
     else:
         say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already done")
+        store.reopen(run.id)
 
     done_ids = store.done_ids(run.id)
     todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
@@ -314,11 +343,17 @@ def evaluate(
             )
             if bar is not None:
                 bar.update(len(chunk))
+        samples = store.samples(run.id)
+        metrics = compute_metrics(task, samples, solver.scorers)
+    except Exception as exc:
+        # Recorded, so reports and comparisons refuse it; the same command resumes it.
+        store.fail(
+            run.id, str(exc) if isinstance(exc, AssayError) else f"{type(exc).__name__}: {exc}"
+        )
+        raise
     finally:
         if bar is not None:
             bar.close()
-    samples = store.samples(run.id)
-    metrics = compute_metrics(task, samples, solver.scorers)
     store.finish(run.id, metrics)
     return store.get(run.id)
 

@@ -49,6 +49,11 @@ def migrate_020_runs(db: Any) -> None:
     )
 
 
+def migrate_040_run_errors(db: Any) -> None:
+    # Why a run failed, shown by `runs show` and in the refusals of report and compare.
+    run_script(db, "ALTER TABLE runs ADD COLUMN error TEXT")
+
+
 @dataclass
 class RunRow:
     id: str
@@ -64,6 +69,7 @@ class RunRow:
     n_total: int
     metrics: dict[str, Any] | None
     n_done: int = 0
+    error: str | None = None
 
     @classmethod
     def from_db(cls, row: Any, n_done: int = 0) -> RunRow:
@@ -81,6 +87,23 @@ class RunRow:
             n_total=row["n_total"],
             metrics=json.loads(row["metrics"]) if row["metrics"] else None,
             n_done=n_done,
+            error=row["error"],
+        )
+
+    def require_finished(self, purpose: str) -> None:
+        """Refuse a failed or unfinished run for ``purpose`` (a report, a comparison)."""
+        if self.status == "done":
+            return
+        if self.status == "failed":
+            raise UserError(
+                f"run {self.id} failed after {self.n_done}/{self.n_total} samples "
+                f"({self.error}), so it cannot be used for {purpose}",
+                hint="fix the cause and run the same `assay eval` command again to resume it",
+            )
+        raise UserError(
+            f"run {self.id} is unfinished ({self.status}, {self.n_done}/{self.n_total} samples), "
+            f"so it cannot be used for {purpose}",
+            hint="run the same `assay eval` command again to finish it",
         )
 
     def summary(self) -> dict[str, Any]:
@@ -159,6 +182,22 @@ class RunStore:
                 "UPDATE runs SET status = ?, metrics = ?, finished = strftime('%Y-%m-%dT%H:%M:%fZ',"
                 " 'now') WHERE id = ?",
                 (status, json.dumps(metrics, default=str), run_id),
+            )
+
+    def fail(self, run_id: str, reason: str) -> None:
+        with self.ws.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = 'failed', error = ?, finished = "
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+                (reason, run_id),
+            )
+
+    def reopen(self, run_id: str) -> None:
+        """A failed or interrupted run that is being resumed is running again."""
+        with self.ws.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = 'running', error = NULL, finished = NULL WHERE id = ?",
+                (run_id,),
             )
 
     def samples(self, run_id: str) -> list[dict[str, Any]]:

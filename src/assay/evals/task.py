@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
 from assay.errors import ConfigError
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
@@ -154,38 +155,12 @@ class TaskConfig(_Strict):
         return _validate(data, self.source_file or self.name)
 
 
-def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, f in model.model_fields.items():
-        if name == "source_file":
-            continue
-        keys.append(prefix + name)
-        # An optional block (``Block | None``) suggests its own keys too.
-        for ann in [a for a in get_args(f.annotation) if a is not type(None)] or [f.annotation]:
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                keys.extend(_valid_keys(ann, prefix + name + "."))
-    return keys
-
-
-def _validate(data: dict[str, Any], where: str) -> TaskConfig:
+def _validate(data: dict[str, Any], where: str, lines: dict[str, int] | None = None) -> TaskConfig:
     try:
         return TaskConfig.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt key also leaves its field missing: name the misspelling.
-        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-        if first["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(loc, _valid_keys(TaskConfig), n=1, cutoff=0.5)
-            if not near:
-                leaf = loc.rsplit(".", 1)[-1]
-                near = difflib.get_close_matches(
-                    leaf, [k.rsplit(".", 1)[-1] for k in _valid_keys(TaskConfig)], n=1
-                )
-            hint = f"did you mean '{near[0]}'?" if near else None
-            raise ConfigError(f"{where}: unknown key '{loc}'", hint=hint) from None
-        msg = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{where}: {loc or 'task'}: {msg}") from None
+        keys = [k for k in valid_keys(TaskConfig) if k != "source_file"]
+        raise explain(exc, where, keys, lines) from None
 
 
 def builtin_tasks() -> dict[str, Path]:
@@ -204,17 +179,23 @@ def load_task(name_or_path: str) -> TaskConfig:
             f"no task '{name_or_path}': not a built-in task and no such file",
             hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
         )
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder; a task is a built-in task name or a task YAML file",
+            hint="give the .yaml file inside it, or see `assay tasks list`",
+        )
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the task file {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{at}: not valid YAML") from None
+        raise ConfigError(yaml_problem(str(path), exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
     data.setdefault("name", path.stem)
     data = inline_schema(data, path)
-    task = _validate(data, str(path))
+    task = _validate(data, str(path), yaml_key_lines(text))
     task.source_file = str(path)
     return task
 

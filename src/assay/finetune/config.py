@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from assay.config_errors import explain, valid_keys, yaml_problem
 from assay.errors import ConfigError
 
 RECIPES: dict[str, str] = {
@@ -218,9 +219,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{at}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(yaml_problem(str(p), exc)) from None
     if loaded is None:
         raise ConfigError(f"{p} is empty", hint="it needs at least recipe:, model: and data.train:")
     if not isinstance(loaded, dict):
@@ -228,43 +227,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every dotted key a config class accepts (nested sections included)."""
-    out: list[str] = []
-    for name, info in model.model_fields.items():
-        key = f"{prefix}{name}"
-        out.append(key)
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out.extend(valid_keys(ann, prefix=f"{key}."))
-    return out
-
-
 def _explain(err: ValidationError, cls: type[BaseModel], source: str) -> ConfigError:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "extra_forbidden":
-        keys = valid_keys(cls)
-        parent, _, leaf = where.rpartition(".")
-        siblings = [k for k in keys if k.rpartition(".")[0] == parent]
-        by_leaf = {k.rpartition(".")[2]: k for k in siblings}
-        near = [by_leaf[m] for m in difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.6)]
-        if not near:
-            ancestors = {".".join(where.split(".")[:i]) for i in range(1, where.count(".") + 1)}
-            others = [k for k in keys if k not in ancestors]
-            near = difflib.get_close_matches(where, others, n=1, cutoff=0.75)
-        hint = (
-            f"did you mean '{near[0]}'?"
-            if near
-            else f"valid keys{' in ' + parent if parent else ''}: {', '.join(siblings)}"
-        )
-        return ConfigError(f"{source}: unknown key '{where}'", hint=hint)
-    if first["type"] == "missing":
-        return ConfigError(f"{source}: '{where}' is required")
-    got = first.get("input")
-    shown = "" if isinstance(got, dict) else f" (got {got!r})"
-    msg = first["msg"].removeprefix("Value error, ")
-    return ConfigError(f"{source}: {where}: {msg}{shown}")
+    return explain(err, source, valid_keys(cls))
 
 
 def recipe_module(name: str) -> Any:

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from assay.config import Settings, load_settings
-from assay.errors import ContextLengthError, UnsupportedOperationError
+from assay.errors import (
+    AssayWarning,
+    ContextLengthError,
+    UnsupportedOperationError,
+    UserError,
+    WorkspaceError,
+)
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -35,7 +43,8 @@ from assay.models.types import (
     as_messages,
     stable_hash,
 )
-from assay.workspace import Workspace
+from assay.unicode_input import lone_surrogate_path
+from assay.workspace import Workspace, database_error
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -284,6 +293,17 @@ class Model:
         return self.backend.count_tokens(text)
 
     def _check_context(self, prompt: str | tuple[Message, ...], sampling: Sampling) -> None:
+        # A tokenizer cannot encode an unpaired surrogate (what Python makes of bytes that are
+        # not UTF-8): name where it is instead of failing deep inside the tokenizer.
+        bad = lone_surrogate_path(
+            prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt],
+            "prompt" if isinstance(prompt, str) else "messages",
+        )
+        if bad is not None:
+            raise UserError(
+                f"{bad}: an unpaired surrogate is not valid Unicode",
+                hint="decode the text as UTF-8 with errors='replace'",
+            )
         limit = self.backend.context_length()
         if limit is None:
             return
@@ -411,11 +431,28 @@ class Model:
         return [found.get(k) for k in keys]
 
     def _cache_put(self, op: str, rows: list[tuple[str, str]]) -> None:
-        with self.workspace.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO responses(key, fingerprint, op, response) VALUES (?,?,?,?)",
-                [(k, self.fingerprint, op, v) for k, v in rows],
+        def put() -> None:
+            with self.workspace.transaction() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO responses(key, fingerprint, op, response)"
+                    " VALUES (?,?,?,?)",
+                    [(k, self.fingerprint, op, v) for k, v in rows],
+                )
+
+        self._save("the answer was not cached", put)
+
+    def _save(self, what: str, write: Callable[[], None]) -> None:
+        """Write bookkeeping to the workspace. A workspace that cannot be written (read-only,
+        damaged) costs the record, not the answer already computed: warn and go on."""
+        try:
+            write()
+        except (sqlite3.Error, WorkspaceError) as exc:
+            err = (
+                exc
+                if isinstance(exc, WorkspaceError)
+                else database_error(exc, self.workspace.db_path)
             )
+            warnings.warn(f"{what}: {err}", AssayWarning, stacklevel=2)
 
     def _log(
         self,
@@ -431,22 +468,26 @@ class Model:
     ) -> None:
         if not isinstance(preview, str):
             preview = json.dumps([m.model_dump() if isinstance(m, Message) else m for m in preview])
+        row = (
+            self.address,
+            self.fingerprint,
+            op,
+            n_requests,
+            prompt_tokens,
+            completion_tokens,
+            latency_s,
+            cost,
+            n_cached,
+            error,
+            preview[:300],
+        )
+        self._save("this call was not logged", lambda: self._insert_call(row))
+
+    def _insert_call(self, row: tuple[Any, ...]) -> None:
         self.workspace.db.execute(
             "INSERT INTO calls(model, fingerprint, op, n_requests, prompt_tokens, completion_tokens,"
             " latency_s, cost, cached, error, preview) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                self.address,
-                self.fingerprint,
-                op,
-                n_requests,
-                prompt_tokens,
-                completion_tokens,
-                latency_s,
-                cost,
-                n_cached,
-                error,
-                preview[:300],
-            ),
+            row,
         )
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from assay.config_errors import yaml_problem
 from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
 from assay.models.protocol import apply_stop, render_plain_chat
 from assay.models.types import (
@@ -190,7 +191,13 @@ def _read_script(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise InvalidModelFileError(
+            yaml_problem(str(path), exc), hint="a fake-model script is a mapping with 'replies'"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidModelFileError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (OSError, ValueError) as exc:
         raise InvalidModelFileError(f"{path}: not a readable fake-model script ({exc})") from None
     if not isinstance(data, dict):
         raise InvalidModelFileError(f"{path}: a fake-model script is a mapping with 'replies'")

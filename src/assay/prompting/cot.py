@@ -34,6 +34,8 @@ REASON_THEN_ANSWER = (
 
 
 def check_mode(mode: str) -> CotMode:
+    """The mode's canonical name; the command line's spelling (``step-by-step``) is accepted."""
+    mode = mode.replace("-", "_")
     if mode not in COT_MODES:
         raise ConfigError(
             f"unknown chain-of-thought mode '{mode}'", hint=f"choose from: {', '.join(COT_MODES)}"

@@ -86,6 +86,13 @@ class OutputFile:
         os.fsync(self._fh.fileno())
         self.records[record[self.key]] = record
 
+    def ensure(self) -> None:
+        """Create the file (empty) if no row was ever written, so a run over an input with no
+        rows leaves the output it reports."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch()
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()

@@ -31,7 +31,10 @@ class ChunkingConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ChunkingConfig:
         if self.overlap_tokens >= self.max_tokens // 2:
-            raise ValueError("overlap_tokens must be under half of max_tokens")
+            raise ValueError(
+                f"the overlap ({self.overlap_tokens} tokens) must be smaller than half the "
+                f"chunk size ({self.max_tokens} tokens)"
+            )
         return self
 
 

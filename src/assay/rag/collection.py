@@ -20,8 +20,8 @@ from assay.rag.chunking import ChunkingConfig
 from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thread
 from assay.rag.errors import CollectionError, EmbedderMismatchError
 from assay.rag.index import DenseMatrix, IndexFiles, SearchIndex, load_index
-from assay.rag.ingest import FileResult, IngestReport, ingest
-from assay.rag.readers import DEFAULT_MAX_MB
+from assay.rag.ingest import FileResult, IngestReport, expand_paths, ingest
+from assay.rag.readers import DEFAULT_MAX_MB, KINDS
 from assay.rag.search import (
     MODES,
     RRF_K,
@@ -143,6 +143,9 @@ class Collection:
         """Add files, folders or globs. Unchanged files are skipped; changed ones replaced."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
+        paths = list(paths)
+        if self.info is None:
+            self._refuse_empty(paths)
         info = self._ensure()
         embedder = self._check_embedder(info)
         report = ingest(
@@ -159,6 +162,18 @@ class Collection:
         if report.count("added") or report.count("replaced"):
             IndexFiles(self.store, info).sync()  # update the index files now, not at first search
         return report
+
+    def _refuse_empty(self, paths: list[str | Path]) -> None:
+        """A new collection is made only when there is something to put in it."""
+        files, problems = expand_paths(paths)
+        if files:
+            return
+        why = "; ".join(p.message for p in problems[:3]) + (" ..." if len(problems) > 3 else "")
+        raise CollectionError(
+            f"nothing to add, so collection '{self.name}' was not created"
+            + (f": {why}" if why else ": no supported file in " + ", ".join(map(str, paths))),
+            hint=f"supported types: {', '.join(sorted(KINDS))}",
+        )
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents(self._require().id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ EMBED_SLICE = 256  # texts per encode call (the progress bar's step)
 @dataclass
 class FileResult:
     path: str
-    status: str  # added | replaced | unchanged | duplicate | failed
+    status: str  # added | replaced | unchanged | duplicate | skipped | failed
     message: str = ""
     document_id: int | None = None
     n_chunks: int = 0
@@ -48,8 +49,8 @@ class FileResult:
 
     def line(self) -> str:
         name = Path(self.path).name
-        if self.status == "failed":
-            return f"failed     {self.message}"
+        if self.status in ("failed", "skipped"):
+            return f"{self.status:<10} {self.message}"
         if self.status in ("unchanged", "duplicate"):
             return f"{self.status:<10} {name}" + (f" ({self.message})" if self.message else "")
         q = self.quality
@@ -76,7 +77,7 @@ class IngestReport:
     def summary(self) -> str:
         parts = [
             f"{self.count(s)} {s}"
-            for s in ("added", "replaced", "unchanged", "duplicate", "failed")
+            for s in ("added", "replaced", "unchanged", "duplicate", "skipped", "failed")
             if self.count(s)
         ]
         return (
@@ -92,14 +93,9 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResu
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in KINDS
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found, skipped = _walk(p)
             files.extend(found)
+            problems.extend(skipped)
         elif p.is_file():
             files.append(p)
         elif any(ch in str(raw) for ch in "*?["):
@@ -112,6 +108,31 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResu
             problems.append(FileResult(str(raw), "failed", f"{raw}: no such file or folder"))
     unique = list(dict.fromkeys(f.resolve() for f in files))
     return unique, problems
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[FileResult]]:
+    """Supported files under ``folder`` (hidden ones left out), and a ``skipped`` result for
+    each sub-folder that cannot be read and each link to nothing, so none vanishes unsaid."""
+    found: list[Path] = []
+    skipped: list[FileResult] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = exc.filename or folder
+        skipped.append(
+            FileResult(str(where), "skipped", f"{where}: cannot read the folder ({exc.strerror})")
+        )
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            f = Path(root) / name
+            if name.startswith(".") or f.suffix.lower() not in KINDS:
+                continue
+            if f.is_file():
+                found.append(f)
+            elif f.is_symlink():
+                skipped.append(FileResult(str(f), "skipped", f"{f}: a link to a missing file"))
+    return found, skipped
 
 
 def text_hash(text: str) -> str:

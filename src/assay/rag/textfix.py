@@ -6,6 +6,7 @@ Each function does one thing and is safe to run on clean text (it then changes n
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -61,11 +62,21 @@ def fix_ligatures(text: str) -> str:
 def fix_accents(text: str) -> str:
     """Compose TeX-style spacing accents with the following letter where Unicode has one glyph."""
 
-    def compose(m: re.Match[str]) -> str:
-        composed = unicodedata.normalize("NFC", m.group(2) + _SPACING_ACCENTS[m.group(1)])
-        return composed if len(composed) == 1 else m.group()
+    return _ACCENT_BEFORE_RE.sub(
+        lambda m: compose_accent(m.group(2), m.group(1)) or m.group(), text
+    )
 
-    return _ACCENT_BEFORE_RE.sub(compose, text)
+
+def is_spacing_accent(char: str) -> bool:
+    return char in _SPACING_ACCENTS
+
+
+def compose_accent(letter: str, accent: str) -> str | None:
+    """``s`` + ``ˇ`` → ``š``; None when the accent is not a spacing accent or Unicode has no glyph."""
+    mark = _SPACING_ACCENTS.get(accent)
+    base = {"ı": "i", "ȷ": "j"}.get(letter, letter)  # TeX puts accents on the dotless i and j
+    composed = unicodedata.normalize("NFC", base + mark) if mark else ""
+    return composed if len(composed) == 1 else None
 
 
 def strip_controls(text: str) -> str:
@@ -87,6 +98,20 @@ def clean_pdf_text(text: str) -> str:
 
 # -- hyphenation ----------------------------------------------------------------------------------
 
+# Prefixes and suffixes that are also words: a word split at one is not a compound of two words.
+_PREFIX_WORDS = (
+    "ab ad anti co com con counter de dis en ex extra im in inter intra mis non over per "
+)
+_PREFIX_WORDS += "post pre pro re semi sub super trans un under"
+_SUFFIX_WORDS = (
+    "able ably age al ance ant ary dom ed ence ent er ers est ful hood ible ing ings ion "
+)
+_SUFFIX_WORDS += (
+    "ions ism ist ity ive less ly ment ments most ness ous ship ships sion tion tions ward "
+)
+_SUFFIX_WORDS += "wards wise"
+_WORD_PREFIXES = frozenset(_PREFIX_WORDS.split())
+_WORD_SUFFIXES = frozenset(_SUFFIX_WORDS.split())
 _TRAILING_WORD_RE = re.compile(r"([A-Za-z]+)[-\x02]$")
 _LEADING_TOKEN_RE = re.compile(r"^(\S+)")
 
@@ -98,14 +123,17 @@ def ends_with_hyphen(line: str) -> bool:
 class Dehyphenator:
     """Decides, for a word broken across lines, whether the hyphen was typographic or real.
 
-    A hyphen is dropped (``simpli- fication`` → ``simplification``) unless the continuation is itself
-    hyphenated (``state- of-the-art``), starts with a capital or digit, or the document spells the pair
-    with a hyphen elsewhere and never without.
+    The hyphen is kept when the word before it is itself a compound (``proof-of- work``) or the
+    continuation is (``state- of-the-art``). Otherwise the document decides: the pair is written as
+    it is written more often elsewhere (``hand-crafted`` twice, ``handcrafted`` once: kept;
+    ``UN- KNOWN`` with ``UNKNOWN`` elsewhere: joined). A pair the document never writes whole is
+    joined, unless the continuation starts with a capital or digit (``Anglo- Saxon``), or both halves
+    are words of ``vocabulary`` and the joined form is not (``context- aware``).
     """
 
-    def __init__(self, lines: Iterable[str]) -> None:
+    def __init__(self, lines: Iterable[str], vocabulary: frozenset[str] = frozenset()) -> None:
         words: Counter[str] = Counter()
-        hyphenated: set[str] = set()
+        hyphenated: Counter[str] = Counter()
         for line in lines:
             body = line.rstrip()
             if body.endswith(("-", HYPHEN_MARK)):
@@ -113,12 +141,14 @@ class Dehyphenator:
             for token in body.split():
                 token = token.strip(".,;:()[]{}\"'!?").lower()
                 if "-" in token:
-                    hyphenated.add(token)
-                    words.update(p for p in token.split("-") if p)
+                    parts = [p for p in token.split("-") if p]
+                    hyphenated.update("-".join(pair) for pair in itertools.pairwise(parts))
+                    words.update(parts)
                 elif token.isalpha():
                     words[token] += 1
         self.words = words
         self.hyphenated = hyphenated
+        self.vocabulary = vocabulary
 
     def join(self, left: str, right: str) -> str:
         """Join two consecutive lines of one paragraph."""
@@ -133,13 +163,49 @@ class Dehyphenator:
         stem = left[: m.end(1)]
         if head is None:
             return stem + "-" + right
-        prefix, suffix = m.group(1).lower(), head.group().lower()
-        keep = (
-            "-" in token.rstrip("-.,;:)")
-            or token[0].isupper()
-            or (f"{prefix}-{suffix}" in self.hyphenated and f"{prefix}{suffix}" not in self.words)
-        )
+        if head.group() in ("and", "or") and token == head.group():
+            return stem + "- " + right  # a suspended hyphen: "short- and long-term"
+        keep = self._keeps_hyphen(left[: m.start(1)], m.group(1), head.group(), token)
         return stem + ("-" if keep else "") + right
+
+    def _keeps_hyphen(self, before: str, prefix: str, suffix: str, token: str) -> bool:
+        low_prefix, low_suffix = prefix.lower(), suffix.lower()
+        if before.endswith("-") or "-" in token.rstrip("-.,;:)"):
+            return True  # a compound broken at one of its own hyphens
+        split = self.hyphenated[f"{low_prefix}-{low_suffix}"]
+        whole = self.words[low_prefix + low_suffix]
+        if split or whole:
+            return split > whole
+        if token[0].isupper() and not (prefix.isupper() and token.isupper()):
+            return True
+        # Two words that do not make one ("context- aware"), not one word whose halves happen to be
+        # words too ("con- forming", "robust- ness").
+        return (
+            prefix.islower()
+            and low_prefix + low_suffix not in self.vocabulary
+            and low_prefix in self.vocabulary
+            and low_suffix in self.vocabulary
+            and low_prefix not in _WORD_PREFIXES
+            and low_suffix not in _WORD_SUFFIXES
+            and min(len(low_prefix), len(low_suffix)) >= 3
+        )
+
+
+# -- figure text -----------------------------------------------------------------------------------
+
+_TICK_RE = re.compile(r"^[(\[]?[-−+–]?[\d.,:%×]*\d[\d.,:%×]*[)\]]?$|^\W$")
+
+
+def is_figure_debris(paragraph: str) -> bool:
+    """A paragraph of nothing but numbers and stray symbols ("0.75", "1.00 27878"): a chart's tick
+    labels and bar values, read out of their figure. It says nothing on its own."""
+    tokens = paragraph.split()
+    return (
+        bool(tokens)
+        and len(paragraph) <= 120
+        and not paragraph.rstrip().endswith((".", ";"))  # "2020)." ends a citation
+        and all(_TICK_RE.match(t) for t in tokens)
+    )
 
 
 # -- ligatures that the PDF font dropped ---------------------------------------------------------
@@ -206,10 +272,13 @@ __all__ = [
     "Dehyphenator",
     "apply_word_repairs",
     "clean_pdf_text",
+    "compose_accent",
     "default_vocabulary",
     "dropped_ligature_repairs",
     "ends_with_hyphen",
     "fix_accents",
     "fix_ligatures",
+    "is_figure_debris",
+    "is_spacing_accent",
     "strip_controls",
 ]

@@ -691,6 +691,7 @@ def write_report(
     Without ``path`` the file goes to ``<workspace>/reports/<run id>.html``.
     """
     run = store.get(run_id)
+    run.require_finished("a report")
     samples = store.samples(run.id)
     out = Path(path) if path is not None else default_path(store, run.id)
     text = render_report(run, samples, max_samples=max_samples)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from assay.errors import (
     AssayError,
@@ -21,6 +22,7 @@ from assay.errors import (
     UnsupportedOperationError,
     UserError,
 )
+from assay.unicode_input import lone_surrogate_path
 
 MAX_N = 128
 MAX_LOGPROBS = 20
@@ -28,6 +30,17 @@ MAX_LOGPROBS = 20
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        # JSON may escape an unpaired surrogate ("\ud800"), which no tokenizer can encode.
+        where = lone_surrogate_path(data)
+        if where is not None:
+            raise PydanticCustomError(
+                "unicode", "{where}: an unpaired surrogate is not valid Unicode", {"where": where}
+            )
+        return data
 
 
 class StreamOptions(_Body):

@@ -44,6 +44,7 @@ from assay.evals.stats.paired import (
     newcombe_paired_ci,
     paired_bootstrap,
 )
+from assay.evals.stats.power import SamplePlan, plan_sample_size
 
 __all__ = [
     "DEFAULT_RESAMPLES",
@@ -54,6 +55,7 @@ __all__ = [
     "Holm",
     "McNemar",
     "PairedBootstrap",
+    "SamplePlan",
     "bootstrap_ci",
     "calibration",
     "compare",
@@ -67,6 +69,7 @@ __all__ = [
     "minimum_detectable_effect",
     "newcombe_paired_ci",
     "paired_bootstrap",
+    "plan_sample_size",
     "proportion_ci",
     "summed_statistic",
     "wilson_ci",

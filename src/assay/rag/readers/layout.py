@@ -52,6 +52,7 @@ class Line:
     bold: bool = False
     size: float = 0.0  # font size of the line's main text, ignoring super- and subscripts
     base: float = 0.0  # the baseline (bottom) of the line's main text
+    table: bool = False  # a whole table, its rows on lines of their own
 
     @property
     def height(self) -> float:
@@ -70,6 +71,7 @@ class Line:
 
     def finish(self) -> Line:
         self.boxes.sort(key=lambda b: b.x0)
+        word_gap = _letter_spacing(self.boxes)
         parts: list[str] = []
         prev: Box | None = None
         for box in self.boxes:
@@ -78,7 +80,10 @@ class Line:
                 parts[-1] = parts[-1].rstrip()  # a line-end hyphen reported as its own run
             elif prev is not None and parts:
                 gap = box.x0 - prev.x1
-                if gap > 0.12 * min(prev.height, box.height) and not parts[-1].endswith(" "):
+                if word_gap is not None:
+                    if gap > word_gap:
+                        piece = " " + piece.lstrip()
+                elif gap > 0.12 * min(prev.height, box.height) and not parts[-1].endswith(" "):
                     piece = " " + piece.lstrip()
             parts.append(piece)
             prev = box
@@ -88,6 +93,22 @@ class Line:
         self.size = _weighted_median([(b.font_size, len(b.text.strip())) for b in self.boxes])
         self.base = _weighted_median([(b.bottom, len(b.text.strip())) for b in self.boxes])
         return self
+
+
+def _letter_spacing(boxes: list[Box]) -> float | None:
+    """For a line drawn a letter at a time with space between the letters ("F i g u r e 3"), the
+    gap above which two letters belong to different words; None for an ordinary line."""
+    letters = [b for b in boxes if b.text.strip()]
+    single = sum(len(b.text.strip()) == 1 and b.text.strip().isalpha() for b in letters)
+    if len(letters) < 4 or single < 0.8 * len(letters):
+        return None
+    gaps = sorted(b.x0 - a.x1 for a, b in itertools.pairwise(letters))
+    spacing = gaps[len(gaps) // 2]  # most gaps are between letters of one word
+    height = median(b.height for b in letters)
+    # Letter spacing is even and visible; a formula's symbols sit at uneven gaps.
+    if spacing <= 0.12 * height or gaps[len(gaps) // 4] < 0.6 * spacing:
+        return None
+    return max(1.8 * spacing, spacing + 0.15 * height)
 
 
 def _weighted_median(pairs: list[tuple[float, int]]) -> float:

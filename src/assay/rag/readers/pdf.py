@@ -8,7 +8,6 @@ glyph to a bare ``f``), and title, authors and DOI come from the metadata or the
 
 from __future__ import annotations
 
-import ctypes
 import re
 from pathlib import Path
 from statistics import median
@@ -16,71 +15,28 @@ from typing import Any
 
 from assay.rag.document import Heading, ParsedDocument
 from assay.rag.errors import DocumentError
+from assay.rag.readers.headings import NAMED_HEADINGS, heading_flags, merge_wrapped_headings
 from assay.rag.readers.layout import (
-    Box,
     Line,
     build_lines,
     find_running_lines,
     reading_order,
     split_paragraphs,
 )
+from assay.rag.readers.pdfium_runs import page_boxes
+from assay.rag.readers.tables import find_tables
 from assay.rag.textfix import (
     HYPHEN_MARK,
     Dehyphenator,
     apply_word_repairs,
-    clean_pdf_text,
     default_vocabulary,
     dropped_ligature_repairs,
     ends_with_hyphen,
+    is_figure_debris,
     strip_controls,
 )
 
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;]+)", re.I)
-_BOLD_NAME = re.compile(r"bold|black|heavy|medi|demi|semibold|cmbx|cmssbx", re.I)
-_NUMBERED_HEADING = re.compile(
-    r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[A-H]\.?)\s+[A-Z][^.!?]{1,80}$"
-)
-NAMED_HEADINGS = frozenset(
-    {
-        "abstract",
-        "introduction",
-        "related work",
-        "background",
-        "method",
-        "methods",
-        "methodology",
-        "materials and methods",
-        "approach",
-        "model",
-        "data",
-        "dataset",
-        "experiments",
-        "experimental setup",
-        "evaluation",
-        "results",
-        "analysis",
-        "discussion",
-        "results and discussion",
-        "conclusion",
-        "conclusions",
-        "future work",
-        "limitations",
-        "ethics statement",
-        "ethical considerations",
-        "broader impact",
-        "acknowledgments",
-        "acknowledgements",
-        "acknowledgment",
-        "acknowledgement",
-        "references",
-        "bibliography",
-        "appendix",
-        "appendices",
-        "summary",
-        "statement of need",
-        "supplementary material",
-    }
-)
 _JUNK_TITLE = re.compile(
     r"^(untitled|microsoft (word|powerpoint)|title|document\d*|slide \d+|main|paper|article)\b"
     r"|\.(dvi|pdf|docx?|tex|ps)$",
@@ -116,57 +72,6 @@ def read_pdf(
         return _parse(pdf, path, vocabulary if vocabulary is not None else default_vocabulary())
     finally:
         pdf.close()
-
-
-def _page_boxes(page: Any) -> tuple[list[Box], float, float]:
-    import pypdfium2.raw as raw
-
-    width, height = page.get_size()
-    textpage = page.get_textpage()
-    boxes: list[Box] = []
-    try:
-        font_buf = ctypes.create_string_buffer(128)
-        flags = ctypes.c_int()
-        loose = raw.FS_RECTF()
-        for i in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(i)
-            text = textpage.get_text_bounded(left, bottom, right, top)
-            if not text or not text.strip():
-                continue
-            bold = False
-            size = 0.0
-            y = (bottom + top) / 2
-            idx = raw.FPDFText_GetCharIndexAtPos(
-                textpage, left + min(1.5, (right - left) / 2), y, 2.0, 2.0
-            )
-            if idx >= 0:
-                weight = raw.FPDFText_GetFontWeight(textpage, idx)
-                raw.FPDFText_GetFontInfo(textpage, idx, font_buf, 128, ctypes.byref(flags))
-                name = font_buf.value.decode("latin-1", "replace")
-                bold = weight >= 600 or bool(_BOLD_NAME.search(name))
-                if raw.FPDFText_GetLooseCharBox(textpage, idx, loose):
-                    size = max(loose.top - loose.bottom, 0.0)
-            boxes.append(
-                Box(left, height - top, right, height - bottom, clean_pdf_text(text), bold, size)
-            )
-    finally:
-        textpage.close()
-    return boxes, width, height
-
-
-def _is_heading(line: Line, body_height: float) -> bool:
-    text = line.text.strip()
-    words = text.split()
-    if not words or len(words) > 12 or len(text) > 90 or text.endswith(HYPHEN_MARK):
-        return False
-    bare = re.sub(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}|[A-H](?:\.\d{1,2}){0,3})\.?\s+", "", text)
-    if (
-        bare[:1].isupper()
-        and not text.endswith(".")
-        and bare.lower().rstrip(": ") in NAMED_HEADINGS
-    ):
-        return True
-    return bool(_NUMBERED_HEADING.match(text)) and (line.bold or line.size > 1.25 * body_height)
 
 
 def _title_lines(lines: list[Line], page_height: float) -> list[Line]:
@@ -229,15 +134,16 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
     meta = {k: v for k, v in pdf.get_metadata_dict().items() if v}
     page_lines: list[list[Line]] = []
     heights: list[float] = []
+    n_rotated = 0
     for i in range(n_pages):
         page = pdf[i]
         try:
-            boxes, _w, h = _page_boxes(page)
+            page_text = page_boxes(page)
         finally:
             page.close()
-        lines = build_lines(boxes)
-        page_lines.append(lines)
-        heights.append(h)
+        page_lines.append(build_lines(page_text.boxes))
+        heights.append(page_text.height)
+        n_rotated += page_text.rotated
     running = find_running_lines(page_lines)
     n_running = sum(len(r) for r in running)
     running_text = " ".join(
@@ -267,13 +173,18 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             doi = m.group(1).rstrip(".)]")
             break
 
-    dehyphen = Dehyphenator(ln.text for ln in all_lines)
+    dehyphen = Dehyphenator((ln.text for ln in all_lines), vocabulary)
+    page_blocks = [reading_order(_with_tables(lines)) for lines in kept]
+    flags_iter = iter(heading_flags([b for blocks in page_blocks for b in blocks], body_height))
     page_paras: list[list[tuple[str, bool]]] = []  # (text, is_heading) per paragraph
-    for lines in kept:
+    n_debris = 0
+    for blocks in page_blocks:
         paras: list[tuple[str, bool]] = []
-        for b, block in enumerate(reading_order(lines)):
-            flags = [_is_heading(ln, body_height) for ln in block]
-            for p, idx in enumerate(split_paragraphs(block, flags)):
+        for b, found in enumerate(blocks):
+            block, flags = merge_wrapped_headings(found, next(flags_iter))
+            flags = [f and not ln.table for f, ln in zip(flags, block, strict=True)]
+            alone = [f or ln.table for f, ln in zip(flags, block, strict=True)]
+            for p, idx in enumerate(split_paragraphs(block, alone)):
                 text = block[idx[0]].text
                 for i in idx[1:]:
                     text = dehyphen.join(text, block[i].text)
@@ -283,10 +194,13 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
                     and b > 0
                     and paras
                     and not heading
+                    and not block[idx[0]].table
                     and not paras[-1][1]
                     and _continues(paras[-1][0], text)
                 ):
                     paras[-1] = (dehyphen.join(paras[-1][0], text), False)
+                elif not heading and not block[idx[0]].table and is_figure_debris(text):
+                    n_debris += 1
                 else:
                     paras.append((text, heading))
         page_paras.append(paras)
@@ -354,6 +268,11 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
         notes.append(f"removed {n_running} running header/footer/page-number lines")
     if repairs:
         notes.append(f"restored {len(repairs)} words whose fi/fl ligature the font dropped")
+    if n_rotated or n_debris:
+        notes.append(
+            f"left out figure text: {n_rotated} rotated labels, {n_debris} paragraphs of "
+            "scattered labels and numbers"
+        )
     return ParsedDocument(
         text=full,
         kind="pdf",
@@ -369,9 +288,16 @@ def _parse(pdf: Any, path: Path, vocabulary: frozenset[str]) -> ParsedDocument:
             "n_pages": n_pages,
             "running_lines_removed": n_running,
             "ligature_repairs": len(repairs),
+            "figure_text_removed": n_rotated + n_debris,
         },
         notes=notes,
     )
+
+
+def _with_tables(lines: list[Line]) -> list[Line]:
+    """The page's lines with each table's lines replaced by one line that reads it row by row."""
+    text_lines, tables = find_tables(lines)
+    return text_lines + tables
 
 
 def _continues(prev: str, nxt: str) -> bool:

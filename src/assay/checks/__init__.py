@@ -1,0 +1,1 @@
+"""Responsible-use checks: what could have gone wrong with a result (contamination, ...)."""
