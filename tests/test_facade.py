@@ -83,6 +83,19 @@ def test_every_call_is_logged_with_tokens_and_cost() -> None:
     assert rows[1]["cost"] == 0 and rows[1]["cached"] == 1 and rows[1]["prompt_tokens"] == 0
 
 
+def test_scoring_calls_are_logged_with_the_tokens_they_read() -> None:
+    model = make(FakeBackend(), prices={"test": Price(prompt=1_000_000)})
+    model.loglikelihood([("one two three", " four"), ("one", " two three")])
+    model.loglikelihood_rolling(["a b c d e"])
+    model.loglikelihood([("one", " two three")])  # cache hit: nothing read, nothing paid
+    rows = list(model.workspace.db.execute("SELECT * FROM calls ORDER BY id"))
+    assert [r["op"] for r in rows] == ["loglikelihood", "rolling", "loglikelihood"]
+    # Tokens in: context + continuation of each pair (3 + 1, 1 + 2), the whole rolling text.
+    assert [r["prompt_tokens"] for r in rows] == [7, 5, 0]
+    assert [r["completion_tokens"] for r in rows] == [0, 0, 0]
+    assert [r["cost"] for r in rows] == pytest.approx([7.0, 5.0, 0.0])
+
+
 def test_transient_errors_are_retried() -> None:
     backend = FakeBackend(replies=[{"error": 429, "retry_after": 0}, "ok"])
     model = make(backend)

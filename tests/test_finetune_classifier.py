@@ -49,7 +49,7 @@ def test_classifier_learns_predicts_and_records(tmp_path: Path, encoder_dir: Pat
     result = train(_config(encoder_dir, data), quiet=True)
     record = result.record
     evals = record["curves"]["eval"]
-    assert [e["step"] for e in evals] == [8, 16, 24]
+    assert [e["step"] for e in evals] == [0, 8, 16, 24]  # step 0: the base model
     assert evals[-1]["loss"] < evals[0]["loss"]  # a trivially learnable task: the loss goes down
     assert result.metrics["accuracy"] >= 0.7 and "macro_f1" in result.metrics
     assert result.address == "run:clf" and result.path.name == "clf"
@@ -197,11 +197,12 @@ def test_early_stopping_restores_the_best(tmp_path: Path, encoder_dir: Path) -> 
     assert training["stopped_early"] and training["steps"] == 3
     assert result.record["best"] == {
         "metric": "loss",
-        "value": pytest.approx(result.record["curves"]["eval"][0]["loss"]),
+        "value": pytest.approx(result.record["curves"]["eval"][1]["loss"]),
         "step": 1,
         "restored": True,
     }
-    assert result.metrics["loss"] == pytest.approx(result.record["curves"]["eval"][0]["loss"])
+    # Step 0 (the base model) is a baseline: step 1 is the first candidate for the best.
+    assert result.metrics["loss"] == pytest.approx(result.record["curves"]["eval"][1]["loss"])
     assert not (result.path / "best.safetensors").exists()
 
 

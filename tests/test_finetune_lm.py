@@ -144,6 +144,43 @@ def test_causal_lm_packs_raw_text(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert packing["validation_blocks"] >= 1 and packing["tokens_dropped"] < 32
     assert _decreases(result.record)
     assert result.record["data"]["stats"]["train"]["n"] == 1  # one document
+    # The base model is evaluated at step 0: a baseline, never the best step.
+    evals = result.record["curves"]["eval"]
+    assert [e["step"] for e in evals] == [0, 3, 6]
+    assert evals[0]["perplexity"] > evals[-1]["perplexity"]
+    assert result.record["best"]["step"] in (3, 6)
+    assert (result.path / result.record["outputs"]["plot"]).is_file()
+
+
+def test_step_0_evaluation_can_be_left_out(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "qa.jsonl", _qa())
+    cfg = _cfg("sft", tiny_model_dir, {"train": str(data)}, optim={"max_steps": 2, "batch_size": 4})
+    result = train({**cfg, "eval": {"every_steps": 1, "at_start": False}}, quiet=True)
+    assert [e["step"] for e in result.record["curves"]["eval"]] == [1, 2]
+
+
+def test_the_plot_draws_the_step_0_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    from assay.finetune.plots import plot_curves
+
+    drawn: list[tuple[str, list[int]]] = []
+    original = Axes.plot
+
+    def spy(self: Axes, x: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((kwargs.get("label", ""), list(x)))
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    curves = {
+        "train": [{"step": s, "loss": 3.0 - 0.1 * s} for s in range(1, 5)],
+        "eval": [{"step": s, "loss": 3.2 - 0.1 * s, "perplexity": 20.0 - s} for s in (0, 2, 4)],
+    }
+    assert plot_curves(curves, tmp_path / "curves.png") == tmp_path / "curves.png"
+    assert ("validation loss", [0, 2, 4]) in drawn
+    assert ("", [0, 2, 4]) in drawn  # the validation perplexity panel
 
 
 def test_lora_targets_merge_and_run_address(tiny_model_dir: Path, tmp_path: Path) -> None:

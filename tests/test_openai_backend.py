@@ -271,6 +271,23 @@ def test_loglikelihood_equals_the_local_backend(serve_app) -> None:
     assert (rolling.logprob, rolling.n_tokens) == (-3.0, 3)
 
 
+def test_per_token_scores_and_their_accounting_over_the_api(serve_app) -> None:
+    server = serve_app(create_app(scripted()))
+    model = remote(server)
+    scored = assay.score_continuation(model, "The sky is", " blue today", top_k=1)
+    assert [(t.token, t.logprob) for t in scored.tokens] == [("blue", -1.0), ("today", -1.0)]
+    assert [t.top[0].token for t in scored.tokens] == ["blue", "today"]
+    (first,) = model.loglikelihood([("The sky is", " blue")])
+    assert (first.context_tokens, first.n_tokens, first.prompt_tokens) == (3, 1, 4)
+    rows = model.workspace.db.execute(
+        "SELECT op, prompt_tokens FROM calls WHERE model = ? ORDER BY id", (model.address,)
+    )
+    assert [(r["op"], r["prompt_tokens"]) for r in rows] == [
+        ("token_scores", 5),
+        ("loglikelihood", 4),
+    ]
+
+
 def test_identity_and_token_counts(serve_app) -> None:
     served = scripted(context_length=300)
     server = serve_app(create_app(served))

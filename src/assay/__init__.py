@@ -36,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "assay.evals.api",
     "Collection": "assay.rag.collection",
     "train": "assay.finetune",
+    "score": "assay.scoring",
+    "score_continuation": "assay.scoring",
+    "compare_perplexity": "assay.scoring",
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
     "check_contamination": "assay.checks.contamination",
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
     from assay.rag.collection import Collection
     from assay.rag.faithfulness import check_faithfulness
     from assay.rag.synthetic import synthesize_qa
+    from assay.scoring import compare_perplexity, score, score_continuation
     from assay.serve.app import serve
     from assay.workspace import Workspace
 

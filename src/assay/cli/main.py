@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "eval_",
         "Evaluate models on a task, with confidence intervals.",
     ),
+    "score": (
+        "assay.cli.score_cmd",
+        "score",
+        "Score texts: perplexity, per-token log-probabilities, before vs after.",
+    ),
     "tasks": ("assay.cli.tasks_cmd", "tasks", "List built-in evaluation tasks and show one."),
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),

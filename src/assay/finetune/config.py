@@ -77,6 +77,9 @@ class EvalConfig(Strict):
 
     every_steps: int | None = Field(default=None, ge=1)
     """Evaluate every N optimizer steps; ``null``: once per epoch (and always at the end)."""
+    at_start: bool = True
+    """Evaluate the base model before the first step too (step 0), so the curves show the gain.
+    It is a baseline only: it never counts as the best step nor towards early stopping."""
     metric: str | None = None
     """The metric that decides early stopping and the best step (recipe default when null)."""
     early_stopping_patience: int | None = Field(default=None, ge=1)

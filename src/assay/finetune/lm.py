@@ -309,6 +309,7 @@ def train_on_tokens(
         size = s.cfg.eval.batch_size or s.cfg.optim.batch_size
         return evaluate_loss(net, val_rows, batch_size=size, pad_id=pad, device=s.device)
 
+    s.evaluate_start(evaluate)
     while s.running():
         model.train()
         losses, tokens = [], 0

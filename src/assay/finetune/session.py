@@ -500,6 +500,27 @@ class Session:
         if self.checkpoint_due():
             self.checkpoint(model, optimizer, scheduler)
 
+    def evaluate_start(self, evaluate: Callable[[], dict[str, float]]) -> None:
+        """Evaluate the base model at step 0 (``eval.at_start``), once per run: a resumed run
+        already has it. A baseline for the curves, not a candidate for the best weights."""
+        if not (self.cfg.eval.at_start and self.has_validation) or self.state.step != 0:
+            return
+        if any(m["step"] == 0 for m in self.state.eval):
+            return
+        metrics = evaluate()
+        self.state.eval.append({"step": 0, **metrics})
+        self._report_eval("step 0 eval (base model)", metrics)
+
+    def _report_eval(self, label: str, metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float | int))
+        message = f"{label}: {shown}"
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            self.say(message)
+        self.accelerator.wait_for_everyone()
+        self._tick = time.perf_counter()
+
     def _lr(self) -> float:
         opt = self._optimizer
         return float(opt.param_groups[0]["lr"]) if opt is not None else float("nan")
@@ -556,14 +577,7 @@ class Session:
                     f"for {self.state.bad_evals} evaluations (best {best:.4f} at step "
                     f"{self.state.best_step})"
                 )
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float | int))
-        message = f"step {self.state.step} eval: {shown}"
-        if self._bar is not None:
-            self._bar.write(message, file=sys.stderr)
-        else:
-            self.say(message)
-        self.accelerator.wait_for_everyone()
-        self._tick = time.perf_counter()
+        self._report_eval(f"step {self.state.step} eval", metrics)
         return improved
 
     def checkpoint_due(self) -> bool:

@@ -24,7 +24,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from assay.config import Settings, load_settings
-from assay.errors import AssayWarning, ContextLengthError, UserError, WorkspaceError
+from assay.errors import (
+    AssayWarning,
+    ContextLengthError,
+    UnsupportedOperationError,
+    UserError,
+    WorkspaceError,
+)
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -35,6 +41,7 @@ from assay.models.types import (
     LoglikelihoodRequest,
     Message,
     ModelInfo,
+    PromptScores,
     RollingLoglikelihood,
     Sampling,
     as_messages,
@@ -300,6 +307,31 @@ class Model:
     def perplexity(self, texts: Sequence[str]) -> list[float]:
         return [r.perplexity for r in self.loglikelihood_rolling(texts)]
 
+    def prompt_logprobs(
+        self, texts: Sequence[str], *, top: int = 5, progress: bool = False
+    ) -> list[PromptScores]:
+        """Each text's tokens with their log-probability given the tokens before it (the first
+        has none unless the model adds a start token) and the ``top`` most likely tokens at each
+        position. Needs a backend that scores prompts token by token (local models, or a
+        server that echoes prompt log-probabilities)."""
+        score = getattr(self.backend, "prompt_logprobs", None)
+        if score is None:
+            raise UnsupportedOperationError(
+                f"{self.address} cannot list per-token log-probabilities",
+                hint="score with a local model (default, hf:PATH, gguf:FILE.gguf)",
+            )
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        keys = [self._key("token_scores", {"text": t, "top": top}, 0) for t in texts]
+        return self._run_cached(
+            "token_scores",
+            keys,
+            texts,
+            lambda batch: [PromptScores(tokens=scores) for scores in score(batch, top)],
+            PromptScores,
+            progress=progress,
+            preview=texts[0] if texts else "",
+        )
+
     # -- shared machinery ----------------------------------------------------------------------
     def _key(self, op: str, request: Any, sample_index: int) -> str:
         return stable_hash(
@@ -414,7 +446,11 @@ class Model:
             done = [r for i in todo if (r := results[i]) is not None]
             prompt_tokens = sum(getattr(r, "prompt_tokens", 0) for r in done)
             completion_tokens = sum(getattr(r, "completion_tokens", 0) for r in done)
-            cost = sum(getattr(r, "cost", 0.0) for r in done)
+            # A generation carries its own cost; scoring pays for the tokens it read.
+            scored = sum(
+                getattr(r, "prompt_tokens", 0) for r in done if not isinstance(r, Generation)
+            )
+            cost = sum(r.cost for r in done if isinstance(r, Generation)) + self.cost(scored, 0)
             self._log(
                 op,
                 len(requests),

@@ -87,6 +87,8 @@ class FakeBackend:
             fingerprint=self.fingerprint(),
             context_length=self._context_length,
             chat_template=False,
+            # Without scripted log-likelihoods its scores are placeholders (-1 per word).
+            supports_loglikelihood=bool(self.loglikelihoods),
             details={"replies": len(self.replies)},
         )
 
@@ -157,7 +159,14 @@ class FakeBackend:
         for r in requests:
             n = max(1, self.count_tokens(r.continuation))
             lp = self.loglikelihoods.get(r.continuation, -float(n))
-            out.append(Loglikelihood(logprob=lp, is_greedy=lp == 0.0, n_tokens=n))
+            out.append(
+                Loglikelihood(
+                    logprob=lp,
+                    is_greedy=lp == 0.0,
+                    n_tokens=n,
+                    context_tokens=self.count_tokens(r.context),
+                )
+            )
         return out
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:

@@ -1063,7 +1063,10 @@ class HFBackend:
         pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
         with self._lock:
             scored = self._score(pairs, share=True)
-        return [Loglikelihood(logprob=lp, is_greedy=g, n_tokens=n) for lp, g, n in scored]
+        return [
+            Loglikelihood(logprob=lp, is_greedy=g, n_tokens=n, context_tokens=len(context))
+            for (lp, g, n), (context, _) in zip(scored, pairs, strict=True)
+        ]
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
         windows: list[tuple[list[int], list[int]]] = []

@@ -465,13 +465,16 @@ class LlamaCppBackend:
             for i in order:
                 context, continuation = encoded[i]
                 if not continuation:
-                    results[i] = Loglikelihood(logprob=0.0, is_greedy=True, n_tokens=0)
+                    results[i] = Loglikelihood(
+                        logprob=0.0, is_greedy=True, n_tokens=0, context_tokens=len(context)
+                    )
                     continue
                 logprobs, greedy = self._score_tokens(llm, context, continuation)
                 results[i] = Loglikelihood(
                     logprob=float(logprobs.sum()),
                     is_greedy=bool(greedy.all()),
                     n_tokens=len(continuation),
+                    context_tokens=len(context),
                 )
         return [r for r in results if r is not None]
 

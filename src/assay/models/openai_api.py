@@ -104,6 +104,7 @@ from assay.models.types import (
     ModelInfo,
     RollingLoglikelihood,
     TokenLogprob,
+    TokenScore,
 )
 
 if TYPE_CHECKING:
@@ -604,7 +605,12 @@ class OpenAIBackend:
             logprob += value
             best = max(top, key=lambda k: top[k]) if top else None
             greedy = greedy and best == token
-        return Loglikelihood(logprob=logprob, is_greedy=greedy, n_tokens=len(chosen))
+        return Loglikelihood(
+            logprob=logprob,
+            is_greedy=greedy,
+            n_tokens=len(chosen),
+            context_tokens=len(tokens) - len(chosen),
+        )
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[RollingLoglikelihood]:
         def one(text: str) -> RollingLoglikelihood:
@@ -612,6 +618,20 @@ class OpenAIBackend:
                 return RollingLoglikelihood(logprob=0.0, n_tokens=0)
             scored = [v for _, v, _, _ in self._prompt_tokens(text) if v is not None]
             return RollingLoglikelihood(logprob=float(sum(scored)), n_tokens=len(scored))
+
+        return self._map(one, texts)
+
+    def prompt_logprobs(self, texts: Sequence[str], top: int = 1) -> list[list[TokenScore]]:
+        """Each text's tokens as the server echoes them, with their log-probabilities (the first
+        has none) and the ``top`` alternatives the server reports (OpenAI allows at most 5)."""
+
+        def one(text: str) -> list[TokenScore]:
+            if not text:
+                return []
+            return [
+                TokenScore(token=token, offset=offset, logprob=value, top=alternatives)
+                for token, value, alternatives, offset in self._prompt_tokens(text, top)
+            ]
 
         return self._map(one, texts)
 
@@ -624,8 +644,10 @@ class OpenAIBackend:
         self._scoring_error = err
         return err
 
-    def _prompt_tokens(self, text: str) -> list[tuple[str, float | None, dict[str, float], int]]:
-        """The prompt's tokens as (text, logprob, top alternatives, character offset)."""
+    def _prompt_tokens(
+        self, text: str, n_top: int = 1
+    ) -> list[tuple[str, float | None, dict[str, float], int]]:
+        """The prompt's tokens as (text, logprob, ``n_top`` alternatives, character offset)."""
         if self._scoring_error is not None:
             raise self._scoring_error
 
@@ -634,7 +656,7 @@ class OpenAIBackend:
                 model=self.model,
                 prompt=text,
                 echo=True,
-                logprobs=1,
+                logprobs=max(1, n_top),
                 max_tokens=max_tokens,
                 temperature=0.0,
             )

@@ -204,6 +204,14 @@ class Loglikelihood(BaseModel):
     logprob: float
     is_greedy: bool
     n_tokens: int = 0
+    """Tokens of the continuation."""
+    context_tokens: int = 0
+    """Tokens of the context the continuation was scored after (for token accounting)."""
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens the model read to score this: context and continuation."""
+        return self.context_tokens + self.n_tokens
 
 
 class RollingLoglikelihood(BaseModel):
@@ -215,6 +223,11 @@ class RollingLoglikelihood(BaseModel):
         import math
 
         return math.exp(-self.logprob / max(self.n_tokens, 1))
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens the model read to score this: the whole text."""
+        return self.n_tokens
 
 
 class TokenScore(BaseModel):
@@ -231,6 +244,17 @@ class TokenScore(BaseModel):
     """None for the first token, which has nothing before it to be predicted from."""
     top: dict[str, float] = Field(default_factory=dict)
     """The most likely tokens at this position with their log-probabilities."""
+
+
+class PromptScores(BaseModel):
+    """A text's tokens, each scored given the tokens before it (see :class:`TokenScore`)."""
+
+    tokens: list[TokenScore]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens the model read to score this (for token accounting)."""
+        return len(self.tokens)
 
 
 class ModelInfo(BaseModel):

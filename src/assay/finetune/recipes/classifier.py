@@ -177,6 +177,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
 
     # 3. Optimisation -------------------------------------------------------------------------
     plan, model, optimizer, scheduler = s.start_training(model, len(train_ids))
+    s.evaluate_start(evaluate)
 
     while s.running():
         model.train()

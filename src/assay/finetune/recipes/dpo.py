@@ -168,6 +168,7 @@ def run(cfg: Config, env: Environment) -> TrainResult:
 
     # 3. Optimisation -------------------------------------------------------------------------
     plan, model, optimizer, scheduler = s.start_training(model, len(train_pairs))
+    s.evaluate_start(evaluate)
 
     while s.running():
         model.train()
