@@ -81,19 +81,22 @@ def contamination(
     """
     import json
 
-    from tqdm import tqdm
-
     from assay.checks.contamination import check_contamination, clean_subset
     from assay.cli.common import echo_json, workspace
+    from assay.progress import progress_bar
 
     task, run = _task_or_run(task_or_run)
     bar: Any = None
+    shown = 0
 
     def on_progress(done: int, total: int) -> None:
-        nonlocal bar
+        nonlocal bar, shown
         if bar is None:
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc="indexing corpus", leave=False)
-        bar.update(done - bar.n)
+            bar = progress_bar(max(1, total // 1_000_000), "indexing corpus", "MB", leave=False)
+        step = done // 1_000_000 - shown
+        if step > 0:
+            bar.update(step)
+            shown += step
 
     try:
         report = check_contamination(
