@@ -11,8 +11,8 @@ of it is checked against the grammar and rolled back afterwards:
 
 1. tokens the grammar forces (a required key, ``": "``) are taken as they are;
 2. otherwise the first of a ranked list of short tokens it accepts: closers first (``"}]``,
-   ``"]``, ``}``, ...), then the smallest values (``""``, ``[]``, ``0``, ``null``), then
-   separators (``, "``) and openers;
+   ``"]``, ``}``, ...), then separators (``, "``, ``,``: a number ends rather than grows),
+   then the smallest values (``""``, ``[]``, ``0``, ``null``), then openers;
 3. otherwise (inside an enum value or a string with ``minLength``) the longest accepted token
    that opens nothing (no quote, bracket, brace, comma or colon in it).
 
@@ -51,7 +51,8 @@ _VALUES = (
     "false",
     "true",
 )
-_SEPARATORS = (', "', ",", ' "', '":', ": ", "[", "{", " ")
+_SEPARATORS = (', "', ",", '":', ": ")
+_OPEN = (' "', "[", "{", " ", '"')
 _OPENERS = frozenset(b'"{}[],:\\')
 
 PATH_LIMIT = 4096
@@ -113,7 +114,9 @@ class ClosingPaths:
         )
         """Tokens that end a string, longest first."""
         self._structural = np.array(
-            tokens([*(c for c in closers if not c.startswith('"')), *_VALUES, *_SEPARATORS, '"']),
+            tokens(
+                [*(c for c in closers if not c.startswith('"')), *_SEPARATORS, *_VALUES, *_OPEN]
+            ),
             dtype=np.int64,
         )
         """Tokens between values, in order of preference."""
@@ -121,8 +124,6 @@ class ClosingPaths:
         self._fill_rank = np.array([_fill_rank(b) for b in self.token_bytes], dtype=np.int32)
         self._fill_rank[list(eos_ids)] = -1
         """Preference of each token where no ranked token fits; -1: never (EOS)."""
-        self.comma_tokens = [t for t, b in enumerate(self.token_bytes) if b.startswith(b",")]
-        """Tokens that start with a comma: the next item or key."""
         self.vocab_size = vocab_size
         self.eos_ids = list(eos_ids)
 

@@ -173,6 +173,10 @@ class _Budget:
         self.bound = 0
         self.known: dict[int, list[int]] = {}
         """Closing paths checked at the last step, by the token they follow."""
+        self.lost = False
+        """No closing path could be found (far over budget, or a schema that never closes)."""
+        self.ending: int | None = None
+        """Depth of an array being closed because its last item repeats an earlier one."""
 
     def advance(self, token: int, data: bytes) -> None:
         if token in self.known:
@@ -206,8 +210,9 @@ class JsonSchemaProcessor(LogitsProcessor):
     within reach. So a reply always ends as complete JSON within ``max_tokens`` as long as it
     started with room for the shortest one (see :meth:`SchemaCompiler.check_budget`).
 
-    **Repetition.** A token that would put a comma after an array item that repeats an earlier
-    item of the same array (verbatim) is not taken: the array ends there instead.
+    **Repetition.** When the best token would put a comma after an array item that repeats an
+    earlier item of the same array (verbatim), or the item just ended so, the closing path is
+    followed until that array is closed; then the reply goes on as the model likes.
     """
 
     def __init__(
@@ -273,48 +278,57 @@ class JsonSchemaProcessor(LogitsProcessor):
         """Narrow one row's logits (in place) to tokens that leave room to close the reply and
         do not continue an array past a repeated item."""
         left = budget.cap - step  # tokens still to come, this one included
-        if budget.items.at_repeat():
-            self._ban(row, self.closing.comma_tokens)
+        best = int(row.argmax())
+        if budget.ending is None:
+            budget.ending = budget.items.at_repeat()
+            if budget.ending is None:
+                budget.ending = budget.items.repeats(self.closing.token_bytes[best])
+        if budget.ending is not None and len(budget.items.frames) <= budget.ending:
+            budget.ending = None  # that array is closed
+        if budget.lost:
+            return
         near = left - 1 - budget.bound < JUMP
-        if near and budget.path is None:
-            budget.path = self.closing.path(matcher, budget.items.in_string)
-            budget.bound = len(budget.path) if budget.path is not None else 0
-            near = budget.path is not None and left - 1 - budget.bound < JUMP
-        if not near and not budget.greedy:
-            return  # sampled, far from the end: the grammar's mask is enough
+        if (near or budget.ending is not None) and budget.path is None:
+            budget.path = self.closing.path(matcher, budget.items.in_string, limit=2 * left + 64)
+            if budget.path is None:  # no way to close found: leave the row to the grammar
+                budget.lost = True
+                return
+            budget.bound = len(budget.path)
+            near = left - 1 - budget.bound < JUMP
+        if budget.ending is not None and budget.path:
+            self._only(row, budget.path[:1])  # close the repeating array the shortest way
+            return
+        if not near:
+            return
         passed: list[int] = []
-        failed: list[int] = []
         for token in torch.topk(row, min(TRIES, row.shape[0])).indices.tolist():
             if not bool(torch.isfinite(row[token])):
                 break
-            if self._fits(matcher, budget, token, left, near):
+            if self._fits(matcher, budget, token, left):
                 passed.append(token)
                 if budget.greedy:
                     break
-            else:
-                failed.append(token)
-        if not near:  # greedy: only repeats are turned away
-            if failed:
-                self._ban(row, failed)
-            return
         keep = passed[:1] if budget.greedy else passed
         if budget.path and (not keep or not budget.greedy):
             keep = list(dict.fromkeys([*keep, budget.path[0]]))
+        self._only(row, keep)
+
+    @staticmethod
+    def _only(row: torch.Tensor, keep: list[int]) -> None:
+        """Forbid every token but ``keep`` (allowed ones keep their logits)."""
         if not keep:
-            return  # no closing path known: leave the grammar's mask as it is
+            return
         values = row[keep].clone()
         values[~torch.isfinite(values)] = 0.0
         row.fill_(float("-inf"))
         row[keep] = values
 
-    def _fits(self, matcher: Any, budget: _Budget, token: int, left: int, near: bool) -> bool:
-        """Whether ``token`` neither continues an array past a repeated item nor, when ``near``
-        the end, leaves too little room to close the reply."""
+    def _fits(self, matcher: Any, budget: _Budget, token: int, left: int) -> bool:
+        """Whether ``token`` neither continues an array past a repeated item nor leaves too
+        little room (of ``left`` tokens, itself included) to close the reply."""
         data = self.closing.token_bytes[token]
-        if budget.items.repeats(data):
+        if budget.items.repeats(data) is not None:
             return False
-        if not near:
-            return True
         if budget.path is not None and budget.path[:1] == [token]:
             return True
         if token in self.closing.eos_ids:
@@ -331,14 +345,6 @@ class JsonSchemaProcessor(LogitsProcessor):
             return False
         budget.known[token] = after
         return True
-
-    @staticmethod
-    def _ban(row: torch.Tensor, tokens: Any) -> None:
-        """Forbid ``tokens`` unless that would forbid everything (the grammar needs one)."""
-        kept = row[tokens].clone()
-        row[tokens] = float("-inf")
-        if not bool(torch.isfinite(row).any()):
-            row[tokens] = kept
 
 
 __all__ = ["JSON_OPTIONS", "JsonSchemaProcessor", "SchemaCompiler"]

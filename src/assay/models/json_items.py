@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from assay.models.closing import string_state
 
 _COMMA, _OPEN_ARRAY, _OPEN_OBJECT, _CLOSE_ARRAY, _CLOSE_OBJECT = b",[{]}"
+_ENDS = (b'"', b"}", b"]")
 
 
 @dataclass
@@ -53,35 +54,39 @@ class JsonItems:
                 top.items.add(bytes(self.text[top.start : -1]).strip())
                 top.start = len(self.text)
 
-    def at_repeat(self) -> bool:
-        """Whether the text ends just after an item that repeats an earlier item of the same
-        array (a comma next would continue the loop)."""
+    def at_repeat(self) -> int | None:
+        """The depth of the innermost array when the text ends just after a whole string,
+        object or array item that repeats an earlier item of it; else None. (A number item is
+        left alone: more digits may follow.)"""
         if self.inside or not self.frames or not self.frames[-1].array:
-            return False
+            return None
         top = self.frames[-1]
-        return bytes(self.text[top.start :]).strip() in top.items
+        item = bytes(self.text[top.start :]).strip()
+        return len(self.frames) - 1 if item[-1:] in _ENDS and item in top.items else None
 
-    def repeats(self, data: bytes) -> bool:
-        """Whether ``data``, written next, would put a comma after an item that repeats an
-        earlier item of the same (innermost, open) array."""
-        if not self.frames or not self.frames[-1].array or not self.frames[-1].items:
-            return False
-        top = self.frames[-1]
+    def repeats(self, data: bytes) -> int | None:
+        """The depth of the array whose item ``data``, written next, would end with a comma
+        after it when that item repeats an earlier item of the array; else None."""
+        level = len(self.frames)  # frames[level - 1]: the innermost frame still open
         inside, escaped = self.inside, self.escaped
-        depth = 0
+        opened = 0  # frames opened within data
         for i, byte in enumerate(data):
             if inside or byte == 0x22:
                 inside, escaped = string_state(bytes((byte,)), inside, escaped)
             elif byte in (_OPEN_ARRAY, _OPEN_OBJECT):
-                depth += 1
+                opened += 1
             elif byte in (_CLOSE_ARRAY, _CLOSE_OBJECT):
-                depth -= 1
-                if depth < 0:
-                    return False
-            elif byte == _COMMA and depth == 0:
-                item = (bytes(self.text[top.start :]) + data[:i]).strip()
-                return item in top.items
-        return False
+                if opened:
+                    opened -= 1
+                else:
+                    level -= 1
+            elif byte == _COMMA and not opened:
+                if level < 1 or not self.frames[level - 1].array:
+                    return None
+                frame = self.frames[level - 1]
+                item = (bytes(self.text[frame.start :]) + data[:i]).strip()
+                return level - 1 if item in frame.items else None
+        return None
 
 
 __all__ = ["JsonItems"]
