@@ -230,7 +230,10 @@ def test_a_re_ask_that_would_repeat_the_failure_is_not_made(assay_home: Path) ->
 
 def test_a_constrained_reply_cut_off_is_not_re_asked(assay_home: Path) -> None:
     cut = Generation(
-        text='{"name": "Ad', prompt_tokens=5, completion_tokens=4, finish_reason="length",
+        text='{"name": "Ad',
+        prompt_tokens=5,
+        completion_tokens=4,
+        finish_reason="length",
         constrained=True,
     )
 
