@@ -309,8 +309,10 @@ class JsonSchemaProcessor(LogitsProcessor):
                 if budget.greedy:
                     break
         keep = passed[:1] if budget.greedy else passed
-        if budget.path and (not keep or not budget.greedy):
-            keep = list(dict.fromkeys([*keep, budget.path[0]]))
+        if budget.path is not None and (not keep or not budget.greedy):
+            # The closing path's next token; end-of-sequence once the document is complete.
+            closer = budget.path[:1] or self.closing.eos_ids[:1]
+            keep = list(dict.fromkeys([*keep, *closer]))
         self._only(row, keep)
 
     @staticmethod
