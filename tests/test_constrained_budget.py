@@ -118,6 +118,17 @@ def test_every_reply_is_complete_within_any_budget_that_fits(backend: HFBackend,
         _assert_valid(backend, requests, schema)
 
 
+@pytest.mark.slow
+def test_every_budget_from_the_shortest_up_gives_valid_json(backend: HFBackend) -> None:
+    # Every budget from the shortest reply to 40 tokens over it, greedy and sampled, for every
+    # schema: the random model's reply is cut at a different point of its structure each time.
+    for schema in SCHEMAS.values():
+        shortest = _shortest(backend, schema)
+        for margin in range(41):
+            sampling = {} if margin % 2 else {"temperature": 1.2, "seed": margin}
+            _assert_valid(backend, _requests(schema, shortest + margin, **sampling), schema)
+
+
 def test_a_budget_below_the_shortest_reply_is_refused_before_any_work(
     backend: HFBackend,
 ) -> None:

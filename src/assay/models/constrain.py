@@ -131,7 +131,7 @@ class SchemaCompiler:
             raise SamplingError(
                 f"max_tokens={max_tokens} is too small for the JSON Schema: its shortest valid "
                 f"reply takes {shortest} tokens with this model's tokenizer",
-                hint=f"raise max_tokens to at least {shortest} (a real answer needs more)",
+                hint=f"raise max_tokens (--max-tokens) to at least {shortest}; a real answer needs more",
             )
 
     def matcher(self, schema: str) -> llguidance.LLMatcher | None:
