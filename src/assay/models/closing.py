@@ -1,25 +1,26 @@
 """The shortest way to finish a constrained JSON reply: a few tokens the grammar accepts.
 
-A reply decoded under a JSON Schema must end as a complete document within ``max_tokens``. At
-every step :class:`~assay.models.constrain.JsonSchemaProcessor` asks how many tokens it would
-take, from the text so far, to reach a state where the grammar accepts the document (required
-keys written, strings, arrays and objects closed, ``minItems``/``minLength``/number ranges met),
-and keeps that many in hand.
+A reply decoded under a JSON Schema must end as a complete document within ``max_tokens``. Near
+the end of a row's budget :class:`~assay.models.constrain.JsonSchemaProcessor` asks how many
+tokens it would take, from the text so far, to reach a state where the grammar accepts the
+document (required keys written, strings, arrays and objects closed, ``minItems``/``minLength``/
+number ranges met), and keeps that many in hand.
 
 The path is found greedily, token by token, on the llguidance matcher itself, so every token
 of it is checked against the grammar and rolled back afterwards:
 
 1. tokens the grammar forces (a required key, ``": "``) are taken as they are;
-2. otherwise the first of a ranked list of short tokens it accepts: closers first (``"}]``,
-   ``"]``, ``}``, ...), then separators (``, "``, ``,``: a number ends rather than grows),
-   then the smallest values (``""``, ``[]``, ``0``, ``null``), then openers;
+2. otherwise the first of a ranked list of short tokens it accepts: inside a string the
+   closing quote (then ``"}``, ``"]``, ...); elsewhere closers (``}]``, ``]``, ``}``, ...),
+   then separators (``, "``, ``,``: a number ends rather than grows), then the smallest values
+   (``""``, ``[]``, ``0``, ``null``), then openers;
 3. otherwise (inside an enum value or a string with ``minLength``) the longest accepted token
    that opens nothing (no quote, bracket, brace, comma or colon in it).
 
-The choice depends only on the matcher's state, so following a path's first token leaves the
-rest of the same path: its length drops by exactly one. That is what makes the budget check
-safe. The path is short, not always the shortest possible; "the shortest valid document" in
-messages means the one this search finds from the start.
+After a path's first token the rest of it is still a path (the processor keeps it), so its
+length drops by exactly one: that is what makes the budget check safe. The path is short, not
+always the shortest possible; "the shortest valid reply" in messages means the one this search
+finds from the start.
 """
 
 from __future__ import annotations
@@ -33,24 +34,7 @@ if TYPE_CHECKING:
     import llguidance
 
 _BRACKETS = ("}", "]")
-_VALUES = (
-    '""',
-    "[]",
-    "{}",
-    "0",
-    "1",
-    "2",
-    "3",
-    "4",
-    "5",
-    "6",
-    "7",
-    "8",
-    "9",
-    "null",
-    "false",
-    "true",
-)
+_VALUES = ('""', "[]", "{}", *"0123456789", "null", "false", "true")
 _SEPARATORS = (', "', ",", '":', ": ")
 _OPEN = (' "', "[", "{", " ", '"')
 _OPENERS = frozenset(b'"{}[],:\\')
