@@ -96,8 +96,9 @@ def test_structured_task_scores_fields_and_records_invalid_answers(tmp_path: Pat
     assert m["extraction_failures"] == 1
     samples = {s["id"]: s for s in RunStore(Workspace.find()).samples(run.id)}
     bad = samples["r6"]
-    assert not bad["extraction_ok"] and bad["prediction"] is None and bad["attempts"] == 3
-    assert len(bad["validation_errors"]) == 3 and "dose_mg" in bad["extraction_error"]
+    # The same invalid reply twice: the third attempt is not spent on it.
+    assert not bad["extraction_ok"] and bad["prediction"] is None and bad["attempts"] == 2
+    assert len(bad["validation_errors"]) == 2 and "dose_mg" in bad["extraction_error"]
     assert all(v == 0.0 for v in bad["scores"].values())
     retried = samples["r5"]
     assert retried["extraction_ok"] and retried["attempts"] == 2

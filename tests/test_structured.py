@@ -18,7 +18,7 @@ from assay.config import load_settings
 from assay.errors import ConfigError, SamplingError
 from assay.models.facade import Model
 from assay.models.fake import FakeBackend, scripted
-from assay.models.types import GenerateRequest, Message, Sampling
+from assay.models.types import GenerateRequest, Generation, Message, Sampling
 from assay.prompting.structured import (
     StructuredResult,
     generate_structured,
@@ -201,6 +201,53 @@ def test_chat_prompts_keep_their_turns_and_system(assay_home: Path) -> None:
         generate_structured(model, "x", Person, sampling=Sampling(n=2))
 
 
+VALID_PERSON = '{"name": "Ada", "age": 36, "occupation": "scientist"}'
+
+
+def test_a_re_ask_that_would_repeat_the_failure_is_not_made(assay_home: Path) -> None:
+    # The same error twice: no third attempt, and the result says why.
+    model = scripted(['{"name": "Ada"}', '{"name": "Bo"}', VALID_PERSON])
+    [result] = generate_structured(model, "Ada.", Person, max_attempts=3)
+    assert not result.valid and result.attempts == 2 and len(result.errors) == 2
+    assert result.errors[0] == result.errors[1]
+    assert result.gave_up == "the re-ask gave the same error again"
+    # Cut off at max_tokens twice: the same budget would cut a third reply too.
+    long = '{"name": "Ada", "occupation": "scientist", "note": "' + "very " * 20 + '"}'
+    model = scripted([long, long.replace("Ada", "Al"), VALID_PERSON])
+    [result] = generate_structured(model, "Ada.", Person, sampling=Sampling(max_tokens=8))
+    assert not result.valid and result.attempts == 2
+    assert all(e.startswith("cut off at max_tokens=8") for e in result.errors)
+    assert result.gave_up is not None and "cut off at max_tokens twice" in result.gave_up
+    # Different errors are worth the attempts; a valid last one ends with no note.
+    model = scripted(["not json", '{"name": "Ada"}', VALID_PERSON])
+    [result] = generate_structured(model, "Ada.", Person)
+    assert result.valid and result.attempts == 3 and result.gave_up is None
+    # Out of attempts is not giving up early.
+    model = scripted(['{"name": "Ada"}'] * 2)
+    [result] = generate_structured(model, "Ada.", Person, max_attempts=1)
+    assert result.attempts == 1 and result.gave_up is None
+
+
+def test_a_constrained_reply_cut_off_is_not_re_asked(assay_home: Path) -> None:
+    cut = Generation(
+        text='{"name": "Ad',
+        prompt_tokens=5,
+        completion_tokens=4,
+        finish_reason="length",
+        constrained=True,
+    )
+
+    class CutOff(FakeBackend):
+        def generate(self, requests: Any) -> list[Generation]:
+            return [cut for _ in requests]
+
+    model = scripted()
+    model.backend = CutOff()
+    [result] = generate_structured(model, "Ada.", Person)
+    assert result.attempts == 1 and not result.valid
+    assert result.gave_up is not None and "same max_tokens would cut it again" in result.gave_up
+
+
 # -- constrained decoding on a real (tiny, random) transformers model ----------------------------
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> Model:
@@ -302,7 +349,9 @@ def test_cli_invalid_after_all_attempts_exits_1(tmp_path: Path) -> None:
     schema.write_text('{"type": "object", "required": ["a"]}')
     code, out, err = run_cli(["generate", "fake:", "hi", "--schema", str(schema)])
     assert code == 1 and out.startswith("echo: ")  # the last raw reply, for a look
-    assert "no answer valid against" in err and "after 3 attempts" in err
+    # The echo model fails the same way each time: the third attempt is not spent.
+    assert "no answer valid against" in err and "after 2 attempts" in err
+    assert "no more re-asks: the re-ask gave the same error again" in err
 
 
 def test_cli_file_run_records_value_valid_attempts_errors(tmp_path: Path) -> None:

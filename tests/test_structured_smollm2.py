@@ -115,6 +115,35 @@ def test_every_constrained_answer_is_schema_valid(smollm2: assay.Model) -> None:
     assert len({r.raw for r in results}) >= 20
 
 
+# Unbounded arrays and strings: only the token budget ends them. SmolLM2 used to loop inside
+# such an array ("keywords": ["AI", "AI", "AI", ...) until max_tokens cut the JSON off.
+PAPER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "authors": {"type": "array", "items": {"type": "string"}},
+        "keywords": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["title", "authors", "keywords"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("max_tokens", [32, 60])
+def test_arrays_end_within_a_small_budget(smollm2: assay.Model, max_tokens: int) -> None:
+    prompts = [f"List the title, authors and keywords of this paper.\n\n{t}" for t in TEXTS[:8]]
+    results = generate_structured(
+        smollm2, prompts, PAPER, sampling=Sampling(max_tokens=max_tokens), max_attempts=1
+    )
+    for r in results:
+        assert r.valid and r.constrained and r.attempts == 1, (r.raw, r.errors)
+        assert r.completion_tokens <= max_tokens
+        jsonschema.validate(json.loads(r.raw), PAPER)
+        # An array stops at its first repeated item: nothing appears three times.
+        for items in (r.value["authors"], r.value["keywords"]):
+            assert all(items.count(item) <= 2 for item in items), r.raw
+
+
 def _llama_cpp_runs(gguf: Path) -> bool:
     """Whether llama-cpp-python imports and decodes here (some builds crash on some CPUs), tried
     in a child process so a crash skips the test instead of ending the session."""

@@ -121,7 +121,8 @@ def _run_one(
 
         raise BackendError(
             f"no answer valid against {schema.source} after {result.attempts} attempts; "
-            f"last problem: {result.errors[-1] if result.errors else 'unknown'}",
+            f"last problem: {result.errors[-1] if result.errors else 'unknown'}"
+            + (f" (no more re-asks: {result.gave_up})" if result.gave_up else ""),
             hint="raise --max-tokens if it was cut off, or simplify the schema",
         )
 

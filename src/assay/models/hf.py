@@ -26,7 +26,9 @@ What it guarantees, and how:
 * **A JSON Schema holds decoding to it.** Rows whose sampling has a ``json_schema`` are masked at
   every step to the tokens that keep their text a prefix of schema-valid JSON (llguidance, see
   :mod:`assay.models.constrain`), before temperature and top-p; the grammar allows only EOS once
-  the JSON is complete. Other rows of the batch are untouched.
+  the JSON is complete. Near its ``max_tokens`` a row keeps room to close the JSON, so the
+  reply is complete; a ``max_tokens`` below the schema's shortest reply is refused before any
+  work. Other rows of the batch are untouched.
 * **Prompt + new tokens never exceed the context**: each row's ``max_tokens`` is capped at
   ``context_length - prompt_tokens``. Rows whose positions would run past the context while a
   longer-running row finishes (finished rows keep receiving padding) are decoded on their own.
@@ -408,6 +410,13 @@ class HFBackend:
     reports_finished = True
     """``generate`` reports each row as it finishes (see :mod:`assay.models.facade`)."""
 
+    def _check(self, request: GenerateRequest, ids: list[int]) -> None:
+        """Raise before any work if the prompt leaves no room, or if no reply valid against
+        the request's JSON Schema fits in its token budget."""
+        cap = self._cap(len(ids), request.sampling.max_tokens)
+        if request.sampling.json_schema:
+            self._schemas.check_budget(request.sampling.json_schema, cap)
+
     def generate(
         self,
         requests: Sequence[GenerateRequest],
@@ -415,7 +424,7 @@ class HFBackend:
     ) -> list[Generation]:
         items = [(r, self.encode(self._prompt_text(r))) for r in requests]
         for r, ids in items:
-            self._cap(len(ids), r.sampling.max_tokens)  # fail before any work is done
+            self._check(r, ids)  # fail before any work is done
         # Greedy rows batch together; a seeded sampled row runs alone (its text must depend on
         # its seed only); unseeded sampled rows batch by their sampling settings.
         groups: dict[Any, list[int]] = {}
@@ -590,6 +599,8 @@ class HFBackend:
                 matchers,
                 width,
                 lambda i: rows[i].finished_at is not None,
+                caps=[row.cap for row in rows],
+                greedy=sampling.greedy,
             )
         ]
         if sampling.greedy:
@@ -617,7 +628,7 @@ class HFBackend:
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
         ids = self.encode(self._prompt_text(request))
-        self._cap(len(ids), request.sampling.max_tokens)
+        self._check(request, ids)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
         errors: list[BaseException] = []

@@ -18,7 +18,10 @@ How it works, once for every backend:
    becomes its user turn.
 3. Every reply is parsed and validated (JSON Schema, then the pydantic model if one was given).
    A reply that fails is answered with the validation error and asked again, up to
-   ``max_attempts`` model calls per prompt. All prompts of an attempt go in one batch.
+   ``max_attempts`` model calls per prompt. All prompts of an attempt go in one batch. A re-ask
+   that would only repeat the failure is not made, and ``gave_up`` says why: the same error
+   twice in a row, a constrained reply cut off at ``max_tokens`` (the same budget cuts it
+   again), or an unconstrained one cut off twice.
 
 Each :class:`StructuredResult` records the value, the raw text, whether it is valid, the
 attempts used, one error message per failed attempt, whether decoding was constrained, and the
@@ -221,6 +224,9 @@ class StructuredResult(BaseModel):
     """Model calls used for this prompt (1: the first answer was valid)."""
     errors: list[str] = []
     """One validation error message per failed attempt, in order."""
+    gave_up: str | None = None
+    """Why no more attempts were made before ``max_attempts`` (a re-ask that would repeat the
+    same failure), if so."""
     constrained: bool = False
     """The backend decoded under the schema (on the last attempt)."""
     prompt_tokens: int = 0
@@ -352,6 +358,10 @@ def generate_structured(
                 if gen.finish_reason == "length":
                     error = f"cut off at max_tokens={settings.max_tokens} ({error})"
                 result.errors.append(error)
+                if attempt + 1 < max_attempts:
+                    result.gave_up = _futile(result.errors, gen)
+                    if result.gave_up is not None:
+                        continue
                 chats[i] = [
                     *chats[i],
                     Message(role="assistant", content=gen.text),
@@ -366,6 +376,20 @@ def generate_structured(
 
 structured = generate_structured
 """Short name, exported as ``assay.structured``."""
+
+
+def _futile(errors: list[str], gen: Generation) -> str | None:
+    """Why asking again would only repeat the failure just recorded (the last of ``errors``),
+    or None if a re-ask may help: a constrained reply cut off at ``max_tokens`` is cut off again
+    with the same budget; an unconstrained one is given one more chance; the same error twice
+    in a row is not worth a third try."""
+    if gen.finish_reason == "length" and gen.constrained:
+        return "a reply held to the schema was cut off; the same max_tokens would cut it again"
+    if len(errors) >= 2 and all(e.startswith("cut off at max_tokens=") for e in errors[-2:]):
+        return "cut off at max_tokens twice; the same budget would cut a third reply too"
+    if len(errors) >= 2 and errors[-1] == errors[-2]:
+        return "the re-ask gave the same error again"
+    return None
 
 
 def _generate_fitting(

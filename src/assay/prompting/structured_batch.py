@@ -4,9 +4,10 @@ The same plan and output file as :mod:`assay.prompting.batch` (render every row 
 record per row; rows already in the output are not run again), with a validated JSON answer per
 row from :func:`assay.prompting.structured.generate_structured`. Each record holds ``row``,
 ``vars``, ``output`` (the last raw text), ``value`` (the validated JSON, or null), ``valid``,
-``attempts``, ``errors`` (one per failed attempt), ``constrained``, tokens, latency, cost,
-``template_sha256``, ``model``, ``fingerprint``, ``sampling`` (with the schema) and ``error``
-(why a row has no answer at all, e.g. a prompt longer than the context).
+``attempts``, ``errors`` (one per failed attempt), ``gave_up`` (why re-asking stopped early,
+or null), ``constrained``, tokens, latency, cost, ``template_sha256``, ``model``,
+``fingerprint``, ``sampling`` (with the schema) and ``error`` (why a row has no answer at all,
+e.g. a prompt longer than the context).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def _record(
         valid=result.valid,
         attempts=result.attempts,
         errors=result.errors,
+        gave_up=result.gave_up,
         constrained=result.constrained,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
