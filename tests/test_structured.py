@@ -238,7 +238,7 @@ def test_a_constrained_reply_cut_off_is_not_re_asked(assay_home: Path) -> None:
     )
 
     class CutOff(FakeBackend):
-        def generate(self, requests: Any) -> list[Generation]:
+        def generate(self, requests: Any, on_finished: Any = None) -> list[Generation]:
             return [cut for _ in requests]
 
     model = scripted()
