@@ -536,7 +536,7 @@ def ask(
     sentences, as_json = read_reply(raw)
     if (as_json and not sentences) or (not as_json and says_insufficient(raw)):
         return _abstain(question, "model said so", on_token, sources=sources, **usage, **common)
-    problem = check(sentences, {s.n: s.text for s in sources})
+    problem = check(sentences, {s.n: s.text for s in sources}, question)
     if problem is None and not sentences:
         problem = "the reply has no sentence"
     if problem is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.rag.claims import split_claims
-from assay.rag.support import backs
+from assay.rag.support import backs, terms
 
 MAX_SENTENCES = 3
 MAX_SENTENCE_CHARS = 300
@@ -94,9 +94,14 @@ def read_reply(text: str) -> tuple[list[CitedSentence], bool]:
     return [CitedSentence(c.text, list(c.citations)) for c in claims], False
 
 
-def check(sentences: Sequence[CitedSentence], passages: Mapping[int, str]) -> str | None:
+def check(
+    sentences: Sequence[CitedSentence], passages: Mapping[int, str], question: str = ""
+) -> str | None:
     """Hold each sentence to its citations (setting ``backed`` and ``problem``); the first
-    problem as one line, or None when every sentence passes."""
+    problem as one line, or None when every sentence passes. With ``question``, a sentence must
+    also share a content word with it: a small model can copy a backed but unrelated fragment
+    (a figure caption, a table row) from a passage it was given."""
+    asked = set(terms(question))
     first: str | None = None
     for i, s in enumerate(sentences, 1):
         valid = [n for n in s.cites if n in passages]
@@ -107,6 +112,8 @@ def check(sentences: Sequence[CitedSentence], passages: Mapping[int, str]) -> st
             s.problem = f"cites {bad}, which no source has"
         elif not backs(s.text, [passages[n] for n in valid]):
             s.problem = "is not backed by the passages it cites"
+        elif asked and not asked & set(terms(s.text)):
+            s.problem = "does not address the question"
         s.backed = s.problem is None
         if s.problem and first is None:
             first = f"sentence {i} {s.problem}"
