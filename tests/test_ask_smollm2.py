@@ -26,7 +26,7 @@ QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ask_p
 PAPERS = ("05_inlg_W18-6515.pdf", "06_inlg_W19-8623.pdf", "08_jose_00300.pdf")
 MIN_ABSTENTION_RECALL = 0.4
 """Share of the unanswerable questions that must be answered "not in the documents"."""
-MIN_ANSWERED = 0.6
+MIN_ANSWERED = 0.5
 """Share of the answerable questions that must get an answer (not an abstention)."""
 
 
@@ -46,7 +46,7 @@ def test_shown_answers_are_cited_and_unanswerable_ones_abstain(
     rows = [r for r in rows if r["document"] in PAPERS]
     answered, abstained = 0, 0
     for row in rows:
-        result = ask(row["question"], collection=papers, model=model, max_tokens=128)
+        result = ask(row["question"], collection=papers, model=model, k=3, max_tokens=128)
         if result.insufficient:
             assert result.citations == [] and result.mode == "abstained"
             abstained += not row["answerable"]
