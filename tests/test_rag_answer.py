@@ -1,7 +1,8 @@
-"""Answers with citations: numbered sources, citation mapping to document and page, invalid
-citations, insufficient evidence (relevance floor and the fixed phrase), the context budget,
-re-ranking, and the ``assay ask`` CLI. The models are scripted fakes; the collection is one real
-PDF indexed once."""
+"""Answers with citations: numbered sources, citation mapping to document and page, the citation
+contract (an answer with an invalid or unbacked citation is replaced by quotes), extractive
+answers, insufficient evidence (relevance floor, support gate, the model's own abstention), the
+context budget, re-ranking, and the ``assay ask`` CLI. The models are scripted fakes; the
+collection is one real PDF indexed once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from assay.errors import ContextLengthError
 from assay.models.facade import Model
 from assay.models.fake import FakeBackend, scripted
 from assay.rag import Collection
-from assay.rag.answer import INSUFFICIENT, ask, fit_sources, parse_score
+from assay.rag.answer import INSUFFICIENT, ask, fit_sources, map_citations, parse_score
 from assay.rag.prompt import parse_citations, says_insufficient
 from assay.workspace import Workspace
 
@@ -64,23 +65,83 @@ def test_citation_maps_to_document_and_page(paper: Collection) -> None:
     assert result.invalid_citations == []
     # the prompt numbers the sources and labels them with title and page
     prompt = seen(model)[0]
-    assert "[1] " in prompt and "p. " in prompt and INSUFFICIENT in prompt
+    assert "[1] " in prompt and "p. " in prompt and '{"sentences": []}' in prompt
     assert result.prompt_tokens > 0 and result.completion_tokens > 0
     data = result.to_dict()
     assert data["citations"][0]["page"] == 3 and json.dumps(data)
 
 
 def test_page_in_citation_and_unknown_number_flagged(paper: Collection) -> None:
+    sources = ask(QUESTION, collection=paper, model=scripted([cite_the_fact]), k=3).sources
+    n = next(s.n for s in sources if FACT in s.text)
+    citations = map_citations(
+        f"They used {FACT} headlines [{n}, p. 3] and other data [9].", sources
+    )
+    valid = [c for c in citations if c.valid]
+    assert len(valid) == 1 and valid[0].page == 3 and valid[0].stated_page == 3
+    bad = next(c for c in citations if not c.valid)
+    assert bad.n == 9 and bad.document is None and bad.page is None
+
+
+def test_answer_citing_a_missing_source_is_not_shown(paper: Collection) -> None:
     def reply(prompt: str) -> str:
         n = next(n for n, text in source_numbers(prompt).items() if FACT in text)
-        return f"They used {FACT} headlines [{n}, p. 3] and other data [9]."
+        return f"They used {FACT} headlines [{n}]. They also used other data [9]."
 
     result = ask(QUESTION, collection=paper, model=scripted([reply]), k=3)
-    valid = [c for c in result.citations if c.valid]
-    assert len(valid) == 1 and valid[0].page == 3 and valid[0].stated_page == 3
-    assert result.invalid_citations == [9]
-    bad = next(c for c in result.citations if not c.valid)
-    assert bad.document is None and bad.page is None
+    assert result.mode == "extractive" and not result.insufficient
+    assert result.problem == "sentence 2 cites [9], which no source has"
+    assert "other data" not in result.text and result.invalid_citations == []
+    assert result.text.startswith("\u201c") and all(c.valid for c in result.citations)
+    assert result.called_model and result.extra["reply"].endswith("[9].")
+
+
+def test_json_answer_under_the_contract(paper: Collection) -> None:
+    def reply(prompt: str) -> str:
+        n = next(n for n, text in source_numbers(prompt).items() if FACT in text)
+        text = f"The authors used {FACT} headlines of Nikkei Quick News as market comments"
+        return json.dumps({"sentences": [{"text": text, "cites": [n]}]})
+
+    model = scripted([reply])
+    result = ask(QUESTION, collection=paper, model=model, k=3)
+    assert result.mode == "generated" and result.problem is None
+    assert result.text.endswith(f"market comments [{result.citations[0].n}].")
+    assert result.citations[0].page == 3 and result.sentences[0].backed
+    schema = json.loads(model.backend.requests[0].sampling.json_schema)  # type: ignore[attr-defined]
+    cites = schema["properties"]["sentences"]["items"]["properties"]["cites"]
+    assert cites["items"]["enum"] == [1, 2, 3] and cites["minItems"] == 1
+
+
+def test_invented_figure_is_not_shown(paper: Collection) -> None:
+    reply = json.dumps({"sentences": [{"text": "They used 31,337 market comments.", "cites": [1]}]})
+    result = ask(QUESTION, collection=paper, model=scripted([reply]), k=3)
+    assert result.mode == "extractive" and "31,337" not in result.text
+    assert result.problem == "sentence 1 is not backed by the passages it cites"
+    assert FACT in result.text and result.citations[0].page == 3
+
+
+def test_empty_json_answer_is_an_abstention(paper: Collection) -> None:
+    result = ask(QUESTION, collection=paper, model=scripted(['{"sentences": []}']), k=3)
+    assert result.insufficient and result.mode == "abstained" and result.reason == "model said so"
+    assert result.text == INSUFFICIENT and result.citations == []
+
+
+def test_extractive_answer_quotes_the_page(paper: Collection) -> None:
+    model = scripted(["must not be used"])
+    result = ask(QUESTION, collection=paper, model=model, extractive=True)
+    assert result.mode == "extractive" and not result.called_model and seen(model) == []
+    assert FACT in result.text and result.citations[0].page == 3
+    quoted = result.sentences[0].text.strip("\u201c\u201d")
+    assert quoted in " ".join(result.citations[0].passage.split())  # type: ignore[union-attr]
+
+
+def test_on_topic_question_without_its_answer_abstains(paper: Collection) -> None:
+    model = scripted(["must not be used [1]"])
+    q = "How many GPUs were used to train the market comment generation model?"
+    result = ask(q, collection=paper, model=model)
+    assert result.insufficient and result.reason == "the passages do not cover the question"
+    assert not result.called_model and seen(model) == []
+    assert result.extra["best_relevance"] >= 0.2  # the cosine floor alone would have answered
 
 
 def test_unrelated_question_does_not_call_the_model(paper: Collection) -> None:
@@ -189,8 +250,23 @@ def test_cli_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, err
     assert "Owls swallow their prey whole [1]." in out
     assert "[1] owls.md" in out and "Sources:" in out and "hunt at night" in out
+    assert "tokens in" in err and "cost $" in err
     code, out, err = run(capsys, *args, "--no-stream")
     assert code == 0 and out.startswith("Owls swallow their prey whole [1].")
+    code, out, err = run(
+        capsys, "ask", "What do barn owls do with their prey?", "-c", "zoo", "--extractive"
+    )
+    assert (
+        code == 0 and out.startswith("\u201c") and "Barn owls hunt at night" in out and "[1]" in out
+    )
+    assert "model not called" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('replies: ["Owls eat 40 mice a night [1]."]\n')
+    code, out, err = run(
+        capsys, "ask", "What do barn owls do with their prey?", "-c", "zoo", "-m", f"fake:{bad}"
+    )
+    assert code == 0 and "40 mice" not in out and "Barn owls hunt" in out
+    assert "note: the generated answer was not shown (sentence 1 is not backed" in err
     code, out, _ = run(capsys, *args, "--json")
     data = json.loads(out)
     assert data["citations"][0]["document"] == "owls.md" and data["insufficient"] is False

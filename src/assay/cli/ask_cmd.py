@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from assay.cli.common import echo_json, workspace
+from assay.cli.common import echo_json, usage_line, workspace
 
 if TYPE_CHECKING:
     from assay.rag.answer import Answer
@@ -78,10 +77,22 @@ def print_check(check: AnswerCheck) -> None:
     help="Cosine floor below which no chunk counts as evidence (default 0.2; -1 turns it off).",
 )
 @click.option(
+    "--min-support",
+    type=float,
+    default=None,
+    help="Share of the question's words (weighted by rarity) the best passage must hold, or the "
+    "answer is 'not in the documents' (default 0.55; -1 turns it off).",
+)
+@click.option(
+    "--extractive",
+    is_flag=True,
+    help="Quote the best passages with their page instead of generating (no model is loaded).",
+)
+@click.option(
     "--rerank", is_flag=True, help="Let the model score the retrieved chunks (0-10) first."
 )
 @click.option("--show-sources", is_flag=True, help="Print the cited passages under the answer.")
-@click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
+@click.option("--no-stream", is_flag=True, hidden=True, help="Kept for old scripts; no effect.")
 @click.option(
     "--check", is_flag=True, help="Judge each claim of the answer against its cited passages."
 )
@@ -102,6 +113,8 @@ def ask(
     mode: str,
     max_tokens: int,
     min_relevance: float | None,
+    min_support: float | None,
+    extractive: bool,
     rerank: bool,
     show_sources: bool,
     no_stream: bool,
@@ -110,31 +123,38 @@ def ask(
     claims: str,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION from the documents of a collection, with numbered citations.
+    """Answer QUESTION from the documents of a collection; every sentence cites its source.
 
-    The answer cites sources as [1] or [2, p. 3]; each maps to a document and page. When the
-    documents do not hold the answer, it says so instead (and, if no chunk is relevant at all,
-    without calling the model).
+    Each sentence of the answer ends with the numbers of the sources it comes from, [1] or
+    [1][2], and each number maps to a document and page (listed under "Citations"). The model
+    must answer in that form: local models decode under a schema that only lets them cite the
+    sources they were given, API models get it as structured output. A sentence that cites
+    nothing, cites a number it was not given, or says what its cited passage does not (a figure
+    or most of its words missing there) means the answer is not shown: the best passages are
+    quoted instead, as with --extractive, and a note says why.
+
+    When the documents do not hold the answer it says so: without calling the model when no
+    chunk is relevant (--min-relevance) or no passage holds most of the question's rarer words
+    (--min-support), or when the model gives no sentence.
+
+    Tokens in and out, time and cost are printed after the answer (to stderr).
 
     \b
     Examples:
-      assay ask "What corpus do the authors use?" -c papers -m default --show-sources
-      assay ask "Which baselines are compared?" -c papers --json
+      assay ask "What corpus do the authors use?" -c papers --show-sources
+      assay ask "How many templates does BBQ have?" -c papers --extractive
+      assay ask "Which baselines are compared?" -c papers -m openai:gpt-4o-mini --json
       assay ask "Which corpus is used?" -c papers --check --judge openai:gpt-4o-mini
     """
-    from assay.rag.answer import DEFAULT_MIN_RELEVANCE
+    from assay.rag.answer import DEFAULT_MIN_RELEVANCE, DEFAULT_MIN_SUPPORT
     from assay.rag.answer import ask as ask_
     from assay.rag.collection import Collection
 
     if k < 1:
         raise click.BadParameter("must be at least 1", param_hint="-k")
     floor = DEFAULT_MIN_RELEVANCE if min_relevance is None else min_relevance
+    cover = DEFAULT_MIN_SUPPORT if min_support is None else min_support
     ws = workspace()
-    stream = not (no_stream or as_json)
-
-    def on_token(piece: str) -> None:
-        click.echo(piece, nl=False)
-        sys.stdout.flush()
 
     result = ask_(
         question,
@@ -146,8 +166,9 @@ def ask(
         mode=mode,
         max_tokens=max_tokens,
         min_relevance=None if floor < 0 else floor,
+        min_support=None if cover < 0 else cover,
+        extractive=extractive,
         rerank_with_model=rerank,
-        on_token=on_token if stream else None,
         workspace=ws,
     )
     checked = None
@@ -164,17 +185,23 @@ def ask(
     if as_json:
         echo_json({**result.to_dict(), **({"check": checked.to_dict()} if checked else {})})
         return
-    if stream:
-        click.echo("")
-    else:
-        click.echo(result.text)
+    click.echo(result.text)
+    if result.problem:
+        click.echo(
+            f"note: the generated answer was not shown ({result.problem}); "
+            "these are the passages that best cover the question",
+            err=True,
+        )
     _print_sources(result, show_sources)
     if checked is not None:
         print_check(checked)
-    note = "; model not called (no relevant chunk)" if not result.called_model else ""
-    click.echo(
-        f"{len(result.sources)} sources ({result.dropped} dropped to fit), "
-        f"{result.prompt_tokens} tokens in, {result.completion_tokens} out, "
-        f"{result.latency_s:.2f} s{note}",
-        err=True,
+    note = f"{len(result.sources)} sources ({result.dropped} dropped to fit)"
+    if not result.called_model:
+        note += f" | model not called ({result.reason or 'extractive answer'})"
+    usage_line(
+        result.prompt_tokens,
+        result.completion_tokens,
+        result.latency_s,
+        result.cost,
+        note,
     )

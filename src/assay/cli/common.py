@@ -34,6 +34,20 @@ def load_model(address: str, overrides: dict[str, Any] | None = None) -> Model:
     return Model.load(address, settings=settings(ws, overrides), workspace=ws)
 
 
+def usage_line(
+    prompt_tokens: int, completion_tokens: int, latency_s: float, cost: float, note: str = ""
+) -> None:
+    """Tokens in and out, time, speed and cost of a model call, on one dim stderr line."""
+    from assay.cli.formatting import format_cost
+
+    rate = completion_tokens / latency_s if latency_s > 0 else 0.0
+    line = (
+        f"{prompt_tokens} tokens in, {completion_tokens} out | {latency_s:.2f} s | "
+        f"{rate:.1f} tokens/s | cost ${format_cost(cost)}"
+    )
+    click.secho(line + (f" | {note}" if note else ""), err=True, dim=True)
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

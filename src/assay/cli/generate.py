@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli import common
-from assay.cli.formatting import format_cost
 from assay.cli.prompt_opts import EPILOG, given_options, prompt_options, report_extraction
 
 if TYPE_CHECKING:
@@ -52,17 +51,6 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
                 ) from None
         values[key] = value
     return values
-
-
-def _summary(
-    prompt_tokens: int, completion_tokens: int, latency_s: float, cost: float, note: str = ""
-) -> None:
-    rate = completion_tokens / latency_s if latency_s > 0 else 0.0
-    line = (
-        f"{prompt_tokens} tokens in, {completion_tokens} out | {latency_s:.2f} s | "
-        f"{rate:.1f} tokens/s | cost ${format_cost(cost)}"
-    )
-    click.secho(line + (f" | {note}" if note else ""), err=True, dim=True)
 
 
 @click.command("generate", epilog=EPILOG)
@@ -287,7 +275,7 @@ def _stream(model: Model, prompt: str | list[Message], sampling: Sampling) -> st
     click.echo("" if text.endswith("\n") else "\n", nl=False)
     prompt_tokens = model.count_tokens(model.render_chat(prompt))
     completion_tokens = model.count_tokens(text) if text else 0
-    _summary(
+    common.usage_line(
         prompt_tokens, completion_tokens, latency, model.cost(prompt_tokens, completion_tokens)
     )
     return text
@@ -342,7 +330,7 @@ def _generate(
         if shaping is not None:
             report_extraction(shaping.extract(g.text), f"sample {i + 1}" if len(gens) > 1 else "")
     note = "cached" if gens and all(g.cached for g in gens) else ""
-    _summary(prompt_tokens, completion_tokens, latency, cost, note)
+    common.usage_line(prompt_tokens, completion_tokens, latency, cost, note)
 
 
 def _run_file(
@@ -398,7 +386,7 @@ def _run_file(
             f"{report.extraction_failed} (their 'extraction' field says why)",
             err=True,
         )
-    _summary(report.prompt_tokens, report.completion_tokens, wall, report.cost)
+    common.usage_line(report.prompt_tokens, report.completion_tokens, wall, report.cost)
 
 
 __all__ = ["generate", "parse_vars", "unescape"]

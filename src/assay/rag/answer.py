@@ -6,13 +6,25 @@
     >>> for c in result.citations:
     ...     print(c.n, c.document, c.page)
 
-Steps: retrieve ``k`` chunks; check that at least one is relevant at all (cosine similarity of
-query and chunk embeddings at or above ``min_relevance``; if none is, the model is not called and
-the answer is :data:`~assay.rag.prompt.INSUFFICIENT`); optionally let the model re-rank them;
-number them as sources and keep as many as fit in the model's context next to the answer's
-``max_tokens`` (the last one kept may be truncated); generate; parse the citations and map each
-to its document and page. Citations to numbers that were not given are kept, flagged
-``valid=False``, and listed in ``invalid_citations``.
+Steps:
+
+1. Retrieve ``k`` chunks.
+2. Abstain (answer :data:`~assay.rag.prompt.INSUFFICIENT`, model not called) when no chunk is
+   relevant at all (cosine similarity of query and chunk below ``min_relevance``) or when no
+   passage covers the question (``min_support``: the rarity-weighted share of the question's
+   words held by the best run of sentences, :mod:`assay.rag.support`). The second catches
+   on-topic questions whose answer is absent, which the first does not.
+3. ``extractive=True``: quote the best passages with their document and page
+   (:mod:`assay.rag.extractive`); nothing is generated.
+4. Otherwise optionally let the model re-rank the chunks; number them as sources and keep as
+   many as fit in the model's context next to the answer's ``max_tokens``; generate under the
+   citation contract (:mod:`assay.rag.contract`: JSON sentences, each citing given source
+   numbers; decoded under the schema by local models, structured output for API models).
+5. Check each sentence against the passages it cites. An answer that fails is not shown: the
+   extractive answer is, with ``problem`` saying what was wrong. An answer with no sentences is
+   an abstention (``reason="model said so"``).
+
+``mode`` says which answer it is: ``generated``, ``extractive`` or ``abstained``.
 """
 
 from __future__ import annotations
@@ -26,6 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.errors import ContextLengthError
+from assay.models.types import Sampling
+from assay.prompting.structured import load_schema
+from assay.rag.contract import CitedSentence, answer_schema, check, read_reply, render
 from assay.rag.prompt import (
     INSUFFICIENT,
     build_messages,
@@ -39,6 +54,7 @@ if TYPE_CHECKING:
     from assay.models.types import Message
     from assay.rag.collection import Collection
     from assay.rag.search import SearchHit
+    from assay.rag.support import Idf
     from assay.workspace import Workspace
 
 DEFAULT_K = 5
@@ -46,6 +62,9 @@ DEFAULT_MAX_TOKENS = 256
 # Cosine similarity (all-MiniLM-L6-v2) below which a chunk is taken to be unrelated to the
 # question. Unrelated questions score about 0.0-0.15 against scientific papers; related ones 0.3+.
 DEFAULT_MIN_RELEVANCE = 0.2
+# Share of the question's words (IDF-weighted) the best two-sentence passage must hold for an
+# answer to be attempted; chosen on benchmarks/data/ask_pdfs.jsonl (see benchmarks/ask_pdfs.py).
+DEFAULT_MIN_SUPPORT = 0.55
 MIN_SOURCE_TOKENS = 24  # a source truncated to fewer tokens than this is dropped instead
 
 
@@ -130,13 +149,19 @@ class Answer:
     sources: list[Source]
     insufficient: bool
     reason: str | None = None
-    """Why the answer is insufficient: ``no relevant chunk`` (the model was not called) or
-    ``model said so``."""
+    """Why the answer is insufficient: ``no relevant chunk`` or ``the passages do not cover the
+    question`` (the model was not called), ``model said so``."""
+    mode: str = "generated"
+    """``generated``, ``extractive`` (quotes of the passages) or ``abstained``."""
+    problem: str | None = None
+    """Why a generated answer was not shown (the extractive one is shown instead)."""
+    sentences: list[CitedSentence] = field(default_factory=list)
     retrieved: int = 0
     dropped: int = 0
     """Retrieved sources left out to fit the model's context."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost: float = 0.0
     latency_s: float = 0.0
     retrieval_s: float = 0.0
     model: str | None = None
@@ -158,6 +183,9 @@ class Answer:
             "answer": self.text,
             "insufficient": self.insufficient,
             "reason": self.reason,
+            "mode": self.mode,
+            "problem": self.problem,
+            "sentences": [s.to_dict() for s in self.sentences],
             "citations": [c.to_dict() for c in self.citations],
             "invalid_citations": self.invalid_citations,
             "sources": [s.to_dict() for s in self.sources],
@@ -165,10 +193,12 @@ class Answer:
             "dropped": self.dropped,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cost": self.cost,
             "latency_s": round(self.latency_s, 4),
             "retrieval_s": round(self.retrieval_s, 4),
             "model": self.model,
             "called_model": self.called_model,
+            **{k: v for k, v in self.extra.items() if k in ("support", "best_relevance", "reply")},
         }
 
 
@@ -363,6 +393,26 @@ def map_citations(text: str, sources: Sequence[Source]) -> list[Citation]:
 # -- the whole thing ------------------------------------------------------------------------------
 
 
+def _abstain(
+    question: str, reason: str, on_token: Callable[[str], None] | None, **fields: Any
+) -> Answer:
+    if on_token is not None:
+        on_token(INSUFFICIENT)
+    return Answer(
+        question=question,
+        text=INSUFFICIENT,
+        citations=[],
+        insufficient=True,
+        reason=reason,
+        mode="abstained",
+        **fields,
+    )
+
+
+def _numbered(hits: Sequence[SearchHit]) -> list[Source]:
+    return [Source(i, h, h.text) for i, h in enumerate(hits, 1)]
+
+
 def ask(
     question: str,
     *,
@@ -372,26 +422,35 @@ def ask(
     mode: str = "hybrid",
     max_tokens: int = DEFAULT_MAX_TOKENS,
     min_relevance: float | None = DEFAULT_MIN_RELEVANCE,
+    min_support: float | None = DEFAULT_MIN_SUPPORT,
+    extractive: bool = False,
     rerank_with_model: bool = False,
     on_token: Callable[[str], None] | None = None,
     workspace: Workspace | None = None,
 ) -> Answer:
-    """Answer ``question`` from ``collection`` with ``model``, citing numbered sources.
+    """Answer ``question`` from ``collection`` with ``model``, every sentence citing a source.
 
-    ``collection`` and ``model`` may be objects or names/addresses. ``min_relevance=None`` turns
-    the relevance floor off. ``rerank_with_model`` asks the model to score the retrieved chunks
-    first (fetching ``2k`` candidates and keeping the best ``k``). ``on_token`` streams: it is
-    called with each piece of the answer as the model produces it.
+    ``collection`` and ``model`` may be objects or names/addresses. Two checks can answer
+    "not in the documents" before the model is called: ``min_relevance`` (cosine floor of the
+    best chunk) and ``min_support`` (the share of the question's words, weighted by rarity, that
+    the best passage holds; see :mod:`assay.rag.support`); ``None`` turns either off.
+    ``extractive`` quotes the best passage instead of generating (no model is loaded). A
+    generated answer that breaks the citation contract (:mod:`assay.rag.contract`) is replaced
+    by the extractive one, with ``problem`` saying why. ``rerank_with_model`` asks the model to
+    score the retrieved chunks first (fetching ``2k`` candidates and keeping the best ``k``).
+    ``on_token`` is called with the answer's text once it has passed its checks.
     """
     from assay.errors import UserError
     from assay.models.facade import Model as ModelClass
     from assay.rag.collection import Collection as CollectionClass
+    from assay.rag.support import best_windows, collection_idf
 
     if not question or not question.strip():
         raise UserError("the question is empty")
     if k < 1:
         raise UserError(f"k must be at least 1, got {k}")
     col = collection if not isinstance(collection, str) else CollectionClass(workspace, collection)
+    address = model if isinstance(model, str) else model.address
 
     started = time.perf_counter()
     fetch = k * 2 if rerank_with_model else k
@@ -399,25 +458,45 @@ def ask(
     scores: list[float | None] = [None] * len(hits)
     if min_relevance is not None:
         scores = list(relevance(col, question, hits))
+    idf = collection_idf(col)
+    ranked = best_windows(question, [(i, h.text) for i, h in enumerate(hits, 1)], idf)
+    support = ranked[0].score if ranked else 0.0
     retrieval_s = time.perf_counter() - started
     rel = dict(zip([h.chunk_id for h in hits], scores, strict=True))
 
     best = max((s for s in scores if s is not None and s == s), default=None)
+    extra: dict[str, Any] = {"best_relevance": best, "support": support}
+    common: dict[str, Any] = {"retrieved": len(hits), "retrieval_s": retrieval_s, "extra": extra}
     if min_relevance is not None and (best is None or best < min_relevance):
-        if on_token is not None:
-            on_token(INSUFFICIENT)
-        return Answer(
-            question=question,
-            text=INSUFFICIENT,
-            citations=[],
+        return _abstain(
+            question,
+            "no relevant chunk",
+            on_token,
             sources=[],
-            insufficient=True,
-            reason="no relevant chunk",
-            retrieved=len(hits),
-            retrieval_s=retrieval_s,
-            model=model if isinstance(model, str) else model.address,
+            model=address,
             called_model=False,
-            extra={"best_relevance": best},
+            **common,
+        )
+    if min_support is not None and support < min_support:
+        return _abstain(
+            question,
+            "the passages do not cover the question",
+            on_token,
+            sources=_numbered(hits[:k]),
+            model=address,
+            called_model=False,
+            **common,
+        )
+    if extractive:
+        return _quoted(
+            question,
+            _numbered(hits[:k]),
+            idf,
+            on_token,
+            None,
+            model=address,
+            called_model=False,
+            **common,
         )
 
     llm = (
@@ -427,49 +506,84 @@ def ask(
     )
     rerank_scores: dict[int, float | None] = {}
     if rerank_with_model:
-        ranked = rerank(llm, question, hits)
-        rerank_scores = {h.chunk_id: s for h, s in ranked}
-        hits = [h for h, _ in ranked][:k]
-    sources, messages, prompt_tokens = fit_sources(llm, question, hits, max_tokens)
+        reranked = rerank(llm, question, hits)
+        rerank_scores = {h.chunk_id: s for h, s in reranked}
+        hits = [h for h, _ in reranked][:k]
+    sources, messages, _ = fit_sources(llm, question, hits, max_tokens)
     for s in sources:
         s.relevance = rel.get(s.hit.chunk_id)
         s.rerank_score = rerank_scores.get(s.hit.chunk_id)
 
     t = time.perf_counter()
-    if on_token is not None:
-        pieces = []
-        for piece in llm.stream(messages, max_tokens=max_tokens, temperature=0.0):
-            pieces.append(piece)
-            on_token(piece)
-        text = "".join(pieces)
-        completion_tokens = llm.count_tokens(text) if text else 0
-    else:
-        gen = llm.generate(messages, max_tokens=max_tokens, temperature=0.0)[0]
-        text, prompt_tokens, completion_tokens = gen.text, gen.prompt_tokens, gen.completion_tokens
-    latency_s = time.perf_counter() - t
+    sampling = Sampling(
+        max_tokens=max_tokens,
+        temperature=0.0,
+        json_schema=load_schema(answer_schema(len(sources))).text,
+    )
+    gen = llm.generate(messages, sampling)[0]
+    usage: dict[str, Any] = {
+        "prompt_tokens": gen.prompt_tokens,
+        "completion_tokens": gen.completion_tokens,
+        "cost": gen.cost,
+        "latency_s": time.perf_counter() - t,
+        "model": llm.address,
+        "dropped": len(hits) - len(sources),
+        "retrieved": len(hits),
+    }
+    common.pop("retrieved")
+    raw = gen.text.strip()
+    extra["reply"] = raw
+    sentences, as_json = read_reply(raw)
+    if (as_json and not sentences) or (not as_json and says_insufficient(raw)):
+        return _abstain(question, "model said so", on_token, sources=sources, **usage, **common)
+    problem = check(sentences, {s.n: s.text for s in sources}, question)
+    if problem is None and not sentences:
+        problem = "the reply has no sentence"
+    if problem is not None:
+        return _quoted(question, sources, idf, on_token, problem, **usage, **common)
+    return _shown(question, sentences, sources, on_token, mode="generated", **usage, **common)
 
-    text = text.strip()
-    insufficient = says_insufficient(text)
+
+def _quoted(
+    question: str,
+    sources: list[Source],
+    idf: Idf,
+    on_token: Callable[[str], None] | None,
+    problem: str | None,
+    **fields: Any,
+) -> Answer:
+    from assay.rag.extractive import extract
+
+    quotes = extract(question, [(s.n, s.text) for s in sources], idf)
+    if not quotes:
+        return _abstain(question, "no passage to quote", on_token, sources=sources, **fields)
+    return _shown(question, quotes, sources, on_token, mode="extractive", problem=problem, **fields)
+
+
+def _shown(
+    question: str,
+    sentences: list[CitedSentence],
+    sources: list[Source],
+    on_token: Callable[[str], None] | None,
+    **fields: Any,
+) -> Answer:
+    text = render(sentences)
+    if on_token is not None:
+        on_token(text)
     return Answer(
         question=question,
         text=text,
         citations=map_citations(text, sources),
         sources=sources,
-        insufficient=insufficient,
-        reason="model said so" if insufficient else None,
-        retrieved=len(hits),
-        dropped=len(hits) - len(sources),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        latency_s=latency_s,
-        retrieval_s=retrieval_s,
-        model=llm.address,
-        extra={"best_relevance": best},
+        insufficient=False,
+        sentences=sentences,
+        **fields,
     )
 
 
 __all__ = [
     "DEFAULT_MIN_RELEVANCE",
+    "DEFAULT_MIN_SUPPORT",
     "INSUFFICIENT",
     "Answer",
     "Citation",

@@ -1,8 +1,10 @@
 """The prompt for answering from numbered sources, and the parsing of citations in an answer.
 
 Sources are numbered in rank order, ``[1]``, ``[2]``, ..., each labelled with its document's
-title and page(s). The model is told to answer only from them, to cite inline as ``[1]`` or
-``[2, p. 3]``, and to say :data:`INSUFFICIENT` word for word when they do not answer the question.
+title and page(s). The model is told to answer only from them, in JSON whose every sentence
+lists the numbers of the sources that state it (see :mod:`assay.rag.contract`), and to give no
+sentences when they do not answer the question. The answer is shown with inline markers,
+``[1]`` or ``[2, p. 3]``, which :func:`parse_citations` reads back.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ INSUFFICIENT = "The documents do not contain enough information to answer this."
 
 SYSTEM = (
     "You answer questions using only the numbered sources below, never outside knowledge. "
-    "Cite the source of every claim inline with its number in square brackets, like [1] or "
-    "[2, p. 3]. If the sources do not contain enough information to answer, reply with exactly "
-    f'this sentence and nothing else: "{INSUFFICIENT}"'
+    "Answer in one to three short sentences, copying names and figures exactly as the sources "
+    "give them, and give for each sentence the numbers of the sources that state it. Reply in "
+    'JSON: an object whose "sentences" list holds one object per sentence, with its "text" and '
+    'its "cites". If the sources do not answer the question, reply {"sentences": []}.'
 )
 
 
