@@ -67,38 +67,33 @@ def plan(
     """
     from assay.cli.common import echo_json
     from assay.errors import UserError
-    from assay.evals.stats.power import plan_sample_size
+    from assay.evals.stats.power import SamplePlan, plan_sample_size
 
     if metric == "score" and sd_diff is None:
         raise UserError("--metric score needs --sd-diff (sd of per-item score differences)")
     if metric == "accuracy" and sd_diff is not None:
         raise UserError("--sd-diff is for --metric score")
-    result = plan_sample_size(
-        effect=effect,
-        baseline=baseline,
-        paired_agreement=paired_agreement,
-        sd_diff=sd_diff,
-        margin=margin,
-        alpha=alpha,
-        power=power,
-    )
+
+    def planned(size: float) -> SamplePlan:
+        return plan_sample_size(
+            effect=size,
+            baseline=baseline,
+            paired_agreement=paired_agreement,
+            sd_diff=sd_diff,
+            margin=margin,
+            alpha=alpha,
+            power=power,
+        )
+
+    result = planned(effect)
     if as_json:
         echo_json(result.to_dict())
         return
     click.echo(result.explain())
     if result.design != "margin":
         click.echo("for other effects:")
-        for factor in (0.5, 2.0):
-            other = effect * factor
+        for other in (effect * 0.5, effect * 2.0):
             try:
-                alt = plan_sample_size(
-                    effect=other,
-                    baseline=baseline,
-                    paired_agreement=paired_agreement,
-                    sd_diff=sd_diff,
-                    alpha=alpha,
-                    power=power,
-                )
+                click.echo(f"  {other:g}: {planned(other).total_items} items")
             except UserError:
                 continue
-            click.echo(f"  {other:g}: {alt.total_items} items")
