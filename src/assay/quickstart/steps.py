@@ -279,7 +279,9 @@ def step_rag(tour: Tour) -> None:
     result = ask(RAG_QUESTION, collection=col, model=_model(tour), k=2, max_tokens=96)
     tour.say(f"A: {result.text}")
     if result.problem:  # the model's answer broke the citation contract: quotes stand in
-        tour.say(f"  (the generated answer was not shown: {result.problem}; quoted instead)", dim=True)
+        tour.say(
+            f"  (the generated answer was not shown: {result.problem}; quoted instead)", dim=True
+        )
     for c in result.citations:
         tour.say(f"  {c.anchor}" + (f"  {c.title}" if c.valid and c.title else ""))
     if not result.citations:
