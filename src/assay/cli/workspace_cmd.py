@@ -18,9 +18,11 @@ CONFIG_TEMPLATE = """\
 # openai:                       # openai:MODEL[@URL] models (OpenAI, vLLM, Ollama, `assay serve`)
 #   base_url: http://127.0.0.1:8000/v1
 #   api_key_env: OPENAI_API_KEY  # the environment variable that holds the key
-#   timeout_s: 60               # give up on one request after this many seconds (then retry)
+#   timeout_s: 60               # wait this long for a generation (or each streamed piece)
+#   connect_timeout_s: 10       # to connect, and for quick requests: a silent server fails fast
 #   max_retries: 5              # retries of a timed-out, rate-limited (429) or 5xx request,
 #                               # with exponential backoff; 0 fails on the first error
+#   retry_budget_s: 120         # tries and waits of one request, all together
 #   max_concurrency: 8          # requests in flight at once for a batch
 # device: auto                  # auto | cpu | cuda | mps
 # dtype: auto                   # auto | float32 | bfloat16 | float16

@@ -71,6 +71,20 @@ def _normalise_prompts(
     return out
 
 
+def _check_unicode(prompt: str | tuple[Message, ...]) -> None:
+    """A tokenizer cannot encode an unpaired surrogate (what Python makes of bytes that are not
+    UTF-8): name where it is instead of failing deep inside the tokenizer or the cache key."""
+    bad = lone_surrogate_path(
+        prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt],
+        "prompt" if isinstance(prompt, str) else "messages",
+    )
+    if bad is not None:
+        raise UserError(
+            f"{bad}: an unpaired surrogate is not valid Unicode",
+            hint="decode the text as UTF-8 with errors='replace'",
+        )
+
+
 class Model:
     """A backend with batching, caching, retries, accounting and logging around it."""
 
@@ -243,7 +257,9 @@ class Model:
     def cached(self, prompt: PromptLike, sampling: Sampling | None = None) -> Generation | None:
         """The cached first generation for ``prompt``, as :meth:`generate` would return it, or
         None when it would be computed anew (or the cache is off)."""
-        _, key = self._first_sample(_normalise_prompts(prompt)[0], sampling or Sampling())
+        item = _normalise_prompts(prompt)[0]
+        _check_unicode(item)  # before hashing it for the key, which would fail on it
+        _, key = self._first_sample(item, sampling or Sampling())
         return self._cached_generation(key)
 
     def _first_sample(
@@ -343,17 +359,7 @@ class Model:
         return self.backend.count_tokens(text)
 
     def _check_context(self, prompt: str | tuple[Message, ...], sampling: Sampling) -> None:
-        # A tokenizer cannot encode an unpaired surrogate (what Python makes of bytes that are
-        # not UTF-8): name where it is instead of failing deep inside the tokenizer.
-        bad = lone_surrogate_path(
-            prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt],
-            "prompt" if isinstance(prompt, str) else "messages",
-        )
-        if bad is not None:
-            raise UserError(
-                f"{bad}: an unpaired surrogate is not valid Unicode",
-                hint="decode the text as UTF-8 with errors='replace'",
-            )
+        _check_unicode(prompt)
         limit = self.backend.context_length()
         if limit is None:
             return
