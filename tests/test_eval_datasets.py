@@ -390,7 +390,16 @@ def test_bbc_news_stratified_split() -> None:
 
 
 def test_load_builtin_registry() -> None:
-    assert bd.builtin_names() == ["gsm8k", "mmlu", "gpqa-diamond", "pubmedqa", "aclsum", "bbc-news"]
+    assert bd.builtin_names() == [
+        "gsm8k",
+        "mmlu",
+        "gpqa-diamond",
+        "pubmedqa",
+        "aclsum",
+        "bbc-news",
+        "crows-pairs",
+        "truthfulqa",
+    ]
     assert len(bd.load_builtin("gpqa_diamond")) == 198
     with pytest.raises(ConfigError, match="no built-in dataset") as e:
         bd.load_builtin("gsm8")
