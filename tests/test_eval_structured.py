@@ -164,7 +164,9 @@ def test_rows_missing_gold_fields_are_refused_or_skipped(tmp_path: Path) -> None
     rows = [dict(r) for r in ROWS[:4]]
     rows[2].pop("dose")
     task = load_task(str(write_task(tmp_path, rows)))
-    with pytest.raises(UserError, match=r"1 row\(s\) miss one of the fields .*'dose'.*: rows.jsonl:3"):
+    with pytest.raises(
+        UserError, match=r"1 row\(s\) miss one of the fields .*'dose'.*: rows.jsonl:3"
+    ):
         evaluate(task, scripted([reply]), EvalOptions(progress=False))
     said: list[str] = []
     run = evaluate(
