@@ -1,7 +1,7 @@
 """The course notebooks in examples/notebooks run top to bottom on their small default settings.
 
 Each is executed in a real Jupyter kernel (nbclient), in its own folder as a user would open it,
-against the session's shared workspace (the bundled model is converted once). A cell that raises
+in a workspace of its own that shares the session's model conversions. A cell that raises
 fails the test with the cell's error.
 """
 
@@ -43,7 +43,13 @@ def test_notebook_runs(
     folder = tmp_path / "examples" / "notebooks"
     shutil.copytree(path.parent, folder)
     shutil.copytree(ROOT / "examples" / "finetune", tmp_path / "examples" / "finetune")
-    monkeypatch.setenv("ASSAY_HOME", str(real_home))
+    # A workspace of its own (runs of an older config never meet the notebook's), sharing the
+    # session's model conversions so the bundled model is converted once.
+    home = tmp_path / "home"
+    home.mkdir()
+    (real_home / "conversions").mkdir(parents=True, exist_ok=True)
+    (home / "conversions").symlink_to(real_home / "conversions", target_is_directory=True)
+    monkeypatch.setenv("ASSAY_HOME", str(home))
     monkeypatch.setenv("ASSAY_DATA", str(shared_data))
     monkeypatch.setenv("ASSAY_PAPERS", str(shared_data / "pdfs"))
     monkeypatch.setenv("TQDM_DISABLE", "1")

@@ -42,7 +42,11 @@ def _interactive() -> bool:
     stream = sys.stderr
     if stream is not None and stream.isatty():
         return True
-    return "ipykernel" in sys.modules  # a notebook: tqdm.auto draws a widget
+    # In a notebook tqdm.auto draws a widget. A running kernel, not an imported module, says so:
+    # a process that only drives kernels (nbclient) imports ipykernel too.
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def progress_bar(
