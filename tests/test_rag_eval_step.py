@@ -223,18 +223,28 @@ def test_bad_retrieval_configs(ws: Workspace, tmp_path: Path) -> None:
 def test_ask_check_prints_claim_verdicts(ws: Workspace, tmp_path: Path) -> None:
     answerer = tmp_path / "answer.yaml"
     answerer.write_text(
-        yaml.safe_dump({"replies": ["The access code of vault amber is K7Q2 [1]. It is new [7]."]})
+        yaml.safe_dump(
+            {
+                "replies": [
+                    "The access code of vault amber is K7Q2 [1]. "
+                    "The notes cover the amber site [1]."
+                ]
+            }
+        )
     )
     judge = tmp_path / "judge.yaml"
-    verdict = {"reason": "the passage gives the code", "verdict": "supported"}
-    judge.write_text(yaml.safe_dump({"replies": [json.dumps(verdict)]}))
+    verdicts = [
+        {"reason": "the passage gives the code", "verdict": "supported"},
+        {"reason": "the passage does not say what they cover", "verdict": "not_enough_info"},
+    ]
+    judge.write_text(yaml.safe_dump({"replies": [json.dumps(v) for v in verdicts]}))
     args = ["ask", "What is the access code of vault amber?", "-c", "notes", "-k", "2"]
     args += ["-m", f"fake:{answerer}", "--check", "--judge", f"fake:{judge}"]
     runner = CliRunner()
     out = runner.invoke(cli, [*args, "--no-stream"])
     assert out.exit_code == 0, out.output
     assert "supported        The access code of vault amber is K7Q2." in out.output
-    assert "not_enough_info  It is new." in out.output
+    assert "not_enough_info  The notes cover the amber site." in out.output
     assert "faithfulness 0.50" in out.output
     out = runner.invoke(cli, [*args, "--json"])
     assert out.exit_code == 0, out.output
