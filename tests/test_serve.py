@@ -20,7 +20,7 @@ from assay.cli.main import main
 from assay.config import load_settings
 from assay.errors import ContextLengthError, SamplingError
 from assay.models.facade import Model
-from assay.models.fake import scripted
+from assay.models.fake import FakeBackend, scripted
 from assay.models.types import GenerateRequest, Sampling
 from assay.serve.app import banner, create_app, is_loopback
 from assay.serve.background import BackgroundServer
@@ -116,7 +116,7 @@ def test_chat_stream_joins_to_the_greedy_text(serve_model) -> None:
     server = serve_model(scripted())  # echoes the prompt
     c = client(server)
     messages = [{"role": "user", "content": "tell me a story about a fox"}]
-    whole = c.chat.completions.create(model="fake:", messages=messages, temperature=0)  # type: ignore[arg-type]
+    # Streamed first: a reply already in the cache comes back in one piece.
     chunks = list(
         c.chat.completions.create(
             model="fake:",
@@ -126,6 +126,7 @@ def test_chat_stream_joins_to_the_greedy_text(serve_model) -> None:
             stream_options={"include_usage": True},
         )
     )
+    whole = c.chat.completions.create(model="fake:", messages=messages, temperature=0)  # type: ignore[arg-type]
     pieces = [ch.choices[0].delta.content or "" for ch in chunks if ch.choices]
     assert len([p for p in pieces if p]) > 3, "the reply arrives in several pieces"
     assert "".join(pieces) == whole.choices[0].message.content
@@ -292,15 +293,25 @@ def test_tokenize(serve_model) -> None:
 
 
 def test_echo_logprobs_need_a_backend_that_scores_prompts(serve_model) -> None:
-    # An assay server in front of another OpenAI-compatible server: the openai backend cannot
-    # score prompt tokens, so echo + logprobs is refused with a clear 400.
-    inner = serve_model(scripted(["ok"]))
-    outer = serve_model(assay.load(f"openai:fake:@{inner.base_url}"), served_name="proxy")
+    # A backend that cannot score prompt tokens: echo + logprobs is refused with a clear 400.
+    class NoPromptScores(FakeBackend):
+        prompt_logprobs = None
+
+    model = scripted(["ok"])
+    model.backend = NoPromptScores(replies=["ok"])
+    blind = serve_model(model)
     with pytest.raises(openai.BadRequestError) as info:
-        client(outer).completions.create(
-            model="proxy", prompt="a b c", echo=True, logprobs=1, max_tokens=0
+        client(blind).completions.create(
+            model="fake:", prompt="a b c", echo=True, logprobs=1, max_tokens=0
         )
     assert "cannot score prompt tokens" in info.value.body["message"]  # type: ignore[index]
+    # An assay server in front of another OpenAI-compatible server passes the scores through.
+    inner = serve_model(scripted(["ok"]))
+    outer = serve_model(assay.load(f"openai:fake:@{inner.base_url}"), served_name="proxy")
+    asked = {"prompt": "a b c", "echo": True, "logprobs": 1, "max_tokens": 0}
+    direct = client(inner).completions.create(model="fake:", **asked)  # type: ignore[call-overload]
+    proxied = client(outer).completions.create(model="proxy", **asked)  # type: ignore[call-overload]
+    assert proxied.choices[0].logprobs.token_logprobs == direct.choices[0].logprobs.token_logprobs
     # Generation still passes through both servers.
     done = client(outer).completions.create(model="proxy", prompt="a b c", temperature=0)
     assert done.choices[0].text == "ok"
