@@ -177,7 +177,8 @@ def test_streamed_requests_carry_the_schema_and_survive_a_refusal(serve_app) -> 
     wrapper = RefuseResponseFormat(create_app(refusing))
     model = remote(serve_app(wrapper))
     assert "".join(model.stream("Rex is a dog.", json_schema=schema)) == VALID
-    assert "".join(model.stream("Rex is a dog.", json_schema=schema)) == VALID
+    # Another prompt: the server answers a plain repeat of the first from its cache.
+    assert "".join(model.stream("Tom is a cat.", json_schema=schema)) == VALID
     assert wrapper.refused == 1  # then remembered: sent plainly
     backend = refusing.backend
     assert isinstance(backend, FakeBackend)
