@@ -73,7 +73,9 @@ def test_read_only_workspace_generation_answers_and_warns(read_only_home: Path) 
     assert "again" in out
     lines = err.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in err, err  # the warning + the usual summary
-    assert lines[0].startswith("warning: this call was not logged: the workspace database ")
+    assert lines[0].startswith(
+        "warning: this call was not logged or cached: the workspace database "
+    )
     assert "read-only" in lines[0] and "chmod u+w" in lines[0]
     assert (read_only_home / "assay.db").read_bytes() == before
 

@@ -107,6 +107,7 @@ class Model:
         self._fingerprint: str | None = None
         self.cache_hits = 0
         """Requests answered from the response cache so far, by this object."""
+        self._unsaved: set[str] = set()  # workspace errors already warned about
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -517,7 +518,7 @@ class Model:
                     [(k, self.fingerprint, op, v) for k, v in rows],
                 )
 
-        self._save("the answer was not cached", put)
+        self._save("this call was not logged or cached", put)
 
     def _save(self, what: str, write: Callable[[], None]) -> None:
         """Write bookkeeping to the workspace. A workspace that cannot be written (read-only,
@@ -530,6 +531,9 @@ class Model:
                 if isinstance(exc, WorkspaceError)
                 else database_error(exc, self.workspace.db_path)
             )
+            if str(err) in self._unsaved:  # one cause, one warning: not one per record lost
+                return
+            self._unsaved.add(str(err))
             warnings.warn(f"{what}: {err}", AssayWarning, stacklevel=2)
 
     def _log(
@@ -559,7 +563,7 @@ class Model:
             error,
             preview[:300],
         )
-        self._save("this call was not logged", lambda: self._insert_call(row))
+        self._save("this call was not logged or cached", lambda: self._insert_call(row))
 
     def _insert_call(self, row: tuple[Any, ...]) -> None:
         self.workspace.db.execute(
