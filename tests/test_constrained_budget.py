@@ -19,8 +19,6 @@ from assay.models.json_items import JsonItems
 from assay.models.types import GenerateRequest, Sampling, canonical_schema
 from tiny_models import hf_backend
 
-pytest.importorskip("llguidance")
-
 TAGS = {"type": "array", "items": {"type": "string"}}
 """Unbounded: the array and its strings end only because the budget says so."""
 

@@ -11,6 +11,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +36,6 @@ def test_every_workflow_has_a_notebook() -> None:
 def test_notebook_runs(
     path: Path, real_home: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     missing = [m for m in NEEDS.get(path.stem, ()) if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"asset packages not installed: {', '.join(missing)}")

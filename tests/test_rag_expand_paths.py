@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,16 +27,23 @@ def test_links_to_nothing_are_reported_and_hidden_files_left_out(tmp_path: Path)
     assert problems[0].line().startswith("skipped    ")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
-def test_unreadable_sub_folders_are_reported(tmp_path: Path) -> None:
+def test_unreadable_sub_folders_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a.md").write_text("# A\n")
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "b.md").write_text("b\n")
-    locked.chmod(0)
-    try:
-        files, problems = expand_paths([tmp_path])
-    finally:
-        locked.chmod(0o755)
+    # What listing a folder without read permission raises (root would read it anyway, so the
+    # error is raised here rather than made with chmod).
+    scandir = os.scandir
+
+    def refusing(path: Any = ".") -> Any:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    files, problems = expand_paths([tmp_path])
     assert [f.name for f in files] == ["a.md"]
     assert len(problems) == 1 and "cannot read the folder" in problems[0].message
