@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.checks.corpus_index import CorpusIndex, build_index, locate
+from assay.checks.corpus_index import CorpusIndex, build_index, locate, text_of
 from assay.checks.ngrams import WordHasher, text_ngrams, words
 from assay.errors import UserError
 
@@ -157,24 +157,14 @@ def task_items(task: Any, limit: int | None = None) -> list[ItemText]:
         )
     items = []
     for row in dataset.rows:
-        inputs = tuple(_texts(row.get(f)) for f in sorted(fields) if row.get(f) is not None)
+        inputs = tuple(text_of(row.get(f)) for f in sorted(fields) if row.get(f) is not None)
         target = row.get(task.target)
         options = row.get(choices_field) if choices_field else None
         if isinstance(target, int) and isinstance(options, list) and 0 <= target < len(options):
             target = options[target]
-        refs = (_texts(target),) if target not in (None, "") else ()
+        refs = (text_of(target),) if target not in (None, "") else ()
         items.append(ItemText(str(row["id"]), inputs, refs))
     return items
-
-
-def _texts(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return " ".join(_texts(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return " \n ".join(_texts(v) for v in value)
-    return str(value)
 
 
 # -- the check ---------------------------------------------------------------------------------

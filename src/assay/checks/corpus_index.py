@@ -79,6 +79,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def text_of(value: Any) -> str:
+    """The text in a value read from JSON: strings as they are, containers' values joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return " ".join(text_of(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return " \n ".join(text_of(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def _line_text(line: str, json_rows: bool) -> str:
     if not json_rows:
         return line
@@ -86,20 +97,7 @@ def _line_text(line: str, json_rows: bool) -> str:
         value = json.loads(line)
     except json.JSONDecodeError:
         return line
-    parts: list[str] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, str):
-            parts.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    walk(value)
-    return " ".join(parts) + "\n"  # rows stay apart: no word glued across two rows
+    return text_of(value) + "\n"  # rows stay apart: no word glued across two rows
 
 
 def read_chunks(path: Path) -> Iterator[tuple[Chunk, list[str]]]:
@@ -133,6 +131,14 @@ class CorpusIndex:
         self.chunks = [Chunk(**c) for c in manifest["chunks"]]
         self.ngrams: int = manifest["ngrams"]
         self.parts: list[str] = manifest["parts"]
+        # Memory-mapped once: a check looks up every item's n-grams against every part.
+        self._arrays = [
+            (
+                np.load(folder / f"{part}.hash.npy", mmap_mode="r"),
+                np.load(folder / f"{part}.chunk.npy", mmap_mode="r"),
+            )
+            for part in self.parts
+        ]
 
     @property
     def size_bytes(self) -> int:
@@ -143,9 +149,7 @@ class CorpusIndex:
         where = np.full(len(hashes), -1, dtype=np.int64)
         if not len(hashes):
             return where
-        for part in self.parts:
-            keys = np.load(self.folder / f"{part}.hash.npy", mmap_mode="r")
-            chunk = np.load(self.folder / f"{part}.chunk.npy", mmap_mode="r")
+        for keys, chunk in self._arrays:
             pos = np.searchsorted(keys, hashes)
             pos_ok = np.minimum(pos, len(keys) - 1)
             hit = (pos < len(keys)) & (keys[pos_ok] == hashes) & (where < 0)
@@ -270,4 +274,12 @@ def locate(index: CorpusIndex, chunk_id: int, hash_value: int) -> tuple[str, int
     return chunk.file, chunk.line
 
 
-__all__ = ["Chunk", "CorpusIndex", "build_index", "corpus_files", "locate", "read_chunks"]
+__all__ = [
+    "Chunk",
+    "CorpusIndex",
+    "build_index",
+    "corpus_files",
+    "locate",
+    "read_chunks",
+    "text_of",
+]

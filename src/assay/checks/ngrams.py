@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NORMALISATION = "lower+delete-ascii-punctuation+whitespace-split/v1"
-"""Part of every index key: a change here must not reuse an index built the old way."""
+NORMALISATION = "lower+delete-ascii-punctuation+whitespace-split/v2"
+"""Part of every index key: a change here (or in what text a JSON row gives, v2: its numbers
+too) must not reuse an index built the old way."""
 
 _PUNCTUATION = string.punctuation.encode()
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so the polynomial is a bijection per position
