@@ -93,6 +93,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
         "050_conversation_summary_through",
         "assay.prompting.conversation_store:migrate_050_conversation_summary_through",
     ),
+    ("060_abstention_calibration", "assay.rag.calibrate:migrate_060_abstention_calibration"),
 ]
 
 
