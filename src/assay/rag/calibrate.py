@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UserError
-from assay.evals.stats.estimate import Estimate
-from assay.evals.stats.intervals import wilson_ci
+from assay.stats.estimate import Estimate
+from assay.stats.intervals import wilson_ci
 
 if TYPE_CHECKING:
     from assay.models.facade import Model
