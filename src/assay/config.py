@@ -53,6 +53,12 @@ class OpenAISettings(BaseModel):
     number bounds the retries of any backend's transient errors."""
     retry_budget_s: float = 120.0
     """Seconds one request may spend in tries and waits together before it gives up."""
+    retry_base_delay_s: float = Field(default=0.5, ge=0)
+    """First wait before a retry; it doubles with each retry (with jitter), up to 30 s."""
+    breaker_threshold: int = Field(default=3, ge=1)
+    """Requests in a row that get no answer at all (timeouts, dropped connections, with no other
+    request answered meanwhile) before the server counts as down and every request fails at
+    once. A server that has never answered counts as down after its first silence."""
     max_concurrency: int = 8
     """Requests in flight at once when a batch is sent."""
 

@@ -81,6 +81,11 @@ def _m001_calls_and_cache(db: sqlite3.Connection) -> None:
     )
 
 
+def _m070_call_retries(db: sqlite3.Connection) -> None:
+    # Retries a call needed (429s, 5xx, dropped connections) so `assay log` shows a flaky API.
+    db.execute("ALTER TABLE calls ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("001_calls_and_cache", _m001_calls_and_cache),
     # Later features keep their schema next to their code; named here as "module:function" so
@@ -94,6 +99,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
         "assay.prompting.conversation_store:migrate_050_conversation_summary_through",
     ),
     ("060_abstention_calibration", "assay.rag.calibrate:migrate_060_abstention_calibration"),
+    ("070_call_retries", _m070_call_retries),
 ]
 
 

@@ -40,6 +40,8 @@ def log(limit: int, model: str | None, as_json: bool) -> None:
     totals = [0, 0, 0.0, 0.0]
     for r in reversed(rows):
         status = "ERROR" if r["error"] else str(r["cached"])
+        if r.get("retries"):
+            status += f" ({r['retries']} retries)"
         click.echo(
             f"{r['ts'][:19].replace('T', ' '):19}  {short_model_name(r['model'], 38):38}  {r['op']:13}  "
             f"{r['n_requests']:>4}  {r['prompt_tokens']:>6}  {r['completion_tokens']:>6}  "

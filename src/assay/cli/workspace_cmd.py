@@ -23,6 +23,8 @@ CONFIG_TEMPLATE = """\
 #   max_retries: 5              # retries of a timed-out, rate-limited (429) or 5xx request,
 #                               # with exponential backoff; 0 fails on the first error
 #   retry_budget_s: 120         # tries and waits of one request, all together
+#   retry_base_delay_s: 0.5     # first wait before a retry; doubles each time
+#   breaker_threshold: 3        # requests in a row with no answer at all before failing fast
 #   max_concurrency: 8          # requests in flight at once for a batch
 # device: auto                  # auto | cpu | cuda | mps
 # dtype: auto                   # auto | float32 | bfloat16 | float16

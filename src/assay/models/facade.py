@@ -101,7 +101,9 @@ class Model:
         self.settings = settings
         self.workspace = workspace
         self.retry = RetryPolicy(
-            max_retries=settings.openai.max_retries, budget_s=settings.openai.retry_budget_s
+            max_retries=settings.openai.max_retries,
+            budget_s=settings.openai.retry_budget_s,
+            base_delay_s=settings.openai.retry_base_delay_s,
         )
         self._sleep: Callable[[float], None] = time.sleep
         self._fingerprint: str | None = None
@@ -404,6 +406,14 @@ class Model:
 
         start = time.perf_counter()
         error: str | None = None
+        # Retries of this call: the facade's of whole batches, and a backend's own per request.
+        retried = [0]
+        backend_retries = getattr(self.backend, "retries", 0)
+
+        def sleep(seconds: float) -> None:
+            retried[0] += 1
+            self._sleep(seconds)
+
         try:
             size = max(1, self.settings.batch_size)
             batches: list[list[int]] = []
@@ -433,7 +443,7 @@ class Model:
                             batch[k], out, time.perf_counter() - t0
                         ),
                     )
-                outs: list[R] = with_retries(run_batch, self.retry, self._sleep)
+                outs: list[R] = with_retries(run_batch, self.retry, sleep)
                 per_item = (time.perf_counter() - batch_start) / max(len(batch), 1)
                 fresh: list[tuple[str, str]] = []
                 for i, out in zip(batch, outs, strict=True):
@@ -468,6 +478,7 @@ class Model:
                 error,
                 preview,
                 cost=cost,
+                retries=retried[0] + getattr(self.backend, "retries", 0) - backend_retries,
             )
         final: list[R] = []
         cached_set = set(range(len(requests))) - set(todo)
@@ -547,6 +558,7 @@ class Model:
         error: str | None,
         preview: Any,
         cost: float = 0.0,
+        retries: int = 0,
     ) -> None:
         if not isinstance(preview, str):
             preview = json.dumps([m.model_dump() if isinstance(m, Message) else m for m in preview])
@@ -562,13 +574,14 @@ class Model:
             n_cached,
             error,
             preview[:300],
+            retries,
         )
         self._save("this call was not logged or cached", lambda: self._insert_call(row))
 
     def _insert_call(self, row: tuple[Any, ...]) -> None:
         self.workspace.db.execute(
             "INSERT INTO calls(model, fingerprint, op, n_requests, prompt_tokens, completion_tokens,"
-            " latency_s, cost, cached, error, preview) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " latency_s, cost, cached, error, preview, retries) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             row,
         )
 

@@ -269,7 +269,9 @@ class OpenAIBackend:
         self.api_key_env = api_key_env
         self.max_concurrency = max(1, settings.max_concurrency)
         self.policy = RetryPolicy(
-            max_retries=settings.max_retries, budget_s=settings.retry_budget_s
+            max_retries=settings.max_retries,
+            budget_s=settings.retry_budget_s,
+            base_delay_s=settings.retry_base_delay_s,
         )
         self.timeout_s = settings.timeout_s
         self.connect_timeout_s = settings.connect_timeout_s
@@ -277,6 +279,7 @@ class OpenAIBackend:
         """For requests a live server answers at once (``/models``, ``/tokenize``)."""
         self.breaker = CircuitBreaker(
             base_url,
+            threshold=settings.breaker_threshold,
             hint="is the server up, and not stuck or overloaded? check its log; a slow server "
             "needs larger openai.connect_timeout_s / openai.timeout_s in the settings",
         )
@@ -751,9 +754,22 @@ class OpenAIBackend:
 
         def attempt() -> T:
             try:
-                return fn()
+                result = fn()
             except openai.APIError as exc:
                 raise self._map_error(exc, endpoint, timeout_s) from exc
+            except json.JSONDecodeError as exc:
+                # A proxy or an overloaded server can answer 200 with half a body: try again.
+                raise TransientBackendError(
+                    f"{self.base_url}{endpoint} answered with malformed JSON ({exc.msg})"
+                ) from exc
+            if isinstance(result, str):
+                # The SDK hands back the raw text when the answer is not JSON (e.g. an HTML page
+                # from a gateway): not an answer to this request.
+                raise TransientBackendError(
+                    f"{self.base_url}{endpoint} answered with something other than JSON: "
+                    f"{result[:80]!r}"
+                )
+            return result
 
         def sleep(seconds: float) -> None:
             with self._lock:
@@ -784,6 +800,9 @@ class OpenAIBackend:
                     hint="is the server running? check the URL and port "
                     "(openai:MODEL@URL, or openai.base_url in the settings)",
                 )
+            if _in_chain(exc, "RemoteProtocolError", "IncompleteRead"):
+                # The server began to answer and broke off: alive, so not a silence.
+                return TransientBackendError(f"{where} broke off its answer: {exc.message}")
             return NoAnswerError(f"connection to {where} failed: {exc.message}")
         if not isinstance(exc, openai.APIStatusError):
             return BackendError(f"{where}: {exc.message}")

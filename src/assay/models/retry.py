@@ -62,6 +62,7 @@ class CircuitBreaker:
         self._clock = clock
         self._lock = threading.Lock()
         self._answered = False
+        self._answered_at: float | None = None
         self._failures = 0
         self._last: NoAnswerError | None = None
         self._opened_at: float | None = None
@@ -87,13 +88,26 @@ class CircuitBreaker:
                 return
             raise self.error()
 
+    def now(self) -> float:
+        return self._clock()
+
     def answered(self) -> None:
         with self._lock:
             self._answered, self._failures, self._opened_at = True, 0, None
+            self._answered_at = self._clock()
 
-    def no_answer(self, exc: NoAnswerError) -> bool:
-        """Count one; returns whether the breaker is (now) open."""
+    def no_answer(self, exc: NoAnswerError, sent_at: float | None = None) -> bool:
+        """Count one; returns whether the breaker is (now) open. ``sent_at`` (:meth:`now` when
+        the failed request went out): if another request was answered since, the server is
+        alive and this one was unlucky (a dropped connection under load), so it is not
+        counted: concurrent requests to a flaky server do not add up to "stopped answering"."""
         with self._lock:
+            if (
+                sent_at is not None
+                and self._answered_at is not None
+                and self._answered_at >= sent_at
+            ):
+                return self._opened_at is not None
             self._failures += 1
             self._last = exc
             if self._failures >= (self.threshold if self._answered else 1):
@@ -122,12 +136,13 @@ def with_retries(
     while True:
         if breaker is not None:
             breaker.check()
+        sent_at = breaker.now() if breaker is not None else 0.0
         try:
             result = fn()
         except AssayError as exc:
             if breaker is not None:
                 if isinstance(exc, NoAnswerError):
-                    if breaker.no_answer(exc):
+                    if breaker.no_answer(exc, sent_at):
                         raise breaker.error() from exc
                 elif not isinstance(exc, ServerUnreachableError):
                     breaker.answered()  # an error status is still an answer
