@@ -17,14 +17,12 @@ JSON against a schema and scores fields (see :mod:`assay.evals.structured_kind`)
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
+from assay.config_file import apply_overrides, did_you_mean, read_yaml_mapping, validate
 from assay.errors import ConfigError
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
@@ -144,23 +142,12 @@ class TaskConfig(_Strict):
 
     def with_overrides(self, **changes: Any) -> TaskConfig:
         data = self.model_dump()
-        for key, value in changes.items():
-            if value is None:
-                continue
-            node = data
-            parts = key.split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = value
+        apply_overrides(data, {k: v for k, v in changes.items() if v is not None}, self.name)
         return _validate(data, self.source_file or self.name)
 
 
 def _validate(data: dict[str, Any], where: str, lines: dict[str, int] | None = None) -> TaskConfig:
-    try:
-        return TaskConfig.model_validate(data)
-    except ValidationError as exc:
-        keys = [k for k in valid_keys(TaskConfig) if k != "source_file"]
-        raise explain(exc, where, keys, lines) from None
+    return validate(TaskConfig, data, where, lines=lines, hidden=["source_file"])
 
 
 def builtin_tasks() -> dict[str, Path]:
@@ -174,28 +161,25 @@ def load_task(name_or_path: str) -> TaskConfig:
     if name_or_path in builtins:
         path = builtins[name_or_path]
     elif not path.exists():
-        near = difflib.get_close_matches(name_or_path, list(builtins), n=3)
         raise ConfigError(
             f"no task '{name_or_path}': not a built-in task and no such file",
-            hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
+            hint=did_you_mean(name_or_path, builtins, n=3) + "see `assay tasks list`",
         )
     if path.is_dir():
         raise ConfigError(
             f"{path} is a folder; a task is a built-in task name or a task YAML file",
             hint="give the .yaml file inside it, or see `assay tasks list`",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the task file {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(yaml_problem(str(path), exc)) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
+    loaded = read_yaml_mapping(
+        path,
+        what="task file",
+        shape="task settings (name, kind, dataset, ...)",
+        empty="a task needs at least dataset: and target:",
+    )
+    data = loaded.data
     data.setdefault("name", path.stem)
     data = inline_schema(data, path)
-    task = _validate(data, str(path), yaml_key_lines(text))
+    task = _validate(data, str(path), loaded.lines)
     task.source_file = str(path)
     return task
 
