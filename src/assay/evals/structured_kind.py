@@ -261,29 +261,25 @@ def solve_structured(
     batch: Sequence[tuple[str, dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     """One record per row: the answer (None when invalid), its gold mapping, attempts, errors."""
-    from assay.models.types import Sampling
+    from assay.evals.kinds.base import sampling, show
     from assay.prompting.structured import generate_structured, load_schema, schema_chat
 
     config = _config(task)
     schema = load_schema(task_schema(task))
-    g = task.generation
-    sampling = Sampling(
-        max_tokens=g.max_tokens,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        stop=tuple(g.stop),
-        seed=task.seed,
-    )
     built = [prompts.prompt(row, rid) for rid, row in batch]
     results = generate_structured(
-        model, built, schema, sampling=sampling, max_attempts=config.max_attempts
+        model,
+        built,
+        schema,
+        sampling=sampling(task, json_schema=False),  # the schema is the structured block's
+        max_attempts=config.max_attempts,
     )
     out = []
     for (_, row), prompt, res in zip(batch, built, results, strict=True):
         value = res.json_value() if res.valid else None
         out.append(
             {
-                "input": _show(schema_chat(prompt, schema)),  # as sent (first attempt)
+                "input": show(schema_chat(prompt, schema)),  # as sent (first attempt)
                 "output": res.raw,
                 "extracted": value,
                 "extraction_ok": res.valid,
@@ -299,12 +295,6 @@ def solve_structured(
             }
         )
     return out
-
-
-def _show(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    return "\n\n".join(f"[{m.role}] {m.content}" for m in prompt)
 
 
 __all__ = [

@@ -20,16 +20,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from assay.config_file import apply_overrides, did_you_mean, read_yaml_mapping, validate
 from assay.errors import ConfigError
+from assay.evals.kinds.base import TaskKind, get_kind, kind_names
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 
-Kind = Literal["generate", "multiple_choice", "structured", "perplexity"]
+Kind = str
+"""A registered task kind: generate, multiple_choice, structured, perplexity, or one added with
+:func:`assay.evals.kinds.register_kind`."""
 
 
 class _Strict(BaseModel):
@@ -118,27 +121,37 @@ class TaskConfig(_Strict):
     source_file: str | None = Field(default=None, exclude=True)
 
     @property
+    def task_kind(self) -> TaskKind:
+        """The kind's implementation (how rows are answered and scored)."""
+        return get_kind(self.kind)
+
+    @property
     def use_chat(self) -> bool:
-        return self.chat if self.chat is not None else self.kind in ("generate", "structured")
+        return self.chat if self.chat is not None else self.task_kind.chat_default
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        get_kind(value)  # ValueError naming the kinds there are
+        return value
 
     @model_validator(mode="after")
-    def _structured_block(self) -> TaskConfig:
-        if (self.kind == "structured") != (self.structured is not None):
-            raise ValueError("a 'structured' block goes with kind: structured, and only with it")
+    def _kind_blocks(self) -> TaskConfig:
+        kind = self.task_kind
+        for other in [get_kind(name) for name in kind_names()]:
+            for block in other.blocks:
+                if (block in kind.blocks) != (getattr(self, block, None) is not None):
+                    raise ValueError(
+                        f"a '{block}' block goes with kind: {other.name}, and only with it"
+                    )
+        kind.check_config(self)
         return self
 
     def scorer_configs(self) -> list[ScorerConfig]:
+        """The task's scorers, else its kind's defaults (structured tasks: none, they are
+        scored per field)."""
         out = [ScorerConfig(name=s) if isinstance(s, str) else s for s in self.scorers]
-        if not out and self.kind != "structured":  # structured tasks are scored per field
-            default = {
-                "generate": "exact_match",
-                "multiple_choice": "mc_acc",
-                "perplexity": "perplexity",
-            }[self.kind]
-            out = [ScorerConfig(name=default)]
-            if self.kind == "multiple_choice":
-                out.append(ScorerConfig(name="mc_acc_norm"))
-        return out
+        return out or [ScorerConfig(name=n) for n in self.task_kind.default_scorers(self)]
 
     def with_overrides(self, **changes: Any) -> TaskConfig:
         data = self.model_dump()
