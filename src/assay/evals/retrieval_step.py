@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.errors import ConfigError, UserError
 from assay.evals.kinds.base import Batch, KindContext, Record, TaskKind
+from assay.evals.record import SampleRecord
 
 if TYPE_CHECKING:
     from assay.evals.scorers import Scorer
@@ -233,9 +234,9 @@ class RetrievalStep(TaskKind):
         return self.inner.prepare(rows)
 
     def solve(self, ctx: KindContext, batch: Batch) -> list[Record]:
-        records = self.inner.solve(ctx, batch)
+        records = [SampleRecord.of(r) for r in self.inner.solve(ctx, batch)]
         for rec, (_, row) in zip(records, batch, strict=True):
-            rec["retrieval"] = row[HIDDEN_KEY]  # what each sample was shown (provenance)
+            rec.retrieval = row[HIDDEN_KEY]  # what each sample was shown (provenance)
         return records
 
 

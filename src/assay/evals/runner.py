@@ -15,8 +15,9 @@ from typing import Any
 
 from assay.errors import AssayError, UserError
 from assay.evals.datasets import Dataset
-from assay.evals.kinds.base import KindContext, Record, TaskKind
+from assay.evals.kinds.base import KindContext, TaskKind
 from assay.evals.metrics import compute_metrics
+from assay.evals.record import SampleRecord
 from assay.evals.retrieval_step import RetrievalStep, make_retriever
 from assay.evals.runs import RunRow, RunStore
 from assay.evals.steps import PromptBuilder, load_dataset, make_extractor
@@ -105,21 +106,21 @@ class Solver:
         self.scorers = self.kind.scorers(task)
         self.context = KindContext(task, model, self.prompts, self.extractor)
 
-    def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+    def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[SampleRecord]:
         batch = self.kind.prepare(batch)
-        records = self.kind.solve(self.context, batch)
+        records = [SampleRecord.of(r) for r in self.kind.solve(self.context, batch)]
         samples = []
         for rec, (_, row) in zip(records, batch, strict=True):
             samples.append(self.kind.scoring_row(row, rec))
-            rec["scores"] = {}
+            rec.scores = {}
             if self.task.category:
-                rec["category"] = row.get(self.task.category)
-        preds = [r["prediction"] for r in records]
-        refs = [r["target"] for r in records]
+                rec.category = row.get(self.task.category)
+        preds = [r.prediction for r in records]
+        refs = [r.target for r in records]
         for scorer in self.scorers:
             # One call per scorer and batch, so judges and embedders batch their model calls.
             for rec, value in zip(records, scorer.score_many(preds, refs, samples), strict=True):
-                rec["scores"][scorer.name] = value
+                rec.scores[scorer.name] = value
         return records
 
 
@@ -214,8 +215,7 @@ def evaluate(
                 run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
             )
             bar.update(len(chunk))
-        samples = store.samples(run.id)
-        metrics = compute_metrics(task, samples, solver.scorers)
+        metrics = compute_metrics(task, store.records(run.id), solver.scorers)
     except Exception as exc:
         # Recorded, so reports and comparisons refuse it; the same command resumes it.
         store.fail(

@@ -6,8 +6,8 @@ either.
     class Echo(TaskKind):
         name = "echo"
         def solve(self, ctx, batch):
-            return [{"input": row["question"], "output": row["question"], "extraction_ok": True,
-                     "prediction": row["question"], "target": row[ctx.task.target]}
+            return [SampleRecord(input=row["question"], output=row["question"],
+                                 prediction=row["question"], target=row[ctx.task.target])
                     for _, row in batch]
         def default_scorers(self, task):
             return ["exact_match"]
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assay.evals.record import SampleRecord
+
 if TYPE_CHECKING:
     from assay.evals.scorers import Scorer
     from assay.evals.steps import PromptBuilder
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 Batch = Sequence[tuple[str, dict[str, Any]]]
 """(row id, row) pairs: what a kind answers in one go."""
-Record = dict[str, Any]
+Record = SampleRecord
 
 
 @dataclass
@@ -88,9 +90,10 @@ class TaskKind:
         """The rows as the kind and the scorers see them (a wrapping step adds to them)."""
         return batch
 
-    def solve(self, ctx: KindContext, batch: Batch) -> list[Record]:
+    def solve(self, ctx: KindContext, batch: Batch) -> list[Record] | list[dict[str, Any]]:
         """One record per row, in order: ``input``, ``output``, ``prediction``, ``target``,
-        ``extraction_ok`` and whatever else the kind records."""
+        ``extraction_ok`` and whatever else the kind records (a :class:`SampleRecord`, or a
+        dict of its fields)."""
         raise NotImplementedError
 
 
@@ -165,6 +168,7 @@ __all__ = [
     "Batch",
     "KindContext",
     "Record",
+    "SampleRecord",
     "TaskKind",
     "get_kind",
     "kind_names",

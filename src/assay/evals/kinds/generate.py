@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assay.evals.kinds.base import Batch, KindContext, Record, TaskKind, sampling, show
+from assay.evals.kinds.base import (
+    Batch,
+    KindContext,
+    Record,
+    SampleRecord,
+    TaskKind,
+    sampling,
+    show,
+)
 
 if TYPE_CHECKING:
     from assay.evals.task import TaskConfig
@@ -32,19 +40,19 @@ class Generate(TaskKind):
         for (_, row), prompt, gen in zip(batch, prompts, gens, strict=True):
             got = extract(ctx.extractor, gen.text)
             out.append(
-                {
-                    "input": show(prompt),
-                    "output": gen.text,
-                    "extracted": got.value,
-                    "extraction_ok": got.ok,
-                    "extraction_error": got.reason or None,
+                SampleRecord(
+                    input=show(prompt),
+                    output=gen.text,
+                    extracted=got.value,
+                    extraction_ok=got.ok,
+                    extraction_error=got.reason or None,
                     # A failed extraction scores as wrong but is flagged and counted apart.
-                    "prediction": got.value if got.ok else "",
-                    "target": row[task.target],
-                    "prompt_tokens": gen.prompt_tokens,
-                    "completion_tokens": gen.completion_tokens,
-                    "latency_s": gen.latency_s,
-                }
+                    prediction=got.value if got.ok else "",
+                    target=row[task.target],
+                    prompt_tokens=gen.prompt_tokens,
+                    completion_tokens=gen.completion_tokens,
+                    latency_s=gen.latency_s,
+                )
             )
         return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assay.evals.kinds.base import Batch, KindContext, Record, TaskKind
+from assay.evals.kinds.base import Batch, KindContext, Record, SampleRecord, TaskKind
 
 if TYPE_CHECKING:
     from assay.evals.task import TaskConfig
@@ -26,7 +26,7 @@ class MultipleChoice(TaskKind):
     def scoring_row(self, row: dict[str, Any], record: Record) -> dict[str, Any]:
         # acc_norm divides by the answer's length without the delimiter, as
         # lm-evaluation-harness does (" A" -> "A").
-        return {**row, "choices": [c.removeprefix(" ") for c in record["continuations"]]}
+        return {**row, "choices": [c.removeprefix(" ") for c in record.continuations or []]}
 
     def solve(self, ctx: KindContext, batch: Batch) -> list[Record]:
         from assay.evals.steps import ChoiceBuilder, softmax_confidence
@@ -51,20 +51,20 @@ class MultipleChoice(TaskKind):
             lls = [r.logprob for r in results[start : start + n]]
             best = max(range(n), key=lambda i: (lls[i], -i))
             out.append(
-                {
-                    "input": context,
-                    "choices": choices,
-                    "continuations": conts,
-                    "loglikelihoods": lls,
-                    "is_greedy": [r.is_greedy for r in results[start : start + n]],
-                    "output": choices[best],
-                    "extracted": choices[best],
-                    "extraction_ok": True,
-                    "prediction": lls,
-                    "target": gold,
+                SampleRecord(
+                    input=context,
+                    choices=choices,
+                    continuations=conts,
+                    loglikelihoods=lls,
+                    is_greedy=[r.is_greedy for r in results[start : start + n]],
+                    output=choices[best],
+                    extracted=choices[best],
+                    extraction_ok=True,
+                    prediction=lls,
+                    target=gold,
                     # Calibration compares confidence with a right/wrong outcome: one gold only.
-                    "confidence": softmax_confidence(lls) if isinstance(gold, int) else None,
-                }
+                    confidence=softmax_confidence(lls) if isinstance(gold, int) else None,
+                )
             )
         return out
 

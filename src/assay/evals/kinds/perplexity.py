@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assay.evals.kinds.base import Batch, KindContext, Record, TaskKind
+from assay.evals.kinds.base import Batch, KindContext, Record, SampleRecord, TaskKind
 
 if TYPE_CHECKING:
     from assay.evals.task import TaskConfig
@@ -26,15 +26,15 @@ class Perplexity(TaskKind):
         texts = [str(row[ctx.task.input]) for _, row in batch]
         results = ctx.model.loglikelihood_rolling(texts)
         return [
-            {
-                "input": text,
-                "output": "",
-                "extraction_ok": True,
-                "prediction": {"logprob": r.logprob, "n_tokens": r.n_tokens},
-                "target": None,
-                "loglikelihood": r.logprob,
-                "n_tokens": r.n_tokens,
-            }
+            SampleRecord(
+                input=text,
+                output="",
+                extraction_ok=True,
+                prediction={"logprob": r.logprob, "n_tokens": r.n_tokens},
+                target=None,
+                loglikelihood=r.logprob,
+                n_tokens=r.n_tokens,
+            )
             for text, r in zip(texts, results, strict=True)
         ]
 
