@@ -59,13 +59,15 @@ def read_yaml_mapping(
     return ConfigText(data, str(path), yaml_key_lines(text))
 
 
-def parse_override(item: str, *, flag: str = "override", blank: Any = "") -> tuple[str, Any]:
+def parse_override(
+    item: str, *, flag: str = "override", blank: Any = "", example: str = "optim.learning_rate=1e-4"
+) -> tuple[str, Any]:
     """``"a.b=1"`` -> ``("a.b", 1)``: the value is read as YAML (numbers, booleans, lists,
     ``null``); text that is not valid YAML stays text, and nothing after ``=`` is ``blank``."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"{flag} '{item}' is not key=value", hint="e.g. optim.learning_rate=1e-4")
+        raise ConfigError(f"{flag} '{item}' is not key=value", hint=f"e.g. {example}")
     if not raw.strip():
         return key, blank
     try:
@@ -75,14 +77,18 @@ def parse_override(item: str, *, flag: str = "override", blank: Any = "") -> tup
 
 
 def parse_overrides(
-    items: Iterable[str] | Mapping[str, Any] | None, *, flag: str = "override", blank: Any = ""
+    items: Iterable[str] | Mapping[str, Any] | None,
+    *,
+    flag: str = "override",
+    blank: Any = "",
+    example: str = "optim.learning_rate=1e-4",
 ) -> dict[str, Any]:
     """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``; a mapping is taken as it is."""
     if not items:
         return {}
     if isinstance(items, Mapping):
         return dict(items)
-    return dict(parse_override(item, flag=flag, blank=blank) for item in items)
+    return dict(parse_override(item, flag=flag, blank=blank, example=example) for item in items)
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str = "override") -> None:

@@ -13,7 +13,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     """``--set key.path=value`` pairs; values are YAML (numbers, lists, null); ``key=`` is unset."""
     from assay.config_file import parse_overrides
 
-    return parse_overrides(values, flag="--set", blank=None)
+    return parse_overrides(values, flag="--set", blank=None, example="--set fewshot.k=3")
 
 
 @click.command(name="eval")
