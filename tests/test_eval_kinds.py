@@ -16,7 +16,7 @@ from assay.evals.kinds import Batch, KindContext, Record, TaskKind, register_kin
 from assay.evals.retrieval_step import HIDDEN_KEY, RetrievalStep
 from assay.evals.runner import EvalOptions, evaluate
 from assay.evals.runs import RunStore
-from assay.evals.task import TaskConfig
+from assay.evals.task import TaskConfig, load_task
 from assay.models.fake import scripted
 from assay.workspace import Workspace
 
@@ -153,3 +153,26 @@ def _prompts(task: TaskConfig) -> Any:
     from assay.evals.steps import PromptBuilder, load_dataset
 
     return PromptBuilder(task, load_dataset(task.dataset))
+
+
+class NeedsTemplate(WordCount):
+    name = "needs_template"
+
+    def check_config(self, task: TaskConfig) -> None:
+        if task.template is None:
+            raise ValueError("kind needs_template needs a template")
+
+
+def test_a_kind_checks_its_task_config(tmp_path: Path) -> None:
+    register_kind(NeedsTemplate())
+    try:
+        task = tmp_path / "t.yaml"
+        task.write_text("kind: needs_template\ndataset: {source: x.jsonl}\n")
+        with pytest.raises(ConfigError, match="needs_template needs a template"):
+            load_task(str(task))
+        task.write_text("kind: needs_template\ndataset: {source: x.jsonl}\ntemplate: '{{ a }}'\n")
+        assert load_task(str(task)).kind == "needs_template"
+        with pytest.raises(ValueError, match="already registered"):
+            register_kind(NeedsTemplate())
+    finally:
+        unregister_kind("needs_template")
