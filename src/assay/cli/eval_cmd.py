@@ -10,18 +10,10 @@ from assay.cli.prompt_opts import SELECT
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key.path=value`` pairs; values are YAML (numbers, lists, null)."""
-    import yaml
+    """``--set key.path=value`` pairs; values are YAML (numbers, lists, null); ``key=`` is unset."""
+    from assay.config_file import parse_overrides
 
-    from assay.errors import UserError
-
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set expects key=value, got '{item}'")
-        out[key.strip()] = yaml.safe_load(raw)
-    return out
+    return parse_overrides(values, flag="--set", blank=None, example="--set fewshot.k=3")
 
 
 @click.command(name="eval")

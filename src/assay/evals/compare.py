@@ -32,11 +32,7 @@ MIN_SHARED = 10
 
 
 def _scores(store: RunStore, run: RunRow, metric: str) -> dict[str, float]:
-    return {
-        s["id"]: float(s["scores"][metric])
-        for s in store.samples(run.id)
-        if metric in s.get("scores", {})
-    }
+    return {str(s.id): float(s.scores[metric]) for s in store.records(run.id) if metric in s.scores}
 
 
 def _metric_methods(run: RunRow) -> dict[str, str]:
@@ -105,8 +101,8 @@ def _compare_corpus(
     from assay.evals.metrics import corpus_metric
 
     scorer = _corpus_scorer(base, other, metric)
-    samples_a = {s["id"]: s for s in store.samples(other.id)}
-    samples_b = {s["id"]: s for s in store.samples(base.id)}
+    samples_a = {s.id: s for s in store.records(other.id)}
+    samples_b = {s.id: s for s in store.records(base.id)}
     shared = [k for k in samples_a if k in samples_b]
     if len(shared) < MIN_SHARED:
         raise _too_few(base, other, len(shared), len(samples_a), len(samples_b))

@@ -48,13 +48,9 @@ Hashes
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
-import gzip
 import hashlib
-import importlib.util
-import io
 import json
 import logging
 import os
@@ -65,20 +61,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assay.errors import ConfigError, MissingExtraError, UserError
+from assay.tables import FILE_FORMATS, package_path, read_table, table_format
 
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 OnMissing = Literal["error", "skip"]
 
-FILE_FORMATS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-}
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
     "train": ("train", "training"),
     "validation": ("validation", "valid", "val", "dev"),
@@ -340,33 +329,6 @@ def files_sha256(root: Path, files: Sequence[Path]) -> str:
     return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
-def package_path(spec: str) -> Path:
-    """``<module>/<relative path>`` (with or without ``package:``) inside an installed package.
-
-    The package is located without being imported (some data packages print or fail on import).
-    """
-    spec = spec.removeprefix("package:")
-    module, _, rel = spec.partition("/")
-    if not module:
-        raise ConfigError(
-            f"'package:{spec}' names no package", hint="write package:<module>/<path>"
-        )
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
-        raise UserError(
-            f"the package '{module}' is not installed (needed for 'package:{spec}')",
-            hint=f"pip install the distribution that provides '{module}'",
-        )
-    root = Path(next(iter(found.submodule_search_locations)))
-    path = root / rel if rel else root
-    if not path.exists():
-        raise UserError(f"'{rel}' is not in the installed package '{module}' ({root})")
-    return path
-
-
 def canonical_split(name: str) -> str:
     """``val``/``dev`` → ``validation`` and so on; other names are returned lower-cased."""
     low = name.lower()
@@ -423,10 +385,7 @@ def _read_source(source: str, split: str | None) -> _Raw:
 
 
 def _file_format(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    fmt = FILE_FORMATS.get(suffixes[-1]) if suffixes else None
+    fmt = table_format(path)
     if fmt is None:
         raise UserError(
             f"cannot tell the format of {path}",
@@ -435,126 +394,21 @@ def _file_format(path: Path) -> str:
     return fmt
 
 
-def _file_bytes(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from e
-    if path.suffix.lower() == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise UserError(f"{path} is not a readable gzip file: {e}") from e
-    return data
-
-
-def _file_text(path: Path) -> str:
-    data = _file_bytes(path)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from e
-
-
 def _read_file(path: Path, fmt: str, label: str) -> list[tuple[str, Any]]:
-    if fmt == "jsonl":
-        return _read_jsonl(path, label)
-    if fmt == "json":
-        return _read_json(path, label)
-    if fmt in ("csv", "tsv"):
-        return _read_csv(path, label, delimiter="\t" if fmt == "tsv" else ",")
-    if fmt == "parquet":
-        return _read_parquet(path, label)
-    raise AssertionError(fmt)  # pragma: no cover
-
-
-def _read_jsonl(path: Path, label: str) -> list[tuple[str, Any]]:
-    text = _file_text(path)
-    out: list[tuple[str, Any]] = []
-    # Split on "\n" only: str.splitlines would also split on U+2028 inside JSON strings.
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
+    rows = read_table(path, fmt=fmt, label=label, fill_short_rows=True)
+    for row in rows:
+        if row.error is not None and row.line is not None and fmt == "jsonl":
             raise UserError(
-                f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})",
-                hint="each line of a .jsonl file must be one JSON object",
-            ) from e
-        out.append((f"{label}:{lineno}", obj))
-    return out
-
-
-def _read_json(path: Path, label: str) -> list[tuple[str, Any]]:
-    text = _file_text(path)
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from e
-    if isinstance(obj, list):
-        return [(f"{label} item {i + 1}", r) for i, r in enumerate(obj)]
-    if isinstance(obj, dict):
-        lists = [k for k, v in obj.items() if isinstance(v, list)]
-        if len(lists) == 1 and len(obj) <= 2:
-            key = lists[0]
-            return [(f"{label} {key}[{i}]", r) for i, r in enumerate(obj[key])]
-        if obj and all(isinstance(v, dict) for v in obj.values()):
-            return [
-                (f"{label} key {k}", {"id": k, **v} if "id" not in v else v) for k, v in obj.items()
-            ]
-    raise UserError(
-        f"{path}: expected a list of objects, an object holding one such list, "
-        "or an object of objects keyed by id"
-    )
-
-
-def _read_csv(path: Path, label: str, delimiter: str) -> list[tuple[str, Any]]:
-    text = _file_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return []
-    except csv.Error as e:
-        raise UserError(f"{path}:1: {e}") from e
-    if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        raise UserError(f"{path}:1: repeated column names: {', '.join(dupes)}")
-    out: list[tuple[str, Any]] = []
-    line = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise UserError(f"{path}:{line}: {e}") from e
-        if values:
-            if len(values) > len(header):
-                raise UserError(f"{path}:{line}: {len(values)} values for {len(header)} columns")
-            row: Row = dict(zip(header, values, strict=False))
-            for name in header[len(values) :]:
-                row[name] = None
-            out.append((f"{label}:{line}", row))
-        line = reader.line_num + 1
-    return out
-
-
-def _read_parquet(path: Path, label: str) -> list[tuple[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as e:
-        raise MissingExtraError("reading Parquet files", "pyarrow", "pip install pyarrow") from e
-    try:
-        if path.suffix.lower() == ".gz":
-            table = pq.read_table(io.BytesIO(_file_bytes(path)))
-        else:
-            table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise UserError(f"{path}: not a readable Parquet file ({e})") from e
-    return [(f"{label} row {i + 1}", r) for i, r in enumerate(table.to_pylist())]
+                row.problem(path), hint="each line of a .jsonl file must be one JSON object"
+            )
+        if row.error is not None:  # a row without a line: the full path, then where in it
+            at = (
+                f"{path}:{row.line}"
+                if row.line is not None
+                else path.as_posix() + row.where[len(label) :]
+            )
+            raise UserError(f"{at}: {row.error}")
+    return [(row.where, row.values) for row in rows]
 
 
 def _split_of(rel: Path) -> str | None:

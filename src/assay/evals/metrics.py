@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from assay.evals.record import SampleRecord
 from assay.stats import Estimate, bootstrap_ci, calibration, mean_ci, proportion_ci
 from assay.stats.corpus import summed_statistic
 from assay.stats.intervals import Metric
@@ -21,36 +22,41 @@ from assay.stats.intervals import Metric
 CORPUS_RESAMPLES = 1000
 
 
-def estimate(scorer: Any, samples: Sequence[dict[str, Any]], seed: int = 0) -> Estimate:
+Samples = Sequence[SampleRecord] | Sequence[Mapping[str, Any]]
+
+
+def estimate(scorer: Any, samples: Samples, seed: int = 0) -> Estimate:
+    records = _records(samples)
     name = scorer.name
-    values = [float(s["scores"][name]) for s in samples]
+    values = [float(s.scores[name]) for s in records]
     if scorer.is_mean:
         if all(v in (0.0, 1.0) for v in values):
             return proportion_ci(values)
         if len(values) < 2:
             return Estimate(values[0], values[0], values[0], 0.0, 1, "single", 0.95)
         return mean_ci(values)
-    metric, vectorized = corpus_metric(scorer, samples)
-    if len(samples) < 2:
-        v = float(metric(np.arange(len(samples))[None, :])[0]) if vectorized else metric([0])
-        return Estimate(v, v, v, 0.0, len(samples), "single", 0.95)
+    metric, vectorized = corpus_metric(scorer, records)
+    if len(records) < 2:
+        v = float(metric(np.arange(len(records))[None, :])[0]) if vectorized else metric([0])
+        return Estimate(v, v, v, 0.0, len(records), "single", 0.95)
     return bootstrap_ci(
         metric,
-        np.arange(len(samples)),
+        np.arange(len(records)),
         n_resamples=CORPUS_RESAMPLES,
         seed=seed,
         vectorized=vectorized,
     )
 
 
-def corpus_metric(scorer: Any, samples: Sequence[dict[str, Any]]) -> tuple[Metric, bool]:
+def corpus_metric(scorer: Any, samples: Samples) -> tuple[Metric, bool]:
     """The scorer's corpus value as a bootstrap metric over indices into ``samples``, and whether
     it is vectorised: from summed per-item statistics when the scorer has them, else one
     ``aggregate`` call per resample. Either way each resample gets the corpus value recomputed,
     never a mean of per-sample scores."""
-    preds = [s["prediction"] for s in samples]
-    refs = [s["target"] for s in samples]
-    rows = [{**s, "choices": s.get("choices")} for s in samples]
+    records = _records(samples)
+    preds = [s.prediction for s in records]
+    refs = [s.target for s in records]
+    rows = [{**s.as_dict(), "choices": s.get("choices")} for s in records]
     summed = scorer.corpus_stats(preds, refs, rows)
     if summed is not None:
         return summed_statistic(*summed), True
@@ -66,29 +72,28 @@ def corpus_metric(scorer: Any, samples: Sequence[dict[str, Any]]) -> tuple[Metri
     return corpus, False
 
 
-def compute_metrics(
-    task: Any, samples: Sequence[dict[str, Any]], scorers: Sequence[Any]
-) -> dict[str, Any]:
-    if not samples:
+def compute_metrics(task: Any, samples: Samples, scorers: Sequence[Any]) -> dict[str, Any]:
+    records = _records(samples)
+    if not records:
         return {"n": 0, "metrics": {}}
     out: dict[str, Any] = {
-        "n": len(samples),
-        "extraction_failures": sum(1 for s in samples if not s.get("extraction_ok", True)),
-        "metrics": {sc.name: estimate(sc, samples, task.seed).to_dict() for sc in scorers},
+        "n": len(records),
+        "extraction_failures": sum(1 for s in records if not s.extraction_ok),
+        "metrics": {sc.name: estimate(sc, records, task.seed).to_dict() for sc in scorers},
     }
     if task.category:
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for s in samples:
+        groups: dict[str, list[SampleRecord]] = defaultdict(list)
+        for s in records:
             groups[str(s.get("category", "?"))].append(s)
         out["by_category"] = {
             cat: {sc.name: estimate(sc, rows, task.seed).to_dict() for sc in scorers if sc.is_mean}
             for cat, rows in sorted(groups.items())
         }
-    confident = [s for s in samples if s.get("confidence") is not None]
+    confident = [s for s in records if s.confidence is not None]
     if confident and scorers:
         first = scorers[0].name
         cal = calibration(
-            [s["confidence"] for s in confident], [s["scores"][first] for s in confident]
+            [float(s.confidence or 0.0) for s in confident], [s.scores[first] for s in confident]
         )
         out["calibration"] = {
             "metric": first,
@@ -96,13 +101,17 @@ def compute_metrics(
             "mce": cal.mce,
             "bins": [dataclasses.asdict(b) for b in cal.bins],
         }
-    tokens = [s.get("completion_tokens") for s in samples if s.get("completion_tokens") is not None]
+    tokens = [s.completion_tokens for s in records if s.completion_tokens is not None]
     if tokens:
         out["tokens"] = {
-            "prompt": sum(int(s.get("prompt_tokens", 0)) for s in samples),
-            "completion": sum(int(t) for t in tokens if t is not None),
+            "prompt": sum(int(s.prompt_tokens or 0) for s in records),
+            "completion": sum(tokens),
         }
     return out
+
+
+def _records(samples: Samples) -> list[SampleRecord]:
+    return [SampleRecord.of(s) for s in samples]
 
 
 __all__ = ["compute_metrics", "corpus_metric", "estimate"]

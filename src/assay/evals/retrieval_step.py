@@ -29,8 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.errors import ConfigError, UserError
+from assay.evals.kinds.base import Batch, KindContext, Record, TaskKind
+from assay.evals.record import SampleRecord
 
 if TYPE_CHECKING:
+    from assay.evals.scorers import Scorer
     from assay.evals.task import TaskConfig
     from assay.prompting.templates import PromptTemplate
     from assay.rag.collection import Collection
@@ -197,13 +200,44 @@ def example_row(task: TaskConfig, row: Mapping[str, Any]) -> dict[str, Any]:
     return {task.retrieval.into: "", **row}
 
 
-def augment_batch(
-    retriever: Retriever | None, batch: Sequence[tuple[str, dict[str, Any]]]
-) -> tuple[Sequence[tuple[str, dict[str, Any]]], list[dict[str, Any]] | None]:
-    """The runner's hook: rows with passages and their records (unchanged rows without one)."""
-    if retriever is None:
-        return batch, None
-    return retriever.augment(batch)
+class RetrievalStep(TaskKind):
+    """Any kind with retrieval in front: each row gets its passages before the kind answers it,
+    and each record keeps what was retrieved under ``retrieval`` (provenance)."""
+
+    def __init__(self, inner: TaskKind, retriever: Retriever) -> None:
+        self.inner = inner
+        self.retriever = retriever
+        self.name = inner.name
+        self.chat_default = inner.chat_default
+        self.blocks = inner.blocks
+
+    def needed_fields(self, task: TaskConfig) -> set[str]:
+        return self.inner.needed_fields(task)
+
+    def check_prompts(self, task: TaskConfig) -> bool:
+        return False  # the template reads what retrieval adds at solve time
+
+    def check_config(self, task: TaskConfig) -> None:
+        self.inner.check_config(task)
+
+    def default_scorers(self, task: TaskConfig) -> list[str]:
+        return self.inner.default_scorers(task)
+
+    def scorers(self, task: TaskConfig) -> list[Scorer]:
+        return self.inner.scorers(task)
+
+    def scoring_row(self, row: dict[str, Any], record: Record) -> dict[str, Any]:
+        return self.inner.scoring_row(row, record)
+
+    def prepare(self, batch: Batch) -> Batch:
+        rows, _ = self.retriever.augment(batch)
+        return self.inner.prepare(rows)
+
+    def solve(self, ctx: KindContext, batch: Batch) -> list[Record]:
+        records = [SampleRecord.of(r) for r in self.inner.solve(ctx, batch)]
+        for rec, (_, row) in zip(records, batch, strict=True):
+            rec.retrieval = row[HIDDEN_KEY]  # what each sample was shown (provenance)
+        return records
 
 
 def with_cli_overrides(
@@ -292,9 +326,9 @@ def retrieval_rr(
 __all__ = [
     "HIDDEN_KEY",
     "RetrievalConfig",
+    "RetrievalStep",
     "Retrieved",
     "Retriever",
-    "augment_batch",
     "example_row",
     "format_passages",
     "make_retriever",

@@ -15,26 +15,18 @@ from typing import Any
 
 from assay.errors import AssayError, UserError
 from assay.evals.datasets import Dataset
+from assay.evals.kinds.base import KindContext, TaskKind
 from assay.evals.metrics import compute_metrics
-from assay.evals.retrieval_step import augment_batch, make_retriever
+from assay.evals.record import SampleRecord
+from assay.evals.retrieval_step import RetrievalStep, make_retriever
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.steps import (
-    ChoiceBuilder,
-    PromptBuilder,
-    extract,
-    load_dataset,
-    make_extractor,
-    softmax_confidence,
-)
-from assay.evals.structured_kind import gold_fields, solve_structured, structured_scorers
+from assay.evals.steps import PromptBuilder, load_dataset, make_extractor
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
-from assay.models.types import Message, Sampling, canonical_schema, stable_hash
+from assay.models.types import stable_hash
 from assay.progress import progress_bar
 from assay.prompting.templates import TemplateError
 from assay.provenance import collect
-
-Record = dict[str, Any]
 
 
 @dataclass
@@ -56,19 +48,13 @@ def _select(dataset: Dataset, task: TaskConfig, limit: int | None) -> Dataset:
     return select(dataset, limit=n, shuffle=True, seed=task.seed)
 
 
-def _check_rows(task: TaskConfig, dataset: Dataset, skip_invalid: bool) -> list[int]:
+def _check_rows(
+    task: TaskConfig, kind: TaskKind, dataset: Dataset, skip_invalid: bool
+) -> list[int]:
     """Indices of usable rows; refuses (listing row ids) or skips rows missing fields."""
     if not dataset.rows:
         raise UserError(f"task '{task.name}': the dataset is empty")
-    needed = {task.target}
-    if task.kind == "multiple_choice" and isinstance(task.choices, str):
-        needed.add(task.choices)
-    if task.template is None:
-        needed.add(task.input)
-    if task.kind == "perplexity":
-        needed = {task.input}
-    if task.kind == "structured":
-        needed = gold_fields(task) | ({task.input} if task.template is None else set())
+    needed = kind.needed_fields(task)
     bad = [i for i, row in enumerate(dataset.rows) if any(row.get(f) in (None, "") for f in needed)]
     if bad and not skip_invalid:
         ids = ", ".join(dataset.where(dataset.ids[i]) for i in bad[:20]) + (
@@ -86,7 +72,7 @@ def _check_prompts(
 ) -> list[int]:
     """Find what would stop the run half-way before it is created: a few-shot setting the pool
     cannot meet, and rows the template cannot render (refused, or skipped with --skip-invalid)."""
-    if task.kind == "perplexity" or solver.retriever is not None:
+    if not solver.kind.check_prompts(task):
         return usable  # no template, or one that reads what retrieval adds at solve time
     _ = solver.prompts.fewshot  # checks k and the pool
     bad: dict[int, str] = {}
@@ -106,153 +92,36 @@ def _check_prompts(
 
 
 class Solver:
-    """Turns a batch of rows into finished sample records for one task kind."""
+    """Turns a batch of rows into finished, scored sample records with the task's kind (wrapped
+    in the retrieval step when the task retrieves)."""
 
     def __init__(self, task: TaskConfig, model: Model, dataset: Dataset) -> None:
         self.task = task
         self.model = model
         self.prompts = PromptBuilder(task, dataset)
-        self.choices = ChoiceBuilder(task)
         self.extractor = make_extractor(task)
-        self.scorers = _scorers(task)
         self.retriever = make_retriever(task, self.prompts.template, model.workspace)
+        kind = task.task_kind
+        self.kind = kind if self.retriever is None else RetrievalStep(kind, self.retriever)
+        self.scorers = self.kind.scorers(task)
+        self.context = KindContext(task, model, self.prompts, self.extractor)
 
-    def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
-        batch, retrieved = augment_batch(self.retriever, batch)
-        kind = self.task.kind
-        if kind == "generate":
-            records = self._generate(batch)
-        elif kind == "multiple_choice":
-            records = self._multiple_choice(batch)
-        elif kind == "structured":
-            records = solve_structured(self.task, self.model, self.prompts, batch)
-        else:
-            records = self._perplexity(batch)
-        for rec, got in zip(records, retrieved or [], strict=False):
-            rec["retrieval"] = got  # what each sample was shown (provenance)
+    def solve(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[SampleRecord]:
+        batch = self.kind.prepare(batch)
+        records = [SampleRecord.of(r) for r in self.kind.solve(self.context, batch)]
         samples = []
         for rec, (_, row) in zip(records, batch, strict=True):
-            sample = row
-            if "continuations" in rec:
-                # acc_norm divides by the answer's length without the delimiter, as
-                # lm-evaluation-harness does (" A" -> "A").
-                sample = {**row, "choices": [c.removeprefix(" ") for c in rec["continuations"]]}
-            samples.append(sample)
-            rec["scores"] = {}
+            samples.append(self.kind.scoring_row(row, rec))
+            rec.scores = {}
             if self.task.category:
-                rec["category"] = row.get(self.task.category)
-        preds = [r["prediction"] for r in records]
-        refs = [r["target"] for r in records]
+                rec.category = row.get(self.task.category)
+        preds = [r.prediction for r in records]
+        refs = [r.target for r in records]
         for scorer in self.scorers:
             # One call per scorer and batch, so judges and embedders batch their model calls.
             for rec, value in zip(records, scorer.score_many(preds, refs, samples), strict=True):
-                rec["scores"][scorer.name] = value
+                rec.scores[scorer.name] = value
         return records
-
-    def _generate(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
-        g = self.task.generation
-        sampling = Sampling(
-            max_tokens=g.max_tokens,
-            temperature=g.temperature,
-            top_p=g.top_p,
-            stop=tuple(g.stop),
-            seed=self.task.seed,
-            json_schema=None if g.json_schema is None else canonical_schema(g.json_schema),
-        )
-        # A trained classifier (run:<id> of the classifier recipe) reads the raw input field,
-        # as in training, not the instruction prompt.
-        raw = getattr(self.model.backend, "classifies_raw_input", False)
-        prompts = [
-            str(row[self.task.input]) if raw else self.prompts.prompt(row, rid)
-            for rid, row in batch
-        ]
-        gens = self.model.generate(prompts, sampling)
-        out = []
-        for (_, row), prompt, gen in zip(batch, prompts, gens, strict=True):
-            got = extract(self.extractor, gen.text)
-            out.append(
-                {
-                    "input": _show(prompt),
-                    "output": gen.text,
-                    "extracted": got.value,
-                    "extraction_ok": got.ok,
-                    "extraction_error": got.reason or None,
-                    # A failed extraction scores as wrong but is flagged and counted apart.
-                    "prediction": got.value if got.ok else "",
-                    "target": row[self.task.target],
-                    "prompt_tokens": gen.prompt_tokens,
-                    "completion_tokens": gen.completion_tokens,
-                    "latency_s": gen.latency_s,
-                }
-            )
-        return out
-
-    def _multiple_choice(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
-        pairs: list[tuple[str, str]] = []
-        spans = []
-        rendered = []
-        for rid, row in batch:
-            prompt = self.prompts.prompt(row, rid)
-            context = prompt if isinstance(prompt, str) else self.model.render_chat(prompt)
-            choices = self.choices.choices(row, rid)
-            gold = self.choices.gold(row[self.task.target], choices, rid)
-            conts = self.choices.continuations(choices)
-            spans.append((len(pairs), conts, choices, gold))
-            rendered.append(context)
-            pairs.extend((context, c) for c in conts)
-        results = self.model.loglikelihood(pairs)
-        out = []
-        for (start, conts, choices, gold), context in zip(spans, rendered, strict=True):
-            n = len(conts)
-            lls = [r.logprob for r in results[start : start + n]]
-            best = max(range(n), key=lambda i: (lls[i], -i))
-            out.append(
-                {
-                    "input": context,
-                    "choices": choices,
-                    "continuations": conts,
-                    "loglikelihoods": lls,
-                    "is_greedy": [r.is_greedy for r in results[start : start + n]],
-                    "output": choices[best],
-                    "extracted": choices[best],
-                    "extraction_ok": True,
-                    "prediction": lls,
-                    "target": gold,
-                    # Calibration compares confidence with a right/wrong outcome: one gold only.
-                    "confidence": softmax_confidence(lls) if isinstance(gold, int) else None,
-                }
-            )
-        return out
-
-    def _perplexity(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
-        texts = [str(row[self.task.input]) for _, row in batch]
-        results = self.model.loglikelihood_rolling(texts)
-        return [
-            {
-                "input": text,
-                "output": "",
-                "extraction_ok": True,
-                "prediction": {"logprob": r.logprob, "n_tokens": r.n_tokens},
-                "target": None,
-                "loglikelihood": r.logprob,
-                "n_tokens": r.n_tokens,
-            }
-            for text, r in zip(texts, results, strict=True)
-        ]
-
-
-def _show(prompt: str | list[Message]) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    return "\n\n".join(f"[{m.role}] {m.content}" for m in prompt)
-
-
-def _scorers(task: TaskConfig) -> list[Any]:
-    from assay.evals.scorers import get_scorer
-
-    if task.kind == "structured":
-        return list(structured_scorers(task))
-    return [get_scorer(s.name, **s.options) for s in task.scorer_configs()]
 
 
 def run_key(
@@ -280,7 +149,7 @@ def evaluate(
     say = on_status or (lambda msg: print(msg, file=sys.stderr))
     store = RunStore(model.workspace)
     dataset = _select(load_dataset(task.dataset), task, options.limit)
-    usable = _check_rows(task, dataset, options.skip_invalid)
+    usable = _check_rows(task, task.task_kind, dataset, options.skip_invalid)
     solver = Solver(task, model, dataset)
     usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)
     skipped = len(dataset.rows) - len(usable)
@@ -346,8 +215,7 @@ def evaluate(
                 run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
             )
             bar.update(len(chunk))
-        samples = store.samples(run.id)
-        metrics = compute_metrics(task, samples, solver.scorers)
+        metrics = compute_metrics(task, store.records(run.id), solver.scorers)
     except Exception as exc:
         # Recorded, so reports and comparisons refuse it; the same command resumes it.
         store.fail(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.errors import UserError
+from assay.evals.record import SampleRecord
 from assay.workspace import Workspace, run_script
 
 
@@ -168,12 +169,14 @@ class RunStore:
             for r in self.ws.db.execute("SELECT sample_id FROM samples WHERE run_id = ?", (run_id,))
         }
 
-    def add_samples(self, run_id: str, records: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
+    def add_samples(
+        self, run_id: str, records: Iterable[tuple[int, str, SampleRecord | dict[str, Any]]]
+    ) -> None:
         """Commit finished samples; each batch is one transaction, so a kill loses none of them."""
         with self.ws.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO samples(run_id, idx, sample_id, record) VALUES (?,?,?,?)",
-                [(run_id, idx, sid, json.dumps(rec, default=str)) for idx, sid, rec in records],
+                [(run_id, idx, sid, SampleRecord.of(rec).to_json()) for idx, sid, rec in records],
             )
 
     def finish(self, run_id: str, metrics: dict[str, Any], status: str = "done") -> None:
@@ -205,6 +208,10 @@ class RunStore:
             "SELECT idx, sample_id, record FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)
         )
         return [{"idx": r["idx"], "id": r["sample_id"], **json.loads(r["record"])} for r in rows]
+
+    def records(self, run_id: str) -> list[SampleRecord]:
+        """The run's samples as typed records, in order (``samples`` gives them as dicts)."""
+        return [SampleRecord.model_validate(s) for s in self.samples(run_id)]
 
     def get(self, run_id: str) -> RunRow:
         row = self.ws.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

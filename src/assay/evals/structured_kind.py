@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assay.errors import ConfigError
 
 if TYPE_CHECKING:
+    from assay.evals.record import SampleRecord
     from assay.evals.scorers import Scorer
     from assay.evals.steps import PromptBuilder
     from assay.evals.task import TaskConfig
@@ -259,52 +260,43 @@ def solve_structured(
     model: Model,
     prompts: PromptBuilder,
     batch: Sequence[tuple[str, dict[str, Any]]],
-) -> list[dict[str, Any]]:
+) -> list[SampleRecord]:
     """One record per row: the answer (None when invalid), its gold mapping, attempts, errors."""
-    from assay.models.types import Sampling
+    from assay.evals.kinds.base import sampling, show
+    from assay.evals.record import SampleRecord
     from assay.prompting.structured import generate_structured, load_schema, schema_chat
 
     config = _config(task)
     schema = load_schema(task_schema(task))
-    g = task.generation
-    sampling = Sampling(
-        max_tokens=g.max_tokens,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        stop=tuple(g.stop),
-        seed=task.seed,
-    )
     built = [prompts.prompt(row, rid) for rid, row in batch]
     results = generate_structured(
-        model, built, schema, sampling=sampling, max_attempts=config.max_attempts
+        model,
+        built,
+        schema,
+        sampling=sampling(task, json_schema=False),  # the schema is the structured block's
+        max_attempts=config.max_attempts,
     )
     out = []
     for (_, row), prompt, res in zip(batch, built, results, strict=True):
         value = res.json_value() if res.valid else None
         out.append(
-            {
-                "input": _show(schema_chat(prompt, schema)),  # as sent (first attempt)
-                "output": res.raw,
-                "extracted": value,
-                "extraction_ok": res.valid,
-                "extraction_error": None if res.valid else "; ".join(res.errors) or "invalid",
-                "prediction": value,
-                "target": {name: row.get(config.gold_field(name)) for name in config.fields},
-                "attempts": res.attempts,
-                "validation_errors": list(res.errors),
-                "constrained": res.constrained,
-                "prompt_tokens": res.prompt_tokens,
-                "completion_tokens": res.completion_tokens,
-                "latency_s": res.latency_s,
-            }
+            SampleRecord(
+                input=show(schema_chat(prompt, schema)),  # as sent (first attempt)
+                output=res.raw,
+                extracted=value,
+                extraction_ok=res.valid,
+                extraction_error=None if res.valid else "; ".join(res.errors) or "invalid",
+                prediction=value,
+                target={name: row.get(config.gold_field(name)) for name in config.fields},
+                attempts=res.attempts,
+                validation_errors=list(res.errors),
+                constrained=res.constrained,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                latency_s=res.latency_s,
+            )
         )
     return out
-
-
-def _show(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    return "\n\n".join(f"[{m.role}] {m.content}" for m in prompt)
 
 
 __all__ = [

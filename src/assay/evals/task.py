@@ -17,21 +17,22 @@ JSON against a schema and scores fields (see :mod:`assay.evals.structured_kind`)
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
+from assay.config_file import apply_overrides, did_you_mean, read_yaml_mapping, validate
 from assay.errors import ConfigError
+from assay.evals.kinds.base import TaskKind, get_kind, kind_names
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 
-Kind = Literal["generate", "multiple_choice", "structured", "perplexity"]
+Kind = str
+"""A registered task kind: generate, multiple_choice, structured, perplexity, or one added with
+:func:`assay.evals.kinds.register_kind`."""
 
 
 class _Strict(BaseModel):
@@ -120,47 +121,46 @@ class TaskConfig(_Strict):
     source_file: str | None = Field(default=None, exclude=True)
 
     @property
+    def task_kind(self) -> TaskKind:
+        """The kind's implementation (how rows are answered and scored)."""
+        return get_kind(self.kind)
+
+    @property
     def use_chat(self) -> bool:
-        return self.chat if self.chat is not None else self.kind in ("generate", "structured")
+        return self.chat if self.chat is not None else self.task_kind.chat_default
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        get_kind(value)  # ValueError naming the kinds there are
+        return value
 
     @model_validator(mode="after")
-    def _structured_block(self) -> TaskConfig:
-        if (self.kind == "structured") != (self.structured is not None):
-            raise ValueError("a 'structured' block goes with kind: structured, and only with it")
+    def _kind_blocks(self) -> TaskConfig:
+        kind = self.task_kind
+        for other in [get_kind(name) for name in kind_names()]:
+            for block in other.blocks:
+                if (block in kind.blocks) != (getattr(self, block, None) is not None):
+                    raise ValueError(
+                        f"a '{block}' block goes with kind: {other.name}, and only with it"
+                    )
+        kind.check_config(self)
         return self
 
     def scorer_configs(self) -> list[ScorerConfig]:
+        """The task's scorers, else its kind's defaults (structured tasks: none, they are
+        scored per field)."""
         out = [ScorerConfig(name=s) if isinstance(s, str) else s for s in self.scorers]
-        if not out and self.kind != "structured":  # structured tasks are scored per field
-            default = {
-                "generate": "exact_match",
-                "multiple_choice": "mc_acc",
-                "perplexity": "perplexity",
-            }[self.kind]
-            out = [ScorerConfig(name=default)]
-            if self.kind == "multiple_choice":
-                out.append(ScorerConfig(name="mc_acc_norm"))
-        return out
+        return out or [ScorerConfig(name=n) for n in self.task_kind.default_scorers(self)]
 
     def with_overrides(self, **changes: Any) -> TaskConfig:
         data = self.model_dump()
-        for key, value in changes.items():
-            if value is None:
-                continue
-            node = data
-            parts = key.split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = value
+        apply_overrides(data, {k: v for k, v in changes.items() if v is not None}, self.name)
         return _validate(data, self.source_file or self.name)
 
 
 def _validate(data: dict[str, Any], where: str, lines: dict[str, int] | None = None) -> TaskConfig:
-    try:
-        return TaskConfig.model_validate(data)
-    except ValidationError as exc:
-        keys = [k for k in valid_keys(TaskConfig) if k != "source_file"]
-        raise explain(exc, where, keys, lines) from None
+    return validate(TaskConfig, data, where, lines=lines, hidden=["source_file"])
 
 
 def builtin_tasks() -> dict[str, Path]:
@@ -174,28 +174,25 @@ def load_task(name_or_path: str) -> TaskConfig:
     if name_or_path in builtins:
         path = builtins[name_or_path]
     elif not path.exists():
-        near = difflib.get_close_matches(name_or_path, list(builtins), n=3)
         raise ConfigError(
             f"no task '{name_or_path}': not a built-in task and no such file",
-            hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
+            hint=did_you_mean(name_or_path, builtins, n=3) + "see `assay tasks list`",
         )
     if path.is_dir():
         raise ConfigError(
             f"{path} is a folder; a task is a built-in task name or a task YAML file",
             hint="give the .yaml file inside it, or see `assay tasks list`",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the task file {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(yaml_problem(str(path), exc)) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a task file is a mapping (name, kind, dataset, ...)")
+    loaded = read_yaml_mapping(
+        path,
+        what="task file",
+        shape="task settings (name, kind, dataset, ...)",
+        empty="a task needs at least dataset: and target:",
+    )
+    data = loaded.data
     data.setdefault("name", path.stem)
     data = inline_schema(data, path)
-    task = _validate(data, str(path), yaml_key_lines(text))
+    task = _validate(data, str(path), loaded.lines)
     task.source_file = str(path)
     return task
 

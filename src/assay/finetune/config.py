@@ -15,7 +15,6 @@ from a checkpoint must have the same hash; :func:`config_diff` shows what change
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -23,10 +22,17 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assay.config_errors import explain, valid_keys, yaml_problem
+from assay.config_errors import valid_keys
+from assay.config_file import (
+    ConfigText,
+    apply_overrides,
+    did_you_mean,
+    parse_overrides,
+    read_yaml_mapping,
+    validate,
+)
 from assay.errors import ConfigError
 
 RECIPES: dict[str, str] = {
@@ -179,59 +185,11 @@ def _hash(obj: Any) -> str:
 # Loading
 
 
-def parse_overrides(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> dict[str, Any]:
-    """``["a.b=1", "c=x"]`` → ``{"a.b": 1, "c": "x"}`` (values parsed as YAML scalars)."""
-    if not items:
-        return {}
-    if isinstance(items, dict):
-        return dict(items)
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(
-                f"override '{item}' is not key=value", hint="e.g. optim.learning_rate=1e-4"
-            )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key] = value
-    return out
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    parts = dotted.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(f"{source}: '{where}' is a value, so '{dotted}' cannot be set")
-        node = child
-    node[parts[-1]] = value
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def read_config_file(path: str | Path) -> ConfigText:
     p = Path(path).expanduser()
     if not p.is_file():
         raise ConfigError(f"no such config file: {p}")
-    try:
-        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(yaml_problem(str(p), exc)) from None
-    if loaded is None:
-        raise ConfigError(f"{p} is empty", hint="it needs at least recipe:, model: and data.train:")
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{p}: expected a mapping of settings at the top level")
-    return loaded
-
-
-def _explain(err: ValidationError, cls: type[BaseModel], source: str) -> ConfigError:
-    return explain(err, source, valid_keys(cls))
+    return read_yaml_mapping(p, empty="it needs at least recipe:, model: and data.train:")
 
 
 def recipe_module(name: str) -> Any:
@@ -239,10 +197,9 @@ def recipe_module(name: str) -> Any:
 
     module = RECIPES.get(name)
     if module is None:
-        near = difflib.get_close_matches(name, list(RECIPES), n=1)
         raise ConfigError(
             f"unknown recipe '{name}'",
-            hint=(f"did you mean '{near[0]}'? " if near else "") + f"recipes: {', '.join(RECIPES)}",
+            hint=did_you_mean(name, RECIPES) + f"recipes: {', '.join(RECIPES)}",
         )
     return importlib.import_module(module)
 
@@ -256,26 +213,24 @@ def load_config(
         if not overrides:
             return source
         data: dict[str, Any] = source.model_dump(mode="json")
+        lines: dict[str, int] = {}
         name = "config"
         stem: str | None = source.run_id
     elif isinstance(source, dict):
-        data, name, stem = dict(source), "config", None
+        data, name, stem, lines = dict(source), "config", None, {}
     else:
-        data = read_config_file(source)
+        loaded = read_config_file(source)
+        data, lines = loaded.data, loaded.lines
         name, stem = str(source), Path(source).stem
         _resolve_paths(data, Path(source).expanduser().resolve().parent)
     # Overrides come from the command line, so a relative path in one stays relative to the
     # folder the command runs in.
-    for key, value in parse_overrides(overrides).items():
-        _set_dotted(data, key, value, f"override '{key}'")
+    apply_overrides(data, parse_overrides(overrides), lines=lines)
     recipe = data.get("recipe")
     if recipe is None:
         raise ConfigError(f"{name}: 'recipe' is required", hint=f"one of: {', '.join(RECIPES)}")
     cls: type[RecipeConfig] = recipe_module(str(recipe)).Config
-    try:
-        config = cls.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, cls, name) from None
+    config = validate(cls, data, name, lines=lines)
     if config.run_id is None:
         run_id = _slug(stem) if stem else f"{config.recipe}-{config.config_hash()[:8]}"
         config = config.model_copy(update={"run_id": run_id})

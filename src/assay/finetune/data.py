@@ -19,10 +19,8 @@ example holding the whole file as ``text``), a folder of ``.txt`` files (one exa
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import json
 import random
 import re
@@ -33,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import UserError
+from assay.tables import describe, file_bytes, file_text, read_table
+
+TABLE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 _MAX_LISTED = 5
 
@@ -100,20 +101,16 @@ def read_examples(source: str, *, what: str = "training data") -> Examples:
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise UserError(f"{what}: the folder {path} holds no .txt files")
-        items = [Example({"text": _text(f)}, str(f)) for f in files]
+        items = [Example({"text": file_text(f)}, str(f)) for f in files]
         listing = "".join(f"{_sha(f.read_bytes())}  {f.relative_to(path)}\n" for f in files)
         out = Examples(items, source, str(path), _sha(listing.encode()), "folder:txt")
     else:
-        raw = _bytes(path)
+        raw = file_bytes(path)
         suffix = path.suffix.lower()
-        if suffix in (".jsonl", ".ndjson"):
-            items = _read_jsonl(path, _decode(path, raw))
-        elif suffix == ".json":
-            items = _read_json(path, _decode(path, raw))
-        elif suffix in (".csv", ".tsv"):
-            items = _read_csv(path, _decode(path, raw), "\t" if suffix == ".tsv" else ",")
+        if suffix in TABLE_SUFFIXES:
+            items = _read_table(path)
         elif suffix in (".txt", ".md", ".text"):
-            text = _decode(path, raw)
+            text = file_text(path)
             items = [Example({"text": text}, str(path))] if text.strip() else []
         else:
             raise UserError(
@@ -139,105 +136,18 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _decode(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 ({exc.reason})") from None
-
-
-def _text(path: Path) -> str:
-    return _decode(path, _bytes(path))
-
-
-def _read_jsonl(path: Path, text: str) -> list[Example]:
+def _read_table(path: Path) -> list[Example]:
     out = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
+    for row in read_table(path):
+        if row.error is None:
+            out.append(Example(row.values, row.where))
+        elif path.suffix.lower() in (".csv", ".tsv"):
+            raise UserError(row.problem(path), hint="quote values that contain the delimiter")
+        else:
             raise UserError(
-                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})",
-                hint="each line of a .jsonl file must be one JSON object",
-            ) from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{path}:{lineno}: expected a JSON object, got {_kind(obj)}")
-        out.append(Example(obj, f"{path}:{lineno}"))
+                row.problem(path), hint="each line of a .jsonl file must be one JSON object"
+            )
     return out
-
-
-def _read_json(path: Path, text: str) -> list[Example]:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, list):
-        raise UserError(f"{path}: expected a JSON list of objects")
-    out = []
-    for i, row in enumerate(obj, start=1):
-        if not isinstance(row, dict):
-            raise UserError(f"{path}: item {i}: expected an object, got {_kind(row)}")
-        out.append(Example(row, f"{path} item {i}"))
-    return out
-
-
-def _read_csv(path: Path, text: str, delimiter: str) -> list[Example]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return []
-    except csv.Error as exc:
-        raise UserError(f"{path}:1: {exc}") from None
-    header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise UserError(f"{path}:1: repeated column names: {', '.join(dupes)}")
-    out = []
-    line = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise UserError(f"{path}:{line}: {exc}") from None
-        if values and any(v.strip() for v in values):
-            if len(values) != len(header):
-                raise UserError(
-                    f"{path}:{line}: {len(values)} values for {len(header)} columns "
-                    f"({', '.join(header)})",
-                    hint="quote values that contain the delimiter",
-                )
-            out.append(Example(dict(zip(header, values, strict=True)), f"{path}:{line}"))
-        line = reader.line_num + 1
-    return out
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,7 +191,7 @@ def require_columns(
         bad = [ex for ex in examples.items if not isinstance(ex.data.get(col), str)]
         if bad:
             raise UserError(
-                f"{bad[0].where}: '{col}' must be text, got {_kind(bad[0].data.get(col))}"
+                f"{bad[0].where}: '{col}' must be text, got {describe(bad[0].data.get(col))}"
                 + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
             )
 
@@ -305,7 +215,7 @@ def label_kind(examples: Examples, column: str) -> str:
         value = ex.data.get(column)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise UserError(
-                f"{ex.where}: the label '{column}' must be a string or a number, got {_kind(value)}"
+                f"{ex.where}: the label '{column}' must be a string or a number, got {describe(value)}"
             )
         kind = "string" if isinstance(value, str) else "number"
         kinds.setdefault(kind, ex)
@@ -313,8 +223,8 @@ def label_kind(examples: Examples, column: str) -> str:
             other = next(k for k in kinds if k != kind)
             first = kinds[other]
             raise UserError(
-                f"{ex.where}: the label is {_kind(value)} ({value!r}) but at {first.where} it is "
-                f"{_kind(first.data[column])} ({first.data[column]!r}): labels of mixed types",
+                f"{ex.where}: the label is {describe(value)} ({value!r}) but at {first.where} it is "
+                f"{describe(first.data[column])} ({first.data[column]!r}): labels of mixed types",
                 hint="write every label the same way: all as strings, or all as numbers",
             )
     return next(iter(kinds))

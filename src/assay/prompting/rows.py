@@ -10,14 +10,12 @@ report every bad line by number (and refuse, or skip them) before any model work
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assay.errors import UserError
+from assay.tables import read_table
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv", ".tsv")
@@ -38,66 +36,11 @@ def read_rows(path: str | Path) -> list[Row]:
         raise UserError(
             f"cannot tell the format of {path}", hint="use a .jsonl or .csv file (or .tsv)"
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"input file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if suffix in CSV_SUFFIXES:
-        return _csv_rows(text, path, delimiter="\t" if suffix == ".tsv" else ",")
-    return _jsonl_rows(text)
-
-
-def _jsonl_rows(text: str) -> list[Row]:
-    rows = []
-    # Split on "\n" only: str.splitlines would also cut at U+2028 and friends, which JSON
-    # strings may hold unescaped.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append(Row(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        if not isinstance(value, dict):
-            rows.append(Row(number, None, f"expected a JSON object, got {type(value).__name__}"))
-            continue
-        rows.append(Row(number, value))
-    return rows
-
-
-def _csv_rows(text: str, path: Path, delimiter: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return []
-        rows = []
-        while True:
-            start = reader.line_num + 1
-            record = next(reader, None)
-            if record is None:
-                break
-            if not record or not any(v.strip() for v in record):
-                continue
-            if len(record) != len(header):
-                rows.append(
-                    Row(
-                        start,
-                        None,
-                        f"{len(record)} values but the header has {len(header)} columns",
-                    )
-                )
-                continue
-            rows.append(Row(start, dict(zip(header, record, strict=True))))
-    except csv.Error as exc:
-        raise UserError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
-    return rows
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist")
+    fmt = {".csv": "csv", ".tsv": "tsv"}.get(suffix, "jsonl")  # a .json file is read line by line
+    rows = read_table(path, fmt=fmt, width_error="{n} values but the header has {m} columns")
+    return [Row(r.line or 0, r.values, r.error) for r in rows]
 
 
 __all__ = ["Row", "read_rows"]
