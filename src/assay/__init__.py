@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "check_faithfulness": "assay.rag.faithfulness",
     "check_contamination": "assay.checks.contamination",
     "synthesize_qa": "assay.rag.synthetic",
+    "calibrate_abstention": "assay.rag.calibrate",
     "Conversation": "assay.prompting.conversation",
     "ConversationSummary": "assay.prompting.summary",
     "Tool": "assay.prompting.tools",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from assay.prompting.summary import ConversationSummary
     from assay.prompting.tools import Tool, run_tools, tool
     from assay.rag.answer import ask
+    from assay.rag.calibrate import calibrate_abstention
     from assay.rag.collection import Collection
     from assay.rag.faithfulness import check_faithfulness
     from assay.rag.synthetic import synthesize_qa
