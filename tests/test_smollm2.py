@@ -22,7 +22,7 @@ from assay.config import DEFAULT_ALIASES, Settings
 from assay.models import hf
 from assay.models.facade import Model
 from assay.models.fingerprint import file_sha256
-from assay.models.registry import BackendContext
+from assay.models.registry import BackendContext, local_path
 from assay.models.types import GenerateRequest, LoglikelihoodRequest, Message, Sampling
 from assay.workspace import Workspace
 
@@ -108,7 +108,7 @@ def test_conversion_is_cached(
     first_load: FirstLoad, real_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workspace = Workspace(real_home)
-    gguf = hf.local_path(NAME)
+    gguf = local_path(NAME)
     sha = file_sha256(gguf, workspace)
     folder = real_home / "conversions" / sha
     meta = json.loads((folder / "assay_conversion.json").read_text())

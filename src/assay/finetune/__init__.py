@@ -57,13 +57,9 @@ def train(
     from assay.errors import ConfigError
     from assay.finetune import checkpoint as ckpt
     from assay.finetune.config import config_diff, recipe_module
+    from assay.finetune.restart import discard_unfinished, refuse_changed_config
     from assay.finetune.runs import read_record, run_dir
-    from assay.finetune.session import (
-        Environment,
-        TrainResult,
-        discard_unfinished,
-        refuse_changed_config,
-    )
+    from assay.finetune.session import Environment, TrainResult
     from assay.workspace import Workspace
 
     cfg = load_config(config, overrides)

@@ -15,19 +15,13 @@ A recipe reads top to bottom and calls these helpers; it never copies them::
         #   s.end_eval(evaluate(), model) if s.eval_due(), s.checkpoint(...) if s.checkpoint_due()
     return s.finish(model, tokenizer)
 
-**Data order.** Epoch ``e`` visits the training examples in the order of a permutation drawn from
-``numpy.random.default_rng([seed, e])``, padded (by repeating its start) to a multiple of the
-number of processes; micro-batch ``k`` of the run is slice ``k`` of that order and process ``r``
-takes every ``world``-th example of it. An optimizer step consumes ``gradient_accumulation_steps``
-micro-batches, so the data position is a function of the step alone: a resumed run sees exactly
-the batches the uninterrupted run would have seen. Dropout draws from torch's global RNG, which
-checkpoints save and restore per process.
+Data order and the learning-rate schedule are :mod:`assay.finetune.schedule`'s; the run record
+is :mod:`assay.finetune.record`'s.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
 import time
@@ -36,14 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from assay.errors import ConfigError, MissingExtraError, UserError
 from assay.finetune import checkpoint as ckpt
 from assay.finetune.config import RecipeConfig
 from assay.finetune.data import Examples, check_leakage, format_length_stats
+from assay.finetune.distributed import (
+    SHARDED,
+    distributed_kind,
+    has_accelerator,
+    sharding_requested,
+)
+from assay.finetune.record import run_record
+from assay.finetune.restart import discard_unfinished, refuse_changed_config
 from assay.finetune.runs import RECORD_FILE, read_record, resolve_base, run_dir
+from assay.finetune.schedule import BatchPlan, lr_factor
 
 if TYPE_CHECKING:
     from assay.workspace import Workspace
@@ -75,54 +77,6 @@ class TrainResult:
     def address(self) -> str:
         """How to load the trained model: ``run:<run-id>``."""
         return f"run:{self.run_id}"
-
-
-@dataclass
-class BatchPlan:
-    """Which examples each micro-batch holds, for any step (see the module docstring)."""
-
-    n: int
-    batch_size: int
-    accumulation: int
-    seed: int
-    world: int = 1
-    rank: int = 0
-    total_steps: int = 0
-    shuffle: bool = True
-    _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-
-    @property
-    def per_epoch(self) -> int:
-        """Micro-batches in one epoch (the last one may be smaller)."""
-        padded = -(-self.n // self.world) * self.world
-        return -(-padded // (self.batch_size * self.world))
-
-    def _order(self, epoch: int) -> np.ndarray:
-        if epoch not in self._cache:
-            order = (
-                np.random.default_rng([self.seed, epoch]).permutation(self.n)
-                if self.shuffle
-                else np.arange(self.n)
-            )
-            pad = -len(order) % self.world
-            if pad:
-                order = np.concatenate([order, np.resize(order, pad)])
-            self._cache = {epoch: order}
-        return self._cache[epoch]
-
-    def micro_batch(self, position: int) -> list[int]:
-        epoch, offset = divmod(position, self.per_epoch)
-        size = self.batch_size * self.world
-        chunk = self._order(epoch)[offset * size : (offset + 1) * size]
-        return [int(i) for i in chunk[self.rank :: self.world]]
-
-    def step(self, step: int) -> list[list[int]]:
-        """The micro-batches (example indices for this process) of optimizer step ``step``."""
-        first = step * self.accumulation
-        return [self.micro_batch(first + k) for k in range(self.accumulation)]
-
-    def epoch_at(self, steps_done: int) -> float:
-        return steps_done * self.accumulation / self.per_epoch
 
 
 @dataclass
@@ -188,7 +142,7 @@ class Session:
             mixed_precision=cfg.optim.mixed_precision,
             # On a machine without an accelerator, say so: Accelerate then runs several
             # processes (torchrun / accelerate launch) as CPU data parallelism over gloo.
-            cpu=cfg.device == "cpu" or (cfg.device == "auto" and not _has_accelerator()),
+            cpu=cfg.device == "cpu" or (cfg.device == "auto" and not has_accelerator()),
         )
         kind = distributed_kind(accelerator)
         if kind == "MEGATRON_LM":
@@ -211,7 +165,7 @@ class Session:
             ckpt.remove_partial(session.run_dir)
         accelerator.wait_for_everyone()
         ckpt.seed_everything(cfg.seed)
-        if kind not in SHARDED and _sharding_requested():
+        if kind not in SHARDED and sharding_requested():
             session.say(
                 "note: FSDP and DeepSpeed shard weights across GPUs; without a GPU, accelerate "
                 f"runs this as {kind} (every process holds the full weights)"
@@ -649,8 +603,6 @@ class Session:
         # Under FSDP/DeepSpeed every process takes part in gathering the full weights.
         full_state = self.accelerator.get_state_dict(model) if self.sharded else None
         if self.is_main:
-            from assay.provenance import git_state, machine, package_versions
-
             unwrapped = self.accelerator.unwrap_model(model)
             adapter = is_peft(unwrapped)
             if self.restore_use_cache:
@@ -668,57 +620,17 @@ class Session:
                 curves, self.run_dir / PLOT_FILE, title=self.run_id, metric=self.metric
             )
             st = self.state
-            record = {
-                "format": 1,
-                "status": "complete",
-                "run_id": self.run_id,
-                "recipe": self.cfg.recipe,
-                "task": task,
-                "started": _iso(self._started),
-                "finished": _iso(time.time()),
-                "config": self.cfg.model_dump(mode="json"),
-                "config_hash": self.cfg.config_hash(),
-                "base_model": {
-                    "name": self.cfg.model,
-                    "path": str(self.base_path) if self.base_path else None,
-                    "fingerprint": self.base_fingerprint,
-                },
-                "outputs": {
-                    "kind": "adapter" if adapter else "model",
-                    "path": str(self.run_dir),
-                    "merged": str(merged) if merged else None,
-                    "plot": plot.name if plot else None,
-                },
-                "data": {**self.data, "stats": self.stats, "leakage": self.leakage},
-                "metrics": final_metrics,
-                "best": {
-                    "metric": self.metric,
-                    "value": st.best,
-                    "step": st.best_step,
-                    "restored": restored,
-                },
-                "training": {
-                    "steps": st.step,
-                    "total_steps": self.total_steps,
-                    "epochs": self.plan_.epoch_at(st.step) if self.plan_ else None,
-                    "tokens": st.tokens,
-                    "train_time_s": round(st.train_time_s, 3),
-                    "tokens_per_s": round(st.tokens / st.train_time_s, 1)
-                    if st.train_time_s
-                    else None,
-                    "stopped_early": st.stopped_early,
-                    "resumed_from_steps": st.resumed_from,
-                    "processes": self.accelerator.num_processes,
-                    "device": str(self.device),
-                    "mixed_precision": self.cfg.optim.mixed_precision,
-                },
-                "curves": curves,
-                **self.extra,
-                **(extra or {}),
-                "versions": package_versions(),
-                "git": git_state(),
-                "machine": machine(),
-            }
+            record = run_record(
+                self,
+                task=task,
+                metrics=final_metrics,
+                adapter=adapter,
+                merged=merged,
+                plot=plot,
+                restored=restored,
+                curves=curves,
+                extra=extra,
+            )
             ckpt.write_json(self.run_dir / RECORD_FILE, record)
             # replaces the template README that peft writes next to an adapter
             write_run_card(self.run_dir, record)
@@ -749,80 +661,13 @@ class Session:
         )
 
 
-SHARDED = ("FSDP", "DEEPSPEED")
-
-
-def distributed_kind(accelerator: Any) -> str:
-    """``NO``, ``MULTI_CPU``, ``MULTI_GPU``, ``FSDP``, ``DEEPSPEED``, ..."""
-    return str(accelerator.distributed_type).rsplit(".", 1)[-1]
-
-
-def _sharding_requested() -> bool:
-    import os
-
-    return any(
-        os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"
-        for name in ("FSDP", "DEEPSPEED")
-    )
-
-
-def _has_accelerator() -> bool:
-    mps = getattr(torch.backends, "mps", None)
-    return torch.cuda.is_available() or bool(mps is not None and mps.is_available())
-
-
-def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
-    """The learning-rate multiplier at ``step`` (0-based) of ``total``."""
-    if warmup and step < warmup:
-        return (step + 1) / (warmup + 1)
-    if schedule == "constant":
-        return 1.0
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return max(0.0, 1.0 - progress)
-
-
-def discard_unfinished(folder: Path) -> bool:
-    """After a failed run, remove its folder unless it holds something to keep: a complete
-    checkpoint (the same command resumes from it) or a finished run's outputs. A run that
-    failed before its first checkpoint leaves nothing behind. Returns whether it was removed."""
-    if int(os.environ.get("RANK", "0")) != 0 or not folder.is_dir():
-        return False  # the main process decides, as it made the folder
-    if ckpt.complete_checkpoints(folder):
-        return False
-    record = read_record(folder)
-    if record is not None and record.get("status") == "complete":
-        return False
-    shutil.rmtree(folder, ignore_errors=True)
-    return True
-
-
-def refuse_changed_config(saved: dict[str, Any], cfg: RecipeConfig, where: Path) -> None:
-    """Raise with the differences when ``cfg`` is not the config ``saved`` was trained with."""
-    from assay.finetune.config import config_diff
-
-    if saved.get("config_hash") == cfg.config_hash():
-        return
-    diff = config_diff(saved.get("config", {}), cfg.semantic_dict())
-    raise ConfigError(
-        f"run '{cfg.run_id}' has a checkpoint ({where}) trained with a different config:\n  "
-        + "\n  ".join(diff or ["(the configs differ)"]),
-        hint="undo those changes to resume; or start over with --fresh; or choose another run_id=",
-    )
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
 __all__ = [
     "BatchPlan",
     "Environment",
     "Session",
     "State",
     "TrainResult",
+    "discard_unfinished",
     "lr_factor",
     "refuse_changed_config",
 ]
