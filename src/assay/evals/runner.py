@@ -161,7 +161,7 @@ class Solver:
         )
         # A trained classifier (run:<id> of the classifier recipe) reads the raw input field,
         # as in training, not the instruction prompt.
-        raw = getattr(self.model.backend, "classifies_raw_input", False)
+        raw = self.model.capabilities.classifies_raw_input
         prompts = [
             str(row[self.task.input]) if raw else self.prompts.prompt(row, rid)
             for rid, row in batch

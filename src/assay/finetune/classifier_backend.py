@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnsupportedOperationError
+from assay.models.capabilities import Capabilities
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 class ClassifierBackend:
     provider = "run"
-    classifies_raw_input = True
+    capabilities = Capabilities(classifies_raw_input=True)
     """Evaluation gives this backend a task's raw ``input`` field, not the rendered prompt."""
 
     def __init__(self, folder: Path, workspace: Workspace | None = None, batch_size: int = 32):
@@ -67,7 +68,7 @@ class ClassifierBackend:
             fingerprint=self.fingerprint(),
             context_length=self.max_length,
             chat_template=False,
-            supports_loglikelihood=False,
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details={
                 "kind": "classifier",
                 "problem_type": config.problem_type,

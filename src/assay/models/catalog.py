@@ -166,7 +166,7 @@ def _package_entries() -> list[ModelEntry]:
 
 
 def _conversion_entries(workspace: Workspace) -> list[ModelEntry]:
-    from assay.models.card import conversion_quantization, conversion_source_name
+    from assay.models.card_files import conversion_quantization, conversion_source_name
 
     root = workspace.root / "conversions"
     out: list[ModelEntry] = []

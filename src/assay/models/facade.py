@@ -31,6 +31,7 @@ from assay.errors import (
     UserError,
     WorkspaceError,
 )
+from assay.models.capabilities import Capabilities, capabilities_of
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -140,6 +141,11 @@ class Model:
     def context_length(self) -> int | None:
         return self.backend.context_length()
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do beyond generating (log-likelihood, constrained decoding, ...)."""
+        return capabilities_of(self.backend)
+
     def info(self) -> ModelInfo:
         return self.backend.info()
 
@@ -188,7 +194,7 @@ class Model:
             Generation,
             progress=progress,
             preview=items[0] if items else "",
-            early=bool(getattr(self.backend, "reports_finished", False)),
+            early=self.capabilities.reports_finished,
         )
         out = []
         for (pi, si, _), gen in zip(requests, results, strict=True):
@@ -331,12 +337,12 @@ class Model:
         has none unless the model adds a start token) and the ``top`` most likely tokens at each
         position. Needs a backend that scores prompts token by token (local models, or a
         server that echoes prompt log-probabilities)."""
-        score = getattr(self.backend, "prompt_logprobs", None)
-        if score is None:
+        if not self.capabilities.prompt_logprobs:
             raise UnsupportedOperationError(
                 f"{self.address} cannot list per-token log-probabilities",
                 hint="score with a local model (default, hf:PATH, gguf:FILE.gguf)",
             )
+        score = self.backend.prompt_logprobs  # type: ignore[attr-defined]
         texts = [texts] if isinstance(texts, str) else list(texts)
         keys = [self._key("token_scores", {"text": t, "top": top}, 0) for t in texts]
         return self._run_cached(

@@ -95,6 +95,7 @@ from transformers import (
 )
 
 from assay.errors import ConfigError, ContextLengthError, InvalidModelFileError, ModelNotFoundError
+from assay.models.capabilities import Capabilities
 from assay.models.constrain import JsonSchemaProcessor, SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, file_sha256, weights_fingerprint
 from assay.models.gguf_convert import convert_gguf
@@ -249,8 +250,12 @@ def _mapped(on_finished: OnFinished | None, indices: Sequence[int]) -> OnFinishe
 # -- the backend -----------------------------------------------------------------------------------
 class HFBackend:
     provider = "hf"
-    constrains_json_schema = True
-    """Decodes under ``Sampling.json_schema`` (see :mod:`assay.models.constrain`)."""
+    capabilities = Capabilities(
+        loglikelihood=True,
+        prompt_logprobs=True,
+        constrained_decoding=True,  # see assay.models.constrain
+        reports_finished=True,
+    )
 
     def __init__(
         self,
@@ -361,7 +366,7 @@ class HFBackend:
             fingerprint=self.fingerprint(),
             context_length=self._context,
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
-            supports_loglikelihood=True,
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details=details,
         )
 
@@ -406,9 +411,6 @@ class HFBackend:
         if n_prompt >= self._context:
             raise ContextLengthError(n_prompt + 1, self._context)
         return min(max_tokens, self._context - n_prompt)
-
-    reports_finished = True
-    """``generate`` reports each row as it finishes (see :mod:`assay.models.facade`)."""
 
     def _check(self, request: GenerateRequest, ids: list[int]) -> None:
         """Raise before any work if the prompt leaves no room, or if no reply valid against

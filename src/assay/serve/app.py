@@ -543,8 +543,7 @@ def _token_list(model: Model, text: str) -> list[int] | list[str] | None:
 
 
 def _score_prompts(model: Model, prompts: list[str], top: int) -> list[list[TokenScore]]:
-    score = getattr(model.backend, "prompt_logprobs", None)
-    if not callable(score):
+    if not model.capabilities.prompt_logprobs:
         raise UnsupportedOperationError(
             f"the {model.backend.provider} backend cannot score prompt tokens, "
             "so echo with logprobs is not available for this model"
@@ -555,7 +554,7 @@ def _score_prompts(model: Model, prompts: list[str], top: int) -> list[list[Toke
             n = model.count_tokens(prompt)
             if n > limit:
                 raise ContextLengthError(n, limit)
-    result: list[list[TokenScore]] = score(prompts, top)
+    result: list[list[TokenScore]] = model.backend.prompt_logprobs(prompts, top)  # type: ignore[attr-defined]
     return result
 
 

@@ -1,0 +1,284 @@
+"""One registry type for every extension point, and plugins found through entry points.
+
+Providers, scorers, tasks, datasets, recipes, document readers, answer-extraction strategies and
+CLI commands are each one :class:`Registry`. Built-ins are registered by the module that owns
+them, most of them lazily (``"module:attribute"``, imported on first use, so ``assay --help``
+stays fast). An installed package adds its own through ``importlib.metadata`` entry points in the
+registry's group; in its ``pyproject.toml``::
+
+    [project.entry-points."assay.scorers"]
+    lab_overlap = "my_lab_plugin.scorers:lab_overlap"
+
+Entry points are read (not imported) the first time a registry is asked for a name it does not
+already hold, and each is imported only when its name is used. A plugin that fails to import
+never breaks the rest of assay: using its name is a one-line error that names the plugin, and
+``assay plugins`` lists it with the reason. A built-in name always wins over a plugin's.
+
+    >>> from assay.plugins import Registry
+    >>> colours = Registry("colour")
+    >>> colours.register("red", "#f00")
+    >>> colours.get("rad")
+    Traceback (most recent call last):
+    assay.errors.ConfigError: unknown colour 'rad' (did you mean 'red'? known: red)
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+from assay.errors import AssayError, ConfigError, UserError
+
+T = TypeVar("T")
+
+BUILTIN = "assay"
+"""The ``source`` of everything assay registers itself."""
+
+GROUPS = ("providers", "scorers", "tasks", "datasets", "recipes", "readers", "commands")
+"""Entry-point groups, each ``assay.<name>``."""
+
+
+class PluginError(UserError):
+    """A plugin's entry point could not be imported or is not what its group needs."""
+
+
+@dataclass
+class Entry(Generic[T]):
+    """One registered name: where it came from, and its value once loaded."""
+
+    name: str
+    source: str
+    """``assay`` for built-ins; else the installing distribution, ``name version``."""
+    target: str
+    """What it points at: ``module:attribute`` (lazy ones) or the value's qualified name."""
+    value: T | None = None
+    loader: Callable[[], Any] | None = field(default=None, repr=False)
+    error: str | None = None
+    """Why loading failed (one line), once it has."""
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == BUILTIN
+
+    @property
+    def loaded(self) -> bool:
+        return self.value is not None
+
+
+class Registry(Generic[T]):
+    """Names to values of one kind: registered in code, or found in entry points, loaded lazily.
+
+    ``kind`` names the values in messages ("unknown scorer 'x'"). ``group`` is the entry-point
+    group (``assay.scorers``); ``None`` for a registry plugins cannot extend. ``convert`` turns
+    what a lazy target or an entry point loads into a value (and may refuse it with a
+    :class:`PluginError`); ``normalize`` maps a user's spelling onto a name (``gpqa_diamond`` →
+    ``gpqa-diamond``). ``error`` is the exception class for an unknown name; ``hint`` ends its
+    hint (say where names come from, ``see `assay tasks list```).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        group: str | None = None,
+        convert: Callable[[Any], T] | None = None,
+        normalize: Callable[[str], str] | None = None,
+        error: type[AssayError] = ConfigError,
+        hint: str = "",
+    ) -> None:
+        self.kind = kind
+        self.group = group
+        self._convert = convert
+        self._normalize = normalize or (lambda name: name)
+        self._error = error
+        self._hint = hint
+        self._entries: dict[str, Entry[T]] = {}
+        self._discovered = group is None
+
+    # -- registering ---------------------------------------------------------------------------
+    def register(self, name: str, value: T, *, source: str = BUILTIN) -> None:
+        """Add ``value`` under ``name`` (replacing an earlier registration of that name)."""
+        self._entries[name] = Entry(name, source, _qualname(value), value=value)
+
+    def register_lazy(self, name: str, target: str, *, source: str = BUILTIN) -> None:
+        """Add ``module:attribute`` (or a bare module) under ``name``, imported on first use."""
+        self._entries[name] = Entry(name, source, target, loader=lambda: import_target(target))
+
+    def __call__(self, name: str) -> Callable[[T], T]:
+        """``@registry("name")`` over a function or class registers it."""
+
+        def add(value: T) -> T:
+            self.register(name, value)
+            return value
+
+        return add
+
+    # -- looking up ----------------------------------------------------------------------------
+    def get(self, name: str) -> T:
+        """The value for ``name``, imported now if it is lazy; an unknown name is an error
+        that suggests the nearest names."""
+        entry = self.find(name)
+        if entry is None:
+            raise self.unknown(name)
+        return self.load(entry)
+
+    def find(self, name: str) -> Entry[T] | None:
+        """The entry for ``name`` (entry points are read only when it is not registered)."""
+        key = self._normalize(name)
+        entry = self._entries.get(key)
+        if entry is None and not self._discovered:
+            self.discover()
+            entry = self._entries.get(key)
+        return entry
+
+    def load(self, entry: Entry[T]) -> T:
+        if entry.value is not None:
+            return entry.value
+        if entry.error is None and entry.loader is not None:
+            try:
+                loaded = entry.loader()
+                entry.value = self._convert(loaded) if self._convert else loaded
+            except PluginError as exc:
+                entry.error = exc.message
+            except Exception as exc:  # a plugin may fail in any way; it must not take assay down
+                entry.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if entry.value is None:
+            raise PluginError(
+                f"the {self.kind} '{entry.name}' ({entry.target}, from {entry.source}) "
+                f"failed to load: {entry.error}",
+                hint=f"fix or uninstall {_distribution(entry.source)}; `assay plugins` lists "
+                "what is installed",
+            )
+        return entry.value
+
+    def unknown(self, name: str) -> AssayError:
+        """The error for a name nobody registered, with the nearest names."""
+        names = self.names()
+        near = difflib.get_close_matches(self._normalize(name), names, n=3, cutoff=0.5)
+        did_you_mean = f"did you mean {', '.join(repr(n) for n in near)}? " if near else ""
+        hint = f"{did_you_mean}known: {', '.join(names) or 'none'}"
+        return self._error(
+            f"unknown {self.kind} '{name}'", hint=f"{hint}; {self._hint}" if self._hint else hint
+        )
+
+    def names(self) -> list[str]:
+        """Every name: built-ins in the order registered, then plugins'."""
+        self.discover()
+        return list(self._entries)
+
+    def entries(self) -> list[Entry[T]]:
+        self.discover()
+        return list(self._entries.values())
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        """Names with their loaded values, skipping (and keeping the error of) any that fails."""
+        for entry in self.entries():
+            try:
+                yield entry.name, self.load(entry)
+            except PluginError:
+                continue
+
+    def problems(self) -> list[Entry[T]]:
+        """Entries that failed to load (after :meth:`items` or :meth:`check` tried them)."""
+        return [e for e in self._entries.values() if e.error is not None]
+
+    def check(self) -> None:
+        """Try to load every entry, so :meth:`problems` is complete (for ``assay plugins``)."""
+        for _ in self.items():
+            pass
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.find(name) is not None
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        where = f", group {self.group!r}" if self.group else ""
+        return f"Registry({self.kind!r}{where}: {', '.join(self._entries)})"
+
+    # -- entry points --------------------------------------------------------------------------
+    def discover(self) -> None:
+        """Read this registry's entry-point group once (nothing is imported yet)."""
+        if self._discovered:
+            return
+        self._discovered = True
+        assert self.group is not None
+        for ep in _entry_points(self.group):
+            source = _source(ep)
+            if ep.name in self._entries:
+                if self._entries[ep.name].source != source:
+                    _CONFLICTS.append(
+                        f"{self.group}: '{ep.name}' from {source} is ignored: "
+                        f"{self._entries[ep.name].source} registers that name"
+                    )
+                continue
+            self._entries[ep.name] = Entry(ep.name, source, ep.value, loader=ep.load)
+
+
+_CONFLICTS: list[str] = []
+"""Plugin names that clash with one already registered (shown by ``assay plugins``)."""
+
+
+def conflicts() -> list[str]:
+    return list(_CONFLICTS)
+
+
+def import_target(target: str) -> Any:
+    """The object ``module:attribute.path`` names, or the module itself for a bare module."""
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for ep in metadata.entry_points(group=group):
+        key = (ep.name, ep.value)
+        if key not in seen:  # a package on sys.path twice lists its entry points twice
+            seen.add(key)
+            found.append(ep)
+    return found
+
+
+def _source(ep: metadata.EntryPoint) -> str:
+    dist = ep.dist
+    if dist is None:
+        return "an unknown distribution"
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+def _distribution(source: str) -> str:
+    return source.split(" ")[0] if source != BUILTIN else "it"
+
+
+def _qualname(value: Any) -> str:
+    module = getattr(value, "__module__", None)
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if module and name:
+        return f"{module}:{name}"
+    return type(value).__name__
+
+
+__all__ = [
+    "BUILTIN",
+    "GROUPS",
+    "Entry",
+    "PluginError",
+    "Registry",
+    "conflicts",
+    "import_target",
+]
