@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Backend": "assay.models.protocol",
     "FakeBackend": "assay.models.fake",
     "model_card": "assay.models.card",
+    "installed_plugins": "assay.extensions",
     "Settings": "assay.config",
     "load_settings": "assay.config",
     "Workspace": "assay.workspace",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from assay.config import Settings, load_settings
     from assay.evals.api import evaluate
     from assay.evals.display import compare, run
+    from assay.extensions import installed_plugins
     from assay.finetune import train
     from assay.models.card import model_card
     from assay.models.facade import Model, load

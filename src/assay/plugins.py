@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import PurePath
 from typing import Any, Generic, TypeVar
 
-from assay.errors import AssayError, ConfigError, UserError
+from assay.errors import AssayError, AssayWarning, ConfigError, UserError
 
 T = TypeVar("T")
 
@@ -59,6 +61,7 @@ class Entry(Generic[T]):
     loader: Callable[[], Any] | None = field(default=None, repr=False)
     error: str | None = None
     """Why loading failed (one line), once it has."""
+    warned: bool = False
 
     @property
     def builtin(self) -> bool:
@@ -74,7 +77,7 @@ class Registry(Generic[T]):
 
     ``kind`` names the values in messages ("unknown scorer 'x'"). ``group`` is the entry-point
     group (``assay.scorers``); ``None`` for a registry plugins cannot extend. ``convert`` turns
-    what a lazy target or an entry point loads into a value (and may refuse it with a
+    what a lazy target or an entry point loads, with its name, into a value (and may refuse it with a
     :class:`PluginError`); ``normalize`` maps a user's spelling onto a name (``gpqa_diamond`` →
     ``gpqa-diamond``). ``error`` is the exception class for an unknown name; ``hint`` ends its
     hint (say where names come from, ``see `assay tasks list```).
@@ -85,7 +88,7 @@ class Registry(Generic[T]):
         kind: str,
         *,
         group: str | None = None,
-        convert: Callable[[Any], T] | None = None,
+        convert: Callable[[str, Any], T] | None = None,
         normalize: Callable[[str], str] | None = None,
         error: type[AssayError] = ConfigError,
         hint: str = "",
@@ -100,9 +103,12 @@ class Registry(Generic[T]):
         self._discovered = group is None
 
     # -- registering ---------------------------------------------------------------------------
-    def register(self, name: str, value: T, *, source: str = BUILTIN) -> None:
-        """Add ``value`` under ``name`` (replacing an earlier registration of that name)."""
-        self._entries[name] = Entry(name, source, _qualname(value), value=value)
+    def register(
+        self, name: str, value: T, *, source: str = BUILTIN, target: str | None = None
+    ) -> None:
+        """Add ``value`` under ``name`` (replacing an earlier registration of that name);
+        ``target`` says where it is defined (default: the value's qualified name)."""
+        self._entries[name] = Entry(name, source, target or _qualname(value), value=value)
 
     def register_lazy(self, name: str, target: str, *, source: str = BUILTIN) -> None:
         """Add ``module:attribute`` (or a bare module) under ``name``, imported on first use."""
@@ -141,7 +147,7 @@ class Registry(Generic[T]):
         if entry.error is None and entry.loader is not None:
             try:
                 loaded = entry.loader()
-                entry.value = self._convert(loaded) if self._convert else loaded
+                entry.value = self._convert(entry.name, loaded) if self._convert else loaded
             except PluginError as exc:
                 entry.error = exc.message
             except Exception as exc:  # a plugin may fail in any way; it must not take assay down
@@ -175,12 +181,15 @@ class Registry(Generic[T]):
         return list(self._entries.values())
 
     def items(self) -> Iterator[tuple[str, T]]:
-        """Names with their loaded values, skipping (and keeping the error of) any that fails."""
+        """Names with their loaded values. One that fails to load is left out with a one-line
+        :class:`AssayWarning` (once per process), so a broken plugin hides only itself."""
         for entry in self.entries():
             try:
                 yield entry.name, self.load(entry)
-            except PluginError:
-                continue
+            except PluginError as exc:
+                if not entry.warned:
+                    entry.warned = True
+                    warnings.warn(AssayWarning(exc.message), stacklevel=2)
 
     def problems(self) -> list[Entry[T]]:
         """Entries that failed to load (after :meth:`items` or :meth:`check` tried them)."""
@@ -188,8 +197,11 @@ class Registry(Generic[T]):
 
     def check(self) -> None:
         """Try to load every entry, so :meth:`problems` is complete (for ``assay plugins``)."""
-        for _ in self.items():
-            pass
+        for entry in self.entries():
+            try:
+                self.load(entry)
+            except PluginError:
+                continue
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.find(name) is not None
@@ -266,6 +278,8 @@ def _distribution(source: str) -> str:
 
 
 def _qualname(value: Any) -> str:
+    if isinstance(value, PurePath):
+        return str(value)
     module = getattr(value, "__module__", None)
     name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
     if module and name:

@@ -28,6 +28,7 @@ from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_proble
 from assay.errors import ConfigError
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
+from assay.plugins import PluginError, Registry
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 
@@ -163,18 +164,46 @@ def _validate(data: dict[str, Any], where: str, lines: dict[str, int] | None = N
         raise explain(exc, where, keys, lines) from None
 
 
-def builtin_tasks() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.yaml"))}
+def _plugin_task(name: str, obj: Any) -> Path | TaskConfig:
+    """A plugin's task: a task YAML file (a path or a package resource), a :class:`TaskConfig`,
+    or a function returning one of those."""
+    if callable(obj) and not isinstance(obj, TaskConfig | Path):
+        obj = obj()
+    if isinstance(obj, TaskConfig):
+        return obj
+    if isinstance(obj, str | Path) or hasattr(obj, "read_text"):
+        path = Path(str(obj))
+        if not path.is_file():
+            raise PluginError(f"the task file {path} does not exist")
+        return path
+    raise PluginError(f"{type(obj).__name__} is not a task file or a TaskConfig")
+
+
+TASKS: Registry[Path | TaskConfig] = Registry(
+    "task", group="assay.tasks", convert=_plugin_task, hint="see `assay tasks list`"
+)
+"""Task name → its YAML file (or a :class:`TaskConfig`); plugins add theirs (``assay.tasks``)."""
+for _file in sorted(TASKS_DIR.glob("*.yaml")):
+    TASKS.register(_file.stem, _file)
+
+
+def builtin_tasks() -> dict[str, Path | TaskConfig]:
+    """Every named task: the built-in files, then installed plugins' tasks (any that fails to
+    load is left out; ``assay plugins`` says why)."""
+    return dict(TASKS.items())
 
 
 def load_task(name_or_path: str) -> TaskConfig:
     """A built-in task by name, or a task YAML file."""
     path = Path(name_or_path)
-    builtins = builtin_tasks()
-    if name_or_path in builtins:
-        path = builtins[name_or_path]
+    named = TASKS.find(name_or_path)
+    if named is not None:
+        found = TASKS.load(named)
+        if isinstance(found, TaskConfig):
+            return found.model_copy(deep=True)
+        path = found
     elif not path.exists():
-        near = difflib.get_close_matches(name_or_path, list(builtins), n=3)
+        near = difflib.get_close_matches(name_or_path, TASKS.names(), n=3)
         raise ConfigError(
             f"no task '{name_or_path}': not a built-in task and no such file",
             hint=(f"did you mean {', '.join(near)}? " if near else "") + "see `assay tasks list`",
@@ -201,6 +230,7 @@ def load_task(name_or_path: str) -> TaskConfig:
 
 
 __all__ = [
+    "TASKS",
     "DatasetConfig",
     "ExtractConfig",
     "FewShotConfig",

@@ -15,7 +15,6 @@ from a checkpoint must have the same hash; :func:`config_diff` shows what change
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -28,14 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from assay.config_errors import explain, valid_keys, yaml_problem
 from assay.errors import ConfigError
+from assay.plugins import Registry
 
-RECIPES: dict[str, str] = {
-    "classifier": "assay.finetune.recipes.classifier",
-    "causal_lm": "assay.finetune.recipes.causal_lm",
-    "sft": "assay.finetune.recipes.sft",
-    "dpo": "assay.finetune.recipes.dpo",
-}
-"""Recipe name → module holding ``Config`` (a :class:`RecipeConfig`) and ``run(config, env)``."""
+RECIPES: Registry[Any] = Registry("recipe", group="assay.recipes")
+"""Recipe name → module holding ``Config`` (a :class:`RecipeConfig`) and ``run(config, env)``,
+imported on first use; plugins add theirs (``assay.recipes``)."""
+for _recipe in ("classifier", "causal_lm", "sft", "dpo"):
+    RECIPES.register_lazy(_recipe, f"assay.finetune.recipes.{_recipe}")
 
 NON_SEMANTIC: tuple[str, ...] = ("run_id", "progress", "device", "checkpoint")
 """Top-level fields left out of the config hash: they never change what is computed."""
@@ -235,16 +233,7 @@ def _explain(err: ValidationError, cls: type[BaseModel], source: str) -> ConfigE
 
 
 def recipe_module(name: str) -> Any:
-    import importlib
-
-    module = RECIPES.get(name)
-    if module is None:
-        near = difflib.get_close_matches(name, list(RECIPES), n=1)
-        raise ConfigError(
-            f"unknown recipe '{name}'",
-            hint=(f"did you mean '{near[0]}'? " if near else "") + f"recipes: {', '.join(RECIPES)}",
-        )
-    return importlib.import_module(module)
+    return RECIPES.get(name)
 
 
 def load_config(

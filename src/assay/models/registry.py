@@ -42,7 +42,7 @@ class Provider:
     :class:`~assay.models.card.CardRequest`; by default the loaded backend describes itself."""
 
 
-def _as_provider(obj: Any) -> Provider:
+def _as_provider(name: str, obj: Any) -> Provider:
     """A plugin's provider: a :class:`Provider`, or a module with ``load`` (and maybe ``card``)."""
     if isinstance(obj, Provider):
         return obj
@@ -64,11 +64,16 @@ PROVIDERS: Registry[Provider] = Registry(
 )
 """Address prefixes (``hf`` in ``hf:PATH``) to providers; plugins add theirs (``assay.providers``)."""
 
+
+def _register(name: str, provider: Provider) -> None:
+    PROVIDERS.register(name, provider, target=provider.module)
+
+
 _TRANSFORMERS = {
     "needs": ("torch", "transformers"),
     "install": "pip install torch==2.13.0 transformers",
 }
-PROVIDERS.register(
+_register(
     "hf",
     Provider(
         "assay.models.hf",
@@ -78,7 +83,7 @@ PROVIDERS.register(
         card="assay.models.card_local:card",
     ),
 )
-PROVIDERS.register(
+_register(
     "gguf",
     Provider(
         "assay.models.llamacpp",
@@ -88,7 +93,7 @@ PROVIDERS.register(
         card="assay.models.card_local:card",
     ),
 )
-PROVIDERS.register(
+_register(
     "openai",
     Provider(
         "assay.models.openai_api",
@@ -98,7 +103,7 @@ PROVIDERS.register(
         card="assay.models.card_api:card",
     ),
 )
-PROVIDERS.register(
+_register(
     "fake",
     Provider(
         "assay.models.fake",
@@ -106,7 +111,7 @@ PROVIDERS.register(
         card="assay.models.card_backend:fake_card",
     ),
 )
-PROVIDERS.register(
+_register(
     "run",
     Provider(
         "assay.models.run_model",
