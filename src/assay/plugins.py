@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -59,6 +60,7 @@ class Entry(Generic[T]):
     """What it points at: ``module:attribute`` (lazy ones) or the value's qualified name."""
     value: T | None = None
     loader: Callable[[], Any] | None = field(default=None, repr=False)
+    from_entry_point: bool = False
     error: str | None = None
     """Why loading failed (one line), once it has."""
     warned: bool = False
@@ -101,6 +103,7 @@ class Registry(Generic[T]):
         self._hint = hint
         self._entries: dict[str, Entry[T]] = {}
         self._discovered = group is None
+        _REGISTRIES.add(self)
 
     # -- registering ---------------------------------------------------------------------------
     def register(
@@ -113,6 +116,10 @@ class Registry(Generic[T]):
     def register_lazy(self, name: str, target: str, *, source: str = BUILTIN) -> None:
         """Add ``module:attribute`` (or a bare module) under ``name``, imported on first use."""
         self._entries[name] = Entry(name, source, target, loader=lambda: import_target(target))
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (no error if it is not registered)."""
+        self._entries.pop(name, None)
 
     def __call__(self, name: str) -> Callable[[T], T]:
         """``@registry("name")`` over a function or class registers it."""
@@ -235,7 +242,28 @@ class Registry(Generic[T]):
                         f"{self._entries[ep.name].source} registers that name"
                     )
                 continue
-            self._entries[ep.name] = Entry(ep.name, source, ep.value, loader=ep.load)
+            self._entries[ep.name] = Entry(
+                ep.name, source, ep.value, loader=ep.load, from_entry_point=True
+            )
+
+    def forget_plugins(self) -> None:
+        """Drop what entry points added, so the next lookup reads them again."""
+        if self.group is None:
+            return
+        self._entries = {k: e for k, e in self._entries.items() if not e.from_entry_point}
+        self._discovered = False
+
+
+_REGISTRIES: weakref.WeakSet[Registry[Any]] = weakref.WeakSet()
+
+
+def refresh() -> None:
+    """Read the entry points again, in every registry: after ``pip install`` of a plugin in a
+    running notebook, or after changing ``sys.path``."""
+    _CONFLICTS.clear()
+    importlib.invalidate_caches()
+    for registry in list(_REGISTRIES):
+        registry.forget_plugins()
 
 
 _CONFLICTS: list[str] = []
@@ -295,4 +323,5 @@ __all__ = [
     "Registry",
     "conflicts",
     "import_target",
+    "refresh",
 ]

@@ -58,6 +58,8 @@ def render_card(card: ModelCard, readme_lines: int = README_LINES) -> str:
     add("licence", f"{card.license} ({card.license_source})" if card.license else "not stated")
     add("chat template", "yes" if card.chat_template else "no")
     add("instruction-tuned", card.instruction_tuned)
+    if "capabilities" in card.metadata:  # a backend that described itself
+        add("capabilities", ", ".join(card.metadata["capabilities"]) or "text generation only")
     for line in card.instruction_evidence:
         rows.append(("", f"- {line}"))
     if card.transformers_folder:
