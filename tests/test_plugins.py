@@ -211,3 +211,47 @@ def test_registry_turns_plugin_values_into_its_kind() -> None:
     assert lengths.get("sep") == 1
     with pytest.raises(PluginError, match="module is not text"):
         lengths.get("path")
+
+
+def test_a_reader_for_a_new_file_type(tmp_path: Path) -> None:
+    from assay.rag.document import ParsedDocument
+    from assay.rag.errors import DocumentError
+    from assay.rag.readers import READERS, read_document, supported_suffixes
+
+    def read_tsv(path: Path, data: bytes) -> ParsedDocument:
+        return ParsedDocument(text=data.decode().replace("\t", " "), kind="tsv")
+
+    READERS.register("tsv", read_tsv, source="a test")
+    READERS.register("bad", lambda path, data: 1 / 0, source="a test")
+    try:
+        (tmp_path / "a.tsv").write_text("gene\tcount\n")
+        (tmp_path / "b.bad").write_text("x")
+        assert read_document(tmp_path / "a.tsv").text == "gene count\n"
+        assert ".tsv" in supported_suffixes() and ".pdf" in supported_suffixes()
+        with pytest.raises(DocumentError, match=r"b.bad: the bad reader from a test failed: Zero"):
+            read_document(tmp_path / "b.bad")
+    finally:
+        READERS.remove("tsv")
+        READERS.remove("bad")
+    with pytest.raises(DocumentError, match=r"unsupported file type '\.tsv'"):
+        read_document(tmp_path / "a.tsv")
+
+
+def test_capabilities_are_declared_or_read_once_from_old_attributes() -> None:
+    from assay.models.capabilities import Capabilities, capabilities_of
+    from assay.models.fake import scripted
+
+    model = scripted(["x"])
+    assert model.capabilities == Capabilities(prompt_logprobs=True, reports_finished=True)
+    model.backend.constrains_json_schema = True  # type: ignore[attr-defined]
+    assert model.capabilities.constrained_decoding
+
+    class Undeclared:
+        constrains_json_schema = True
+
+        def info(self) -> object:
+            return type("Info", (), {"supports_loglikelihood": True})()
+
+    found = capabilities_of(Undeclared())
+    assert found.loglikelihood and found.constrained_decoding and not found.prompt_logprobs
+    assert found.names() == ["log-likelihood", "constrained decoding"]
