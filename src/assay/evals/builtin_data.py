@@ -683,7 +683,7 @@ BUILTIN_DATASETS: Registry[Callable[..., Dataset]] = Registry(
     "built-in dataset", group="assay.datasets", normalize=_dataset_name
 )
 """Dataset loaders by name (``dataset: {builtin: NAME}``); plugins add theirs (``assay.datasets``)."""
-for _name, _loader in {
+_LOADERS: dict[str, Callable[..., Dataset]] = {
     "gsm8k": gsm8k,
     "mmlu": mmlu,
     "gpqa-diamond": gpqa_diamond,
@@ -692,7 +692,8 @@ for _name, _loader in {
     "bbc-news": bbc_news,
     "crows-pairs": crows_pairs,
     "truthfulqa": truthfulqa,
-}.items():
+}
+for _name, _loader in _LOADERS.items():
     BUILTIN_DATASETS.register(_name, _loader)
 
 
