@@ -11,7 +11,7 @@ import pytest
 import assay
 from assay.finetune import train
 from assay.models.registry import PROVIDERS, card_builder
-from assay.models.run_card import card as run_card_builder
+from assay.finetune.provider_card import card as run_card_builder
 from cli_util import run_assay
 from finetune_util import run_config, write_jsonl
 
@@ -31,7 +31,7 @@ def test_info_of_a_fully_finetuned_run(tiny_model_dir: Path, tmp_path: Path) -> 
     assert (run / "config.json").is_file()  # the whole model, not an adapter
 
     assert card_builder("run") is run_card_builder
-    assert PROVIDERS.get("run").card == "assay.models.run_card:card"
+    assert PROVIDERS.get("run").card == "assay.finetune.provider_card:card"
     code, out, err = run_assay(["models", "info", "run:full-sft", "--json"])
     assert code == 0, err
     card = json.loads(out)

@@ -40,6 +40,9 @@ class Provider:
     card: str = "assay.models.card_backend:card"
     """``module:function`` building a model's card from a
     :class:`~assay.models.card.CardRequest`; by default the loaded backend describes itself."""
+    hooks: tuple[str, ...] = ()
+    """Optional functions the module also has: ``catalog(workspace)`` (this provider's models
+    in a workspace, for ``assay models``)."""
 
 
 def _as_provider(name: str, obj: Any) -> Provider:
@@ -49,7 +52,8 @@ def _as_provider(name: str, obj: Any) -> Provider:
     if isinstance(obj, ModuleType) and callable(getattr(obj, "load", None)):
         card = f"{obj.__name__}:card" if callable(getattr(obj, "card", None)) else Provider.card
         summary = (obj.__doc__ or "").strip().split("\n")[0]
-        return Provider(obj.__name__, summary=summary, card=card)
+        hooks = ("catalog",) if callable(getattr(obj, "catalog", None)) else ()
+        return Provider(obj.__name__, summary=summary, card=card, hooks=hooks)
     raise PluginError(
         f"{type(obj).__name__} is not a provider: point the entry point at a Provider "
         "or at a module with load(name, ctx)"
@@ -114,10 +118,11 @@ _register(
 _register(
     "run",
     Provider(
-        "assay.models.run_model",
+        "assay.finetune.provider",
         **_TRANSFORMERS,  # type: ignore[arg-type]
         summary="a model trained with assay train: run:<run-id> (<workspace>/models/<run-id>)",
-        card="assay.models.run_card:card",
+        card="assay.finetune.provider_card:card",
+        hooks=("catalog",),
     ),
 )
 
@@ -207,6 +212,17 @@ def check_extra(provider: str) -> None:
             raise MissingExtraError(f"the '{provider}' backend", module, spec.install)
 
 
+def provider_hook(provider: str, hook: str) -> Callable[..., Any] | None:
+    """The provider's optional ``hook`` function (see :attr:`Provider.hooks`), or None; the
+    provider's module is imported only when it declares the hook."""
+    if hook not in PROVIDERS[provider].hooks:
+        return None
+    function: Callable[..., Any] = getattr(
+        importlib.import_module(PROVIDERS[provider].module), hook
+    )
+    return function
+
+
 def load_backend(address: str, ctx_factory: Callable[[str], BackendContext]) -> Backend:
     """Import the provider and build its backend for an already alias-resolved address."""
     provider, name = split_address(address)
@@ -231,6 +247,7 @@ __all__ = [
     "load_backend",
     "local_path",
     "package_file",
+    "provider_hook",
     "resolve_alias",
     "split_address",
 ]
