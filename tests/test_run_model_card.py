@@ -10,8 +10,8 @@ import pytest
 
 import assay
 from assay.finetune import train
-from assay.models.registry import PROVIDERS, card_builder
 from assay.finetune.provider_card import card as run_card_builder
+from assay.models.registry import PROVIDERS, card_builder
 from cli_util import run_assay
 from finetune_util import run_config, write_jsonl
 

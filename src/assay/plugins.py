@@ -13,6 +13,7 @@ Entry points are read (not imported) the first time a registry is asked for a na
 already hold, and each is imported only when its name is used. A plugin that fails to import
 never breaks the rest of assay: using its name is a one-line error that names the plugin, and
 ``assay plugins`` lists it with the reason. A built-in name always wins over a plugin's.
+After ``pip install`` in a running session, :func:`refresh` reads the entry points again.
 
     >>> from assay.plugins import Registry
     >>> colours = Registry("colour")

@@ -5,8 +5,8 @@ text and ``assay eval bbc-news -m run:bbc`` scores it like a prompted model, on 
 with the same extraction and scorers (and so ``assay compare`` pairs the two runs).
 
 A classifier was trained on the raw texts, not on an instruction prompt: it says so with
-``classifies_raw_input``, and the evaluation runner then hands it the task's ``input`` field
-instead of the rendered template. Given a chat, it classifies the last user message. Texts
+``classifies_raw_input`` among its capabilities, and the evaluation runner then hands it the
+task's ``input`` field instead of the rendered template. Given a chat, it classifies the last user message. Texts
 longer than the run's ``max_length`` are truncated, as in training. Regression runs return the
 number as text. Log-likelihood scoring is not something a classifier does and is refused.
 """

@@ -3,7 +3,7 @@
 It adds, once for all backends: batching, the response cache, retries, context-length checks,
 token/latency/cost accounting and one call-log row per call. Backends stay small.
 
-A backend whose ``reports_finished`` is true takes ``generate(requests, on_finished=fn)`` and
+A backend whose capabilities include ``reports_finished`` takes ``generate(requests, on_finished=fn)`` and
 calls ``fn(index, generation)`` as each sequence of a batch is done; the facade caches it then,
 so an interruption late in a long batch loses only the sequences still being decoded.
 
