@@ -122,9 +122,11 @@ class FakeBackend:
 
     @property
     def capabilities(self) -> Capabilities:
+        """What the script allows: log-likelihoods when scripted, constrained decoding when a
+        test says so, prompt scores unless a test's subclass takes ``prompt_logprobs`` away."""
         return Capabilities(
             loglikelihood=bool(self.loglikelihoods),
-            prompt_logprobs=True,
+            prompt_logprobs=callable(getattr(self, "prompt_logprobs", None)),
             constrained_decoding=self.constrains_json_schema,
             reports_finished=True,
         )
