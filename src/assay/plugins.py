@@ -262,6 +262,7 @@ def refresh() -> None:
     """Read the entry points again, in every registry: after ``pip install`` of a plugin in a
     running notebook, or after changing ``sys.path``."""
     _CONFLICTS.clear()
+    _INSTALLED.clear()
     importlib.invalidate_caches()
     for registry in list(_REGISTRIES):
         registry.forget_plugins()
@@ -284,10 +285,16 @@ def import_target(target: str) -> Any:
     return obj
 
 
+_INSTALLED: list[Any] = []  # EntryPoints (SelectableGroups before Python 3.12)
+"""Every installed entry point, read once for all groups (reading walks every distribution)."""
+
+
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    if not _INSTALLED:
+        _INSTALLED.append(metadata.entry_points())
     seen: set[tuple[str, str]] = set()
     found = []
-    for ep in metadata.entry_points(group=group):
+    for ep in _INSTALLED[0].select(group=group):
         key = (ep.name, ep.value)
         if key not in seen:  # a package on sys.path twice lists its entry points twice
             seen.add(key)
