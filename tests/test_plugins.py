@@ -179,7 +179,7 @@ def test_registry_registers_lazily_and_suggests() -> None:
     colours: Registry[str] = Registry("colour", hint="see the palette")
     colours.register("red", "#f00")
     colours.register_lazy("sep", "os:sep")
-    colours.register_lazy("nowhere", "assay_no_such_module_abc:thing")
+    colours.register_lazy("nowhere", "assay_no_such_module_abc:thing", source="a plugin 1.0")
 
     @colours("blue")
     def blue() -> str:
@@ -207,10 +207,14 @@ def test_registry_turns_plugin_values_into_its_kind() -> None:
 
     lengths: Registry[int] = Registry("length", convert=convert)
     lengths.register_lazy("sep", "os:sep")
-    lengths.register_lazy("path", "os:path")
+    lengths.register_lazy("path", "os:path", source="a plugin 1.0")
     assert lengths.get("sep") == 1
-    with pytest.raises(PluginError, match="module is not text"):
+    with pytest.raises(PluginError, match="module is not text") as info:
         lengths.get("path")
+    assert info.value.hint is not None and "fix or uninstall a plugin" in info.value.hint
+    lengths.register_lazy("broken", "assay_no_such_module_abc:thing")  # assay's own: as it is
+    with pytest.raises(ModuleNotFoundError):
+        lengths.get("broken")
 
 
 def test_a_reader_for_a_new_file_type(tmp_path: Path) -> None:

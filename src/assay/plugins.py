@@ -80,8 +80,8 @@ class Registry(Generic[T]):
 
     ``kind`` names the values in messages ("unknown scorer 'x'"). ``group`` is the entry-point
     group (``assay.scorers``); ``None`` for a registry plugins cannot extend. ``convert`` turns
-    what a lazy target or an entry point loads, with its name, into a value (and may refuse it with a
-    :class:`PluginError`); ``normalize`` maps a user's spelling onto a name (``gpqa_diamond`` →
+    what a lazy target or an entry point loads (given with its name) into a value, and may
+    refuse it with a :class:`PluginError`; ``normalize`` maps a user's spelling onto a name (``gpqa_diamond`` →
     ``gpqa-diamond``). ``error`` is the exception class for an unknown name; ``hint`` ends its
     hint (say where names come from, ``see `assay tasks list```).
     """
@@ -150,16 +150,19 @@ class Registry(Generic[T]):
         return entry
 
     def load(self, entry: Entry[T]) -> T:
-        if entry.value is not None:
-            return entry.value
-        if entry.error is None and entry.loader is not None:
-            try:
-                loaded = entry.loader()
-                entry.value = self._convert(entry.name, loaded) if self._convert else loaded
-            except PluginError as exc:
-                entry.error = exc.message
-            except Exception as exc:  # a plugin may fail in any way; it must not take assay down
-                entry.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        """The entry's value, imported now if it is lazy. A plugin's failure is kept on the entry
+        and raised as a one-line :class:`PluginError`; one of assay's own (a bug, a missing
+        extra) is raised as it is."""
+        if entry.value is None and entry.error is None and entry.loader is not None:
+            if entry.builtin:
+                entry.value = self._build(entry)
+            else:
+                try:
+                    entry.value = self._build(entry)
+                except PluginError as exc:
+                    entry.error = exc.message
+                except Exception as exc:  # a plugin may fail any way; it must not take assay down
+                    entry.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if entry.value is None:
             raise PluginError(
                 f"the {self.kind} '{entry.name}' ({entry.target}, from {entry.source}) "
@@ -168,6 +171,11 @@ class Registry(Generic[T]):
                 "what is installed",
             )
         return entry.value
+
+    def _build(self, entry: Entry[T]) -> T:
+        assert entry.loader is not None
+        loaded = entry.loader()
+        return self._convert(entry.name, loaded) if self._convert else loaded
 
     def unknown(self, name: str) -> AssayError:
         """The error for a name nobody registered, with the nearest names."""
@@ -310,7 +318,7 @@ def _source(ep: metadata.EntryPoint) -> str:
 
 
 def _distribution(source: str) -> str:
-    return source.split(" ")[0] if source != BUILTIN else "it"
+    return source.rsplit(" ", 1)[0] if source != BUILTIN else "it"
 
 
 def _qualname(value: Any) -> str:
