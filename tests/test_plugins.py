@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+import assay
 from assay import plugins
 from assay.errors import ConfigError
+from assay.models.card import CardRequest, ModelCard
 from assay.plugins import PluginError, Registry
 from cli_util import run_assay
 
@@ -259,3 +261,34 @@ def test_capabilities_are_declared_or_read_once_from_old_attributes() -> None:
     found = capabilities_of(Undeclared())
     assert found.loglikelihood and found.constrained_decoding and not found.prompt_logprobs
     assert found.names() == ["log-likelihood", "constrained decoding"]
+
+
+def load(name: str, ctx: object) -> object:
+    """A provider module's ``load``: this test module stands in for a plugin's module."""
+    raise AssertionError("the card is built without loading a backend")
+
+
+def card(request: CardRequest) -> ModelCard:
+    return ModelCard(
+        address=request.address,
+        resolved=request.resolved,
+        provider=request.provider,
+        name=f"lab model {request.name}",
+        format="api",
+        notes=["described by the lab's own card builder"],
+    )
+
+
+def test_a_provider_module_with_a_card_builds_its_own_card() -> None:
+    from assay.models.registry import PROVIDERS, _as_provider
+
+    provider = _as_provider("lab", sys.modules[__name__])
+    assert provider.card == f"{__name__}:card" and provider.module == __name__
+    PROVIDERS.register("lab", provider, source="a test")
+    try:
+        built = assay.model_card("lab:x7", devices=[])
+    finally:
+        PROVIDERS.remove("lab")
+    assert built.name == "lab model x7" and built.provider == "lab" and built.memory is None
+    with pytest.raises(PluginError, match="int is not a provider"):
+        _as_provider("lab", 3)
