@@ -73,15 +73,12 @@ def _register(name: str, provider: Provider) -> None:
     PROVIDERS.register(name, provider, target=provider.module)
 
 
-_TRANSFORMERS = {
-    "needs": ("torch", "transformers"),
-    "install": "pip install torch==2.13.0 transformers",
-}
 _register(
     "hf",
     Provider(
         "assay.models.hf",
-        **_TRANSFORMERS,  # type: ignore[arg-type]
+        needs=("torch", "transformers"),
+        install="pip install torch==2.13.0 transformers",
         summary="transformers: a model folder, a .gguf file or ORG/NAME[@REV] from the "
         "Hugging Face cache (CPU/CUDA/MPS)",
         card="assay.models.card_local:card",
@@ -119,7 +116,8 @@ _register(
     "run",
     Provider(
         "assay.finetune.provider",
-        **_TRANSFORMERS,  # type: ignore[arg-type]
+        needs=("torch", "transformers"),
+        install="pip install torch==2.13.0 transformers",
         summary="a model trained with assay train: run:<run-id> (<workspace>/models/<run-id>)",
         card="assay.finetune.provider_card:card",
         hooks=("catalog",),
