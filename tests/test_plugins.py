@@ -22,42 +22,39 @@ from cli_util import run_assay
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BROKEN_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=70.1"]
-build-backend = "setuptools.build_meta"
+BROKEN_ENTRY_POINTS = """\
+[assay.providers]
+licensed = assay_broken_plugin.provider
 
-[project]
-name = "assay-broken-plugin"
-version = "0.2.0"
+[assay.scorers]
+needs_missing = assay_broken_plugin.metrics:score
 
-[project.entry-points."assay.providers"]
-licensed = "assay_broken_plugin.provider"
-
-[project.entry-points."assay.scorers"]
-needs_missing = "assay_broken_plugin.metrics:score"
-
-[project.entry-points."assay.tasks"]
-not-a-task = "assay_broken_plugin:NUMBER"
+[assay.tasks]
+not-a-task = assay_broken_plugin:NUMBER
 """
 
 
-def _broken_package(folder: Path) -> Path:
-    """A plugin whose provider raises on import, whose scorer needs a missing package and
-    whose task is not a task."""
-    package = folder / "src" / "assay_broken_plugin"
-    package.mkdir(parents=True)
-    (folder / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+def _install_broken_plugin(site: Path) -> None:
+    """A plugin whose provider raises on import, whose scorer needs a missing package and whose
+    task is not a task, laid out as pip leaves an installed package (its folder and its
+    ``.dist-info``); written directly, as building it would only repeat the example's build."""
+    package = site / "assay_broken_plugin"
+    package.mkdir()
     (package / "__init__.py").write_text("NUMBER = 42\n")
     (package / "provider.py").write_text('raise RuntimeError("no licence server\\nat all")\n')
     (package / "metrics.py").write_text("import assay_missing_dependency_xyz\n")
-    return folder
+    info = site / "assay_broken_plugin-0.2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: assay-broken-plugin\nVersion: 0.2.0\n"
+    )
+    (info / "entry_points.txt").write_text(BROKEN_ENTRY_POINTS)
 
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin and a broken one, installed by pip into a folder of their own (so the
-    test environment is left as it was)."""
+    """The example plugin, installed by pip into a folder of its own (so the test environment
+    is left as it was), and a broken one beside it."""
     work = tmp_path_factory.mktemp("plugins")
     example = work / "example"
     shutil.copytree(
@@ -70,7 +67,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [
             *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"),
             *("--no-build-isolation", "--target", str(site)),
-            *(str(example), str(_broken_package(work / "broken"))),
+            str(example),
         ],
         capture_output=True,
         text=True,
@@ -78,6 +75,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (site / "assay_example_plugin-0.1.0.dist-info" / "entry_points.txt").is_file()
+    _install_broken_plugin(site)
     return site
 
 
