@@ -31,6 +31,9 @@ needs_missing = assay_broken_plugin.metrics:score
 
 [assay.tasks]
 not-a-task = assay_broken_plugin:NUMBER
+
+[assay.commands]
+not-a-command = assay_broken_plugin:NUMBER
 """
 
 
@@ -108,7 +111,8 @@ def test_plugins_lists_each_entry_with_its_package() -> None:
     assert "FAILED RuntimeError: no licence server" in by_name["licensed"]
     assert "No module named 'assay_missing_dependency_xyz'" in by_name["needs_missing"]
     assert "int is not a task file or a TaskConfig" in by_name["not-a-task"]
-    assert len(lines) == 6
+    assert "int is not a click command" in by_name["not-a-command"]
+    assert len(lines) == 7
     entries = json.loads(_ok(["plugins", "--json"]))["entries"]
     assert {e["name"]: e["ok"] for e in entries} == {
         "echo": True,
@@ -117,6 +121,7 @@ def test_plugins_lists_each_entry_with_its_package() -> None:
         "needs_missing": False,
         "shout": True,
         "not-a-task": False,
+        "not-a-command": False,
     }
     everything = _ok(["plugins", "--all"])
     assert "assay.models.hf" in everything and "assay.finetune.recipes.sft" in everything
@@ -152,7 +157,12 @@ def test_a_broken_plugin_costs_one_line_and_only_itself() -> None:
         ["eval", "shout", "-m", "echo:upper", "--set", "scorers=[needs_missing]"]
     )
     assert code == 2 and "No module named 'assay_missing_dependency_xyz'" in err
-    assert "Traceback" not in err
+    # The command list shows the broken command as such; running it is one line.
+    code, out, _ = run_assay(["--help"])
+    assert code == 0 and "not-a-command" in out and "failed to load" in out
+    code, out, err = run_assay(["not-a-command"])
+    assert code == 2 and not out and len(err.strip().splitlines()) == 2
+    assert "int is not a click command" in err and "Traceback" not in err
 
 
 @pytest.mark.usefixtures("installed")
