@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Backend": "assay.models.protocol",
     "FakeBackend": "assay.models.fake",
     "model_card": "assay.models.card",
+    "installed_plugins": "assay.extensions",
     "Settings": "assay.config",
     "load_settings": "assay.config",
     "Workspace": "assay.workspace",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from assay import errors
     from assay.checks.contamination import check_contamination
     from assay.config import Settings, load_settings
+    from assay.extensions import installed_plugins
     from assay.finetune import train
     from assay.models.card import model_card
     from assay.models.facade import Model, load

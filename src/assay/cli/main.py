@@ -1,9 +1,9 @@
 """The ``assay`` command. Sub-commands live one module each and are imported only when run,
-so ``assay --help`` starts fast."""
+so ``assay --help`` starts fast. An installed plugin adds its own click commands through the
+entry-point group ``assay.commands``."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sqlite3
 import sys
@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from assay.errors import AssayError, AssayWarning
+from assay.plugins import PluginError, Registry
 
 # name -> (module, attribute, one-line help). The help is repeated here so listing commands
 # needs no import of heavy modules.
@@ -63,22 +64,59 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Finetune a model with a recipe (config file + overrides).",
     ),
     "report": ("assay.cli.report_cmd", "report", "Write a self-contained HTML report of a run."),
+    "plugins": (
+        "assay.cli.plugins_cmd",
+        "plugins",
+        "List installed plugins: what each adds and where it came from.",
+    ),
 }
+
+
+def _as_command(name: str, obj: Any) -> click.Command:
+    if not isinstance(obj, click.Command):
+        raise PluginError(f"{type(obj).__name__} is not a click command")
+    return obj
+
+
+COMMAND_REGISTRY: Registry[click.Command] = Registry(
+    "command", group="assay.commands", convert=_as_command
+)
+"""The sub-commands: the built-ins above (imported when run), then plugins' (``assay.commands``)."""
+for _name, (_module, _attr, _) in COMMANDS.items():
+    COMMAND_REGISTRY.register_lazy(_name, f"{_module}:{_attr}")
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return COMMAND_REGISTRY.names()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
-            return None
-        module, attr, _ = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attr)
-        return command
+        entry = COMMAND_REGISTRY.find(cmd_name)
+        return None if entry is None else COMMAND_REGISTRY.load(entry)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click (8.4+) suggests close names from the commands it holds; these are lazy.
+            name = getattr(exc, "command_name", None)
+            if name is None:
+                raise
+            raise type(exc)(name, possibilities=COMMAND_REGISTRY.names(), ctx=ctx) from None  # type: ignore[call-arg]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        rows = []
+        for entry in COMMAND_REGISTRY.entries():
+            if entry.builtin:
+                rows.append((entry.name, COMMANDS[entry.name][2]))
+                continue
+            try:
+                help_ = COMMAND_REGISTRY.load(entry).get_short_help_str(limit=60)
+            except PluginError:
+                help_ = "(failed to load: see `assay plugins`)"
+            rows.append((entry.name, f"{help_} [{entry.source}]"))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -44,6 +44,7 @@ from assay.evals.datasets import (
 )
 from assay.evals.scorers.numeric import normalize_number
 from assay.evals.truthfulqa_data import truthfulqa
+from assay.plugins import Registry
 
 PathLike = str | os.PathLike[str]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -673,7 +674,16 @@ def bbc_test_ids(
 # --------------------------------------------------------------------------------------------
 # Registry
 
-BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
+
+def _dataset_name(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+BUILTIN_DATASETS: Registry[Callable[..., Dataset]] = Registry(
+    "built-in dataset", group="assay.datasets", normalize=_dataset_name
+)
+"""Dataset loaders by name (``dataset: {builtin: NAME}``); plugins add theirs (``assay.datasets``)."""
+_LOADERS: dict[str, Callable[..., Dataset]] = {
     "gsm8k": gsm8k,
     "mmlu": mmlu,
     "gpqa-diamond": gpqa_diamond,
@@ -683,23 +693,21 @@ BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "crows-pairs": crows_pairs,
     "truthfulqa": truthfulqa,
 }
+for _name, _loader in _LOADERS.items():
+    BUILTIN_DATASETS.register(_name, _loader)
 
 
 def builtin_names() -> list[str]:
-    return list(BUILTIN_DATASETS)
+    return BUILTIN_DATASETS.names()
 
 
 def load_builtin(name: str, **options: Any) -> Dataset:
     """A built-in dataset by name (``gsm8k``, ``mmlu``, ...) with its loader's options."""
-    key = name.strip().lower().replace("_", "-")
-    loader = BUILTIN_DATASETS.get(key)
-    if loader is None:
-        near = difflib.get_close_matches(key, list(BUILTIN_DATASETS), n=3)
-        raise ConfigError(
-            f"no built-in dataset '{name}'",
-            hint=(f"did you mean {', '.join(near)}? " if near else "")
-            + f"built-in: {', '.join(BUILTIN_DATASETS)}",
-        )
+    key = _dataset_name(name)
+    found = BUILTIN_DATASETS.find(key)
+    if found is None:
+        raise ConfigError(f"no built-in dataset '{name}'", hint=BUILTIN_DATASETS.unknown(key).hint)
+    loader = BUILTIN_DATASETS.load(found)
     try:
         return loader(**options)
     except TypeError as e:

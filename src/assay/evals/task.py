@@ -27,6 +27,7 @@ from assay.errors import ConfigError
 from assay.evals.kinds.base import TaskKind, get_kind, kind_names
 from assay.evals.retrieval_step import RetrievalConfig
 from assay.evals.structured_kind import StructuredConfig, inline_schema
+from assay.plugins import PluginError, Registry
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 
@@ -163,20 +164,48 @@ def _validate(data: dict[str, Any], where: str, lines: dict[str, int] | None = N
     return validate(TaskConfig, data, where, lines=lines, hidden=["source_file"])
 
 
-def builtin_tasks() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.yaml"))}
+def _plugin_task(name: str, obj: Any) -> Path | TaskConfig:
+    """A plugin's task: a task YAML file (a path or a package resource), a :class:`TaskConfig`,
+    or a function returning one of those."""
+    if callable(obj) and not isinstance(obj, TaskConfig | Path):
+        obj = obj()
+    if isinstance(obj, TaskConfig):
+        return obj
+    if isinstance(obj, str | Path) or hasattr(obj, "read_text"):
+        path = Path(str(obj))
+        if not path.is_file():
+            raise PluginError(f"the task file {path} does not exist")
+        return path
+    raise PluginError(f"{type(obj).__name__} is not a task file or a TaskConfig")
+
+
+TASKS: Registry[Path | TaskConfig] = Registry(
+    "task", group="assay.tasks", convert=_plugin_task, hint="see `assay tasks list`"
+)
+"""Task name → its YAML file (or a :class:`TaskConfig`); plugins add theirs (``assay.tasks``)."""
+for _file in sorted(TASKS_DIR.glob("*.yaml")):
+    TASKS.register(_file.stem, _file)
+
+
+def builtin_tasks() -> dict[str, Path | TaskConfig]:
+    """Every named task: the built-in files, then installed plugins' tasks (any that fails to
+    load is left out; ``assay plugins`` says why)."""
+    return dict(TASKS.items())
 
 
 def load_task(name_or_path: str) -> TaskConfig:
     """A built-in task by name, or a task YAML file."""
     path = Path(name_or_path)
-    builtins = builtin_tasks()
-    if name_or_path in builtins:
-        path = builtins[name_or_path]
+    named = TASKS.find(name_or_path)
+    if named is not None:
+        found = TASKS.load(named)
+        if isinstance(found, TaskConfig):
+            return found.model_copy(deep=True)
+        path = found
     elif not path.exists():
         raise ConfigError(
             f"no task '{name_or_path}': not a built-in task and no such file",
-            hint=did_you_mean(name_or_path, builtins, n=3) + "see `assay tasks list`",
+            hint=did_you_mean(name_or_path, TASKS.names(), n=3) + "see `assay tasks list`",
         )
     if path.is_dir():
         raise ConfigError(
@@ -198,6 +227,7 @@ def load_task(name_or_path: str) -> TaskConfig:
 
 
 __all__ = [
+    "TASKS",
     "DatasetConfig",
     "ExtractConfig",
     "FewShotConfig",

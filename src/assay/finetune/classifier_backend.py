@@ -5,8 +5,8 @@ text and ``assay eval bbc-news -m run:bbc`` scores it like a prompted model, on 
 with the same extraction and scorers (and so ``assay compare`` pairs the two runs).
 
 A classifier was trained on the raw texts, not on an instruction prompt: it says so with
-``classifies_raw_input``, and the evaluation runner then hands it the task's ``input`` field
-instead of the rendered template. Given a chat, it classifies the last user message. Texts
+``classifies_raw_input`` among its capabilities, and the evaluation runner then hands it the
+task's ``input`` field instead of the rendered template. Given a chat, it classifies the last user message. Texts
 longer than the run's ``max_length`` are truncated, as in training. Regression runs return the
 number as text. Log-likelihood scoring is not something a classifier does and is refused.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnsupportedOperationError
+from assay.models.capabilities import Capabilities
 from assay.models.types import (
     GenerateRequest,
     Generation,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 class ClassifierBackend:
     provider = "run"
-    classifies_raw_input = True
+    capabilities = Capabilities(classifies_raw_input=True)
     """Evaluation gives this backend a task's raw ``input`` field, not the rendered prompt."""
 
     def __init__(self, folder: Path, workspace: Workspace | None = None, batch_size: int = 32):
@@ -67,7 +68,7 @@ class ClassifierBackend:
             fingerprint=self.fingerprint(),
             context_length=self.max_length,
             chat_template=False,
-            supports_loglikelihood=False,
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details={
                 "kind": "classifier",
                 "problem_type": config.problem_type,

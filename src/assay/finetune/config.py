@@ -28,20 +28,18 @@ from assay.config_errors import valid_keys
 from assay.config_file import (
     ConfigText,
     apply_overrides,
-    did_you_mean,
     parse_overrides,
     read_yaml_mapping,
     validate,
 )
 from assay.errors import ConfigError
+from assay.plugins import Registry
 
-RECIPES: dict[str, str] = {
-    "classifier": "assay.finetune.recipes.classifier",
-    "causal_lm": "assay.finetune.recipes.causal_lm",
-    "sft": "assay.finetune.recipes.sft",
-    "dpo": "assay.finetune.recipes.dpo",
-}
-"""Recipe name → module holding ``Config`` (a :class:`RecipeConfig`) and ``run(config, env)``."""
+RECIPES: Registry[Any] = Registry("recipe", group="assay.recipes")
+"""Recipe name → module holding ``Config`` (a :class:`RecipeConfig`) and ``run(config, env)``,
+imported on first use; plugins add theirs (``assay.recipes``)."""
+for _recipe in ("classifier", "causal_lm", "sft", "dpo"):
+    RECIPES.register_lazy(_recipe, f"assay.finetune.recipes.{_recipe}")
 
 NON_SEMANTIC: tuple[str, ...] = ("run_id", "progress", "device", "checkpoint")
 """Top-level fields left out of the config hash: they never change what is computed."""
@@ -193,15 +191,7 @@ def read_config_file(path: str | Path) -> ConfigText:
 
 
 def recipe_module(name: str) -> Any:
-    import importlib
-
-    module = RECIPES.get(name)
-    if module is None:
-        raise ConfigError(
-            f"unknown recipe '{name}'",
-            hint=did_you_mean(name, RECIPES) + f"recipes: {', '.join(RECIPES)}",
-        )
-    return importlib.import_module(module)
+    return RECIPES.get(name)
 
 
 def load_config(

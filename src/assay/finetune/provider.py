@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.finetune.provider_card import run_card as card
+from assay.finetune.provider_card import card
 from assay.finetune.runs import (
     CHECKPOINTS_DIR,
     is_classifier_run,

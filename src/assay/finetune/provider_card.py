@@ -22,7 +22,7 @@ from assay.errors import ModelNotFoundError
 from assay.models.memory import format_bytes, format_count
 
 if TYPE_CHECKING:
-    from assay.models.card import ModelCard
+    from assay.models.card import CardRequest, ModelCard
     from assay.workspace import Workspace
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -31,9 +31,20 @@ _INSTRUCTION_RECIPES = ("sft", "dpo")
 """Recipes that train on prompts and responses: the result follows instructions."""
 
 
+def card(request: CardRequest) -> ModelCard:
+    """The ``run`` provider's card builder: what ``run:<run-id>`` would load."""
+    return run_card(
+        request.name,
+        address=request.address,
+        resolved=request.resolved,
+        workspace=request.workspace,
+    )
+
+
 def run_card(name: str, *, address: str, resolved: str, workspace: Workspace) -> ModelCard:
     from assay.finetune.runs import MERGED_DIR, read_record, resolve_run
-    from assay.models.card import _folder_card, _folder_files
+    from assay.models.card_files import folder_files
+    from assay.models.card_folder import folder_card
 
     folder = resolve_run(name, workspace)
     record = read_record(folder) or {}
@@ -58,7 +69,7 @@ def run_card(name: str, *, address: str, resolved: str, workspace: Workspace) ->
         if recipe in _INSTRUCTION_RECIPES
         else []
     )
-    card = _folder_card(
+    card = folder_card(
         target, address=address, resolved=resolved, provider="run", evidence=evidence
     )
     card.name = folder.name
@@ -72,7 +83,7 @@ def run_card(name: str, *, address: str, resolved: str, workspace: Workspace) ->
         card.notes.insert(1, _adapter_note(lora, merged=target == folder / MERGED_DIR))
         if target != folder / MERGED_DIR:
             # What is on disk for this run is the adapter; the shape and memory are the base's.
-            card.files = _folder_files(folder)
+            card.files = folder_files(folder)
             card.size_bytes = sum(f.bytes for f in card.files)
             card.parameters_source = f"the base model's, {card.parameters_source}"
     return card
@@ -106,7 +117,7 @@ def _training_note(training: dict[str, Any]) -> str:
 
 
 def _adapter_summary(folder: Path) -> dict[str, Any]:
-    from assay.models.card import read_safetensors_header
+    from assay.models.card_files import read_safetensors_header
 
     try:
         cfg = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
@@ -148,4 +159,4 @@ def _adapter_note(lora: dict[str, Any], *, merged: bool) -> str:
     return note + "the first load merges it with the base model into merged/"
 
 
-__all__ = ["run_card"]
+__all__ = ["card", "run_card"]

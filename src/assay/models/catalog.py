@@ -168,7 +168,7 @@ def _package_entries() -> list[ModelEntry]:
 
 
 def _conversion_entries(workspace: Workspace) -> list[ModelEntry]:
-    from assay.models.card import conversion_quantization, conversion_source_name
+    from assay.models.card_files import conversion_quantization, conversion_source_name
 
     root = workspace.root / "conversions"
     out: list[ModelEntry] = []
@@ -212,7 +212,7 @@ def _provider_entries(workspace: Workspace) -> list[ModelEntry]:
     from assay.models.registry import PROVIDERS, provider_hook
 
     out: list[ModelEntry] = []
-    for provider in PROVIDERS:
+    for provider, _ in PROVIDERS.items():  # a plugin that fails to load is left out
         catalog = provider_hook(provider, "catalog")
         if catalog is not None:
             out.extend(catalog(workspace))

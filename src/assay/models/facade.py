@@ -3,7 +3,7 @@
 It adds, once for all backends: batching, the response cache, retries, context-length checks,
 token/latency/cost accounting and one call-log row per call. Backends stay small.
 
-A backend whose ``reports_finished`` is true takes ``generate(requests, on_finished=fn)`` and
+A backend whose capabilities include ``reports_finished`` takes ``generate(requests, on_finished=fn)`` and
 calls ``fn(index, generation)`` as each sequence of a batch is done; the facade caches it then,
 so an interruption late in a long batch loses only the sequences still being decoded.
 
@@ -31,6 +31,7 @@ from assay.errors import (
     UserError,
     WorkspaceError,
 )
+from assay.models.capabilities import Capabilities, capabilities_of
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -142,6 +143,11 @@ class Model:
     def context_length(self) -> int | None:
         return self.backend.context_length()
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do beyond generating (log-likelihood, constrained decoding, ...)."""
+        return capabilities_of(self.backend)
+
     def info(self) -> ModelInfo:
         return self.backend.info()
 
@@ -190,7 +196,7 @@ class Model:
             Generation,
             progress=progress,
             preview=items[0] if items else "",
-            early=bool(getattr(self.backend, "reports_finished", False)),
+            early=self.capabilities.reports_finished,
         )
         out = []
         for (pi, si, _), gen in zip(requests, results, strict=True):
@@ -333,12 +339,12 @@ class Model:
         has none unless the model adds a start token) and the ``top`` most likely tokens at each
         position. Needs a backend that scores prompts token by token (local models, or a
         server that echoes prompt log-probabilities)."""
-        score = getattr(self.backend, "prompt_logprobs", None)
-        if score is None:
+        if not self.capabilities.prompt_logprobs:
             raise UnsupportedOperationError(
                 f"{self.address} cannot list per-token log-probabilities",
                 hint="score with a local model (default, hf:PATH, gguf:FILE.gguf)",
             )
+        score = self.backend.prompt_logprobs  # type: ignore[attr-defined]
         texts = [texts] if isinstance(texts, str) else list(texts)
         keys = [self._key("token_scores", {"text": t, "top": top}, 0) for t in texts]
         return self._run_cached(

@@ -28,6 +28,7 @@ import yaml
 
 from assay.config_errors import yaml_problem
 from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
+from assay.models.capabilities import Capabilities
 from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
 from assay.models.types import (
     GenerateRequest,
@@ -88,7 +89,7 @@ class FakeBackend:
             context_length=self._context_length,
             chat_template=False,
             # Without scripted log-likelihoods its scores are placeholders (-1 per word).
-            supports_loglikelihood=bool(self.loglikelihoods),
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details={"replies": len(self.replies)},
         )
 
@@ -116,8 +117,19 @@ class FakeBackend:
             return str(reply.get("text", ""))
         return reply(prompt_text) if callable(reply) else reply
 
-    reports_finished = True
-    """``generate`` reports each reply as it is made (see :mod:`assay.models.facade`)."""
+    constrains_json_schema = False
+    """Set by a test to act as a backend that decodes under the schema."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the script allows: log-likelihoods when scripted, constrained decoding when a
+        test says so, prompt scores unless a test's subclass takes ``prompt_logprobs`` away."""
+        return Capabilities(
+            loglikelihood=bool(self.loglikelihoods),
+            prompt_logprobs=callable(getattr(self, "prompt_logprobs", None)),
+            constrained_decoding=self.constrains_json_schema,
+            reports_finished=True,
+        )
 
     def generate(
         self,

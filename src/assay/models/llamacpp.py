@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.errors import ContextLengthError, InvalidModelFileError
+from assay.models.capabilities import Capabilities
 from assay.models.gguf_meta import require_gguf
 from assay.models.protocol import render_plain_chat
 from assay.models.types import (
@@ -127,8 +128,11 @@ class LlamaCppBackend:
     """A GGUF model run by llama.cpp. Thread-safe: calls are serialised by a lock."""
 
     provider = "gguf"
-    constrains_json_schema = True
-    """Decodes under ``Sampling.json_schema`` with llama.cpp's grammar."""
+    capabilities = Capabilities(
+        loglikelihood=True,
+        prompt_logprobs=True,
+        constrained_decoding=True,  # llama.cpp's grammar
+    )
 
     def __init__(
         self,
@@ -249,7 +253,7 @@ class LlamaCppBackend:
             fingerprint=self.fingerprint(),
             context_length=self._n_ctx,
             chat_template=self._template is not None,
-            supports_loglikelihood=True,
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details={k: v for k, v in details.items() if v is not None},
         )
 

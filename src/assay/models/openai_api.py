@@ -93,6 +93,7 @@ from assay.errors import (
     UnsupportedOperationError,
     UserError,
 )
+from assay.models.capabilities import Capabilities
 from assay.models.protocol import OnFinished, render_plain_chat
 from assay.models.retry import CircuitBreaker, RetryPolicy, with_retries
 from assay.models.types import (
@@ -349,7 +350,7 @@ class OpenAIBackend:
             fingerprint=self.fingerprint(),
             context_length=self.context_length(),
             chat_template=True,
-            supports_loglikelihood=self._scoring_error is None,
+            supports_loglikelihood=self.capabilities.loglikelihood,
             details={
                 "base_url": self.base_url,
                 "owned_by": entry.get("owned_by"),
@@ -515,8 +516,15 @@ class OpenAIBackend:
             latency_s=time.perf_counter() - start,
         )
 
-    reports_finished = True
-    """``generate`` reports each answer as it arrives (see :mod:`assay.models.facade`)."""
+    @property
+    def capabilities(self) -> Capabilities:
+        """Log-likelihood until the server has refused to echo prompt log-probabilities."""
+        return Capabilities(
+            loglikelihood=self._scoring_error is None,
+            prompt_logprobs=True,
+            tools=True,
+            reports_finished=True,
+        )
 
     def generate(
         self,

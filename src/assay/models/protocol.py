@@ -4,9 +4,12 @@ Backends do the model work and nothing else. Batching across calls, the response
 token/cost accounting and the call log live once, in :class:`assay.models.facade.Model`.
 Every method takes a batch so backends can use it; ``generate`` receives one-sample requests
 (the facade expands ``n`` samples into separate, separately seeded and cached requests).
-A backend that can tell when each request of a batch is done sets ``reports_finished = True``
-and takes ``generate(requests, on_finished=fn)``, calling ``fn(index, generation)`` for each
-as it finishes; the facade caches those at once (see :mod:`assay.models.facade`).
+A backend declares what it can do beyond generating in ``capabilities``
+(:class:`~assay.models.capabilities.Capabilities`: log-likelihood, prompt log-probabilities,
+constrained decoding, tool calls, ...), and callers ask ``Model.capabilities``. One that can tell
+when each request of a batch is done declares ``reports_finished`` and takes
+``generate(requests, on_finished=fn)``, calling ``fn(index, generation)`` for each as it
+finishes; the facade caches those at once (see :mod:`assay.models.facade`).
 """
 
 from __future__ import annotations

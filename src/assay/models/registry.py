@@ -15,12 +15,15 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import MissingExtraError, ModelNotFoundError
+from assay.plugins import PluginError, Registry, import_target
 
 if TYPE_CHECKING:
     from assay.config import Settings
+    from assay.models.card import CardRequest, ModelCard
     from assay.models.protocol import Backend
     from assay.workspace import Workspace
 
@@ -34,41 +37,92 @@ class Provider:
     install: str = ""
     """The pip line that installs them."""
     summary: str = ""
+    card: str = "assay.models.card_backend:card"
+    """``module:function`` building a model's card from a
+    :class:`~assay.models.card.CardRequest`; by default the loaded backend describes itself."""
     hooks: tuple[str, ...] = ()
-    """Optional functions the module also has: ``card(name, *, address, resolved, workspace)``
-    (the card of a name that is not a local path) and ``catalog(workspace)`` (this provider's
-    models in a workspace, for ``assay models``)."""
+    """Optional functions the module also has: ``catalog(workspace)`` (this provider's models
+    in a workspace, for ``assay models``)."""
 
 
-PROVIDERS: dict[str, Provider] = {
-    "hf": Provider(
+def _as_provider(name: str, obj: Any) -> Provider:
+    """A plugin's provider: a :class:`Provider`, or a module with ``load`` (and maybe ``card``)."""
+    if isinstance(obj, Provider):
+        return obj
+    if isinstance(obj, ModuleType) and callable(getattr(obj, "load", None)):
+        card = f"{obj.__name__}:card" if callable(getattr(obj, "card", None)) else Provider.card
+        summary = (obj.__doc__ or "").strip().split("\n")[0]
+        hooks = ("catalog",) if callable(getattr(obj, "catalog", None)) else ()
+        return Provider(obj.__name__, summary=summary, card=card, hooks=hooks)
+    raise PluginError(
+        f"{type(obj).__name__} is not a provider: point the entry point at a Provider "
+        "or at a module with load(name, ctx)"
+    )
+
+
+PROVIDERS: Registry[Provider] = Registry(
+    "provider",
+    group="assay.providers",
+    convert=_as_provider,
+    error=ModelNotFoundError,
+)
+"""Address prefixes (``hf`` in ``hf:PATH``) to providers; plugins add theirs (``assay.providers``)."""
+
+
+def _register(name: str, provider: Provider) -> None:
+    PROVIDERS.register(name, provider, target=provider.module)
+
+
+_register(
+    "hf",
+    Provider(
         "assay.models.hf",
         needs=("torch", "transformers"),
         install="pip install torch==2.13.0 transformers",
         summary="transformers: a model folder, a .gguf file or ORG/NAME[@REV] from the "
         "Hugging Face cache (CPU/CUDA/MPS)",
+        card="assay.models.card_local:card",
     ),
-    "gguf": Provider(
+)
+_register(
+    "gguf",
+    Provider(
         "assay.models.llamacpp",
         needs=("llama_cpp",),
         install="pip install 'assay[llama]'  (compiles llama-cpp-python, ~6 min on 2 cores)",
         summary="llama.cpp: a quantised .gguf file",
+        card="assay.models.card_local:card",
     ),
-    "openai": Provider(
+)
+_register(
+    "openai",
+    Provider(
         "assay.models.openai_api",
         needs=("openai",),
         install="pip install openai",
         summary="any OpenAI-compatible server: MODEL or MODEL@BASE_URL",
+        card="assay.models.card_api:card",
     ),
-    "fake": Provider("assay.models.fake", summary="scripted replies for tests"),
-    "run": Provider(
+)
+_register(
+    "fake",
+    Provider(
+        "assay.models.fake",
+        summary="scripted replies for tests",
+        card="assay.models.card_backend:fake_card",
+    ),
+)
+_register(
+    "run",
+    Provider(
         "assay.finetune.provider",
         needs=("torch", "transformers"),
         install="pip install torch==2.13.0 transformers",
         summary="a model trained with assay train: run:<run-id> (<workspace>/models/<run-id>)",
-        hooks=("card", "catalog"),
+        card="assay.finetune.provider_card:card",
+        hooks=("catalog",),
     ),
-}
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +163,7 @@ def split_address(address: str) -> tuple[str, str]:
     if provider not in PROVIDERS:
         raise ModelNotFoundError(
             f"unknown provider '{provider}' in '{address}'",
-            hint=f"providers are: {', '.join(PROVIDERS)}",
+            hint=PROVIDERS.unknown(provider).hint,
         )
     if not name and provider != "fake":
         raise ModelNotFoundError(f"'{address}' names no model after '{provider}:'")
@@ -150,7 +204,7 @@ def local_path(name: str) -> Path:
 
 
 def check_extra(provider: str) -> None:
-    spec = PROVIDERS[provider]
+    spec = PROVIDERS.get(provider)
     for module in spec.needs:
         if importlib.util.find_spec(module) is None:
             raise MissingExtraError(f"the '{provider}' backend", module, spec.install)
@@ -171,15 +225,22 @@ def load_backend(address: str, ctx_factory: Callable[[str], BackendContext]) -> 
     """Import the provider and build its backend for an already alias-resolved address."""
     provider, name = split_address(address)
     check_extra(provider)
-    module = importlib.import_module(PROVIDERS[provider].module)
+    module = importlib.import_module(PROVIDERS.get(provider).module)
     backend: Backend = module.load(name, ctx_factory(address))
     return backend
+
+
+def card_builder(provider: str) -> Callable[[CardRequest], ModelCard]:
+    """The function that builds the cards of ``provider``'s models (imported now)."""
+    build: Callable[[CardRequest], ModelCard] = import_target(PROVIDERS.get(provider).card)
+    return build
 
 
 __all__ = [
     "PROVIDERS",
     "BackendContext",
     "Provider",
+    "card_builder",
     "check_extra",
     "load_backend",
     "local_path",

@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from assay.errors import ConfigError
+from assay.plugins import Registry
 
 
 class Extraction(BaseModel):
@@ -320,22 +321,16 @@ def first_ok(*extractors: Extractor | ExtractFn) -> Extractor:
     return Extractor(name, {"steps": [s.spec() for s in steps]}, fn=run)
 
 
-STRATEGIES: dict[str, Callable[..., Extraction]] = {
-    "last_number": last_number,
-    "choice_letter": choice_letter,
-    "regex": regex,
-    "json_field": json_field,
-    "answer_line": answer_line,
-}
+STRATEGIES: Registry[Callable[..., Extraction]] = Registry("extraction strategy")
+"""Strategy name → ``fn(text, **args) -> Extraction``; :meth:`Registry.register` adds one."""
+for _strategy in (last_number, choice_letter, regex, json_field, answer_line):
+    STRATEGIES.register(_strategy.__name__, _strategy)
 
 
 def get_extractor(strategy: str, **args: Any) -> Extractor:
     """An :class:`Extractor` by name; arguments are checked now, not at the first answer."""
     if strategy not in STRATEGIES:
-        raise ConfigError(
-            f"unknown extraction strategy '{strategy}'",
-            hint=f"choose from: {', '.join(STRATEGIES)}",
-        )
+        raise STRATEGIES.unknown(strategy)
     if strategy == "regex":
         if "pattern" not in args:
             raise ConfigError("the regex strategy needs a 'pattern'")

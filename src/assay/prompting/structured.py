@@ -322,7 +322,7 @@ def generate_structured(
     checked = load_schema(schema)
     settings = structured_sampling(sampling, checked)
     if show_schema is None:
-        show_schema = not getattr(model.backend, "constrains_json_schema", False)
+        show_schema = not model.capabilities.constrained_decoding
     chats = [
         schema_chat(p, checked, system, show_schema=show_schema) for p in _prompt_list(prompts)
     ]

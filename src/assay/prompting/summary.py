@@ -115,7 +115,7 @@ def update_summary(
     """
     from assay.prompting.structured import generate_structured
 
-    if getattr(model.backend, "constrains_json_schema", False):
+    if model.capabilities.constrained_decoding:
         max_attempts = 1
     prompt = summary_prompt(previous, exchange, schema)
     result = generate_structured(

@@ -325,7 +325,7 @@ def run_tools(
     if system is not None:
         chat = [Message(role="system", content=system), *[m for m in chat if m.role != "system"]]
     if mode == "auto":
-        mode = "api" if getattr(model.backend, "provider", "") == "openai" else "structured"
+        mode = "api" if model.capabilities.tools else "structured"
     run = ToolRun(
         run_id="tools-" + uuid.uuid4().hex[:12],
         answer=None,

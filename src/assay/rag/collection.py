@@ -21,7 +21,7 @@ from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thre
 from assay.rag.errors import CollectionError, EmbedderMismatchError
 from assay.rag.index import DenseMatrix, IndexFiles, SearchIndex, load_index
 from assay.rag.ingest import FileResult, IngestReport, expand_paths, ingest
-from assay.rag.readers import DEFAULT_MAX_MB, KINDS
+from assay.rag.readers import DEFAULT_MAX_MB, supported_suffixes
 from assay.rag.search import (
     MODES,
     RRF_K,
@@ -172,7 +172,7 @@ class Collection:
         raise CollectionError(
             f"nothing to add, so collection '{self.name}' was not created"
             + (f": {why}" if why else ": no supported file in " + ", ".join(map(str, paths))),
-            hint=f"supported types: {', '.join(sorted(KINDS))}",
+            hint=f"supported types: {', '.join(supported_suffixes())}",
         )
 
     def documents(self) -> list[DocumentInfo]:

@@ -25,9 +25,9 @@ from assay.rag.errors import DocumentError
 from assay.rag.quality import QualityReport, assess
 from assay.rag.readers import (
     DEFAULT_MAX_MB,
-    KINDS,
     check_size,
     check_supported,
+    kind_of,
     read_document,
 )
 from assay.rag.store import CollectionInfo, PreparedDocument, RagStore
@@ -130,7 +130,7 @@ def _walk(folder: Path) -> tuple[list[Path], list[FileResult]]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             f = Path(root) / name
-            if name.startswith(".") or f.suffix.lower() not in KINDS:
+            if name.startswith(".") or kind_of(f) is None:
                 continue
             if f.is_file():
                 found.append(f)

@@ -39,7 +39,7 @@ def scoring_model(model: Model | str) -> Model:
     from assay.models.facade import Model, load
 
     loaded = model if isinstance(model, Model) else load(model)
-    if not loaded.info().supports_loglikelihood:
+    if not loaded.capabilities.loglikelihood:
         hint = (
             "script them with 'loglikelihoods:' in a fake:SCRIPT.yaml, or score a local model "
             "(default, hf:PATH)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assay.errors import ModelNotFoundError
+from assay.models.capabilities import Capabilities
 from assay.models.fingerprint import file_sha256
 from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
 
 class HFBackend(Decoding, Scoring):
     """A transformers causal LM behind assay's backend protocol (see the package docstring)."""
+
+    capabilities = Capabilities(
+        loglikelihood=True,
+        prompt_logprobs=True,
+        constrained_decoding=True,  # see assay.models.constrain
+        reports_finished=True,
+    )
 
 
 def load(name: str, ctx: BackendContext) -> HFBackend:
