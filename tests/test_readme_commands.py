@@ -60,7 +60,13 @@ def test_the_pages_show_commands() -> None:
 
 
 @pytest.mark.parametrize(("page", "command"), CASES, ids=[c for _, c in CASES])
-def test_shown_command_parses(page: str, command: str) -> None:
+def test_shown_command_parses(page: str, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    check_parses(page, command)
+    # the pages teach today's spellings, not the deprecated ones
+    assert "deprecated" not in capsys.readouterr().err, f"{page}: `{command}`"
+
+
+def check_parses(page: str, command: str) -> None:
     try:
         parse(shlex.split(command)[1:])
     except click.exceptions.Exit as exc:  # --help, --version
