@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
+import assay
 from assay.docsgen import COMMAND, pages, stale
 from assay.docsgen.__main__ import main
 from assay.docsgen.fields import field_tables
@@ -108,5 +109,5 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     api = (tmp_path / "site/reference/python/index.html").read_text()
-    assert 'id="assay.evals.api.evaluate"' in api
+    assert f'id="{assay._EXPORTS["evaluate"]}.evaluate"' in api
     assert "assay eval" in (tmp_path / "site/reference/cli/index.html").read_text()
