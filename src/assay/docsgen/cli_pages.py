@@ -51,8 +51,9 @@ def old_spellings(root: click.Command) -> list[tuple[str, str, str]]:
         command = ctx.command
         if isinstance(command, Command):
             for rule in command.renamed:
-                old = f"`{rule.old}`" + (f" ({rule.why})" if rule.why else "")
-                rows.append((path, old, f"`{rule.new}`"))
+                value = " N" if rule.when is not None else ""  # a rule that reads the value
+                old = f"`{rule.old}{value}`" + (f" ({rule.why})" if rule.why else "")
+                rows.append((path, old, f"`{rule.new}{value}`"))
         for param in command.params:
             if isinstance(param.type, Words):
                 flag = param.opts[-1]
