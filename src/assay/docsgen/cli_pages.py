@@ -1,5 +1,11 @@
 """The command-line reference, from the commands' own ``--help``, and the table of old
-option spellings that still work (from the commands' ``renamed`` rules and choice words)."""
+option spellings that still work (from the commands' ``renamed`` rules and choice words).
+
+``python -m assay.docsgen.cli_pages`` prints both pages as JSON: :func:`assay.docsgen.pages`
+renders them in a fresh interpreter, because click caches state on command objects (the help
+option) and plugins may add commands, so a process that has already run commands could print
+another ``--help`` than a user sees.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,8 @@ def walk(
     command: click.Command, name: str = "assay", parent: click.Context | None = None
 ) -> Iterator[tuple[str, click.Context]]:
     """``(command path, context)`` for a command and every sub-command below it."""
-    ctx = click.Context(
-        command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH
-    )
+    settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(command, info_name=name, parent=parent, **settings)
     yield ctx.command_path, ctx
     if isinstance(command, click.Group):
         for sub_name in command.list_commands(ctx):
@@ -95,6 +100,18 @@ the next release.
 def vocabulary_page(root: click.Command) -> str:
     rows = [f"| `{path}` | {old} | {new} |" for path, old, new in old_spellings(root)]
     return VOCABULARY + "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    import json
+
+    from assay.cli.main import cli
+
+    print(json.dumps({"cli": cli_reference(cli), "vocabulary": vocabulary_page(cli)}))
+
+
+if __name__ == "__main__":
+    main()
 
 
 __all__ = ["cli_reference", "help_text", "old_spellings", "vocabulary_page", "walk"]
