@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 import assay
+import assay.docsgen
 from assay.docsgen import COMMAND, pages, stale
 from assay.docsgen.__main__ import main
 from assay.docsgen.fields import field_tables
@@ -33,8 +34,12 @@ def test_generated_pages_are_current(built: dict[str, str]) -> None:
 
 
 def test_check_names_the_page_and_the_command(
-    built: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    built: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(assay.docsgen, "pages", lambda: built)  # generated once, above
     for path, text in built.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text, encoding="utf-8")
