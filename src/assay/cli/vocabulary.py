@@ -4,7 +4,8 @@ A flag means the same thing in every command (``-m`` is the model, ``-k`` the pa
 retrieved, ``--mode`` the search mode, ``-o`` the output file, ``KEY=VALUE`` an override).
 Spellings that used to differ keep working for one release: :class:`Command` rewrites an old
 option name before click parses the line, and :class:`Words` maps an old choice word, each
-printing one ``warning: ... is deprecated`` line on stderr. ``docs/cli/vocabulary.md`` lists them.
+printing one ``warning: ... is deprecated`` line on stderr. ``docs/reference/cli-vocabulary.md``
+lists them (generated from these rules); ``docs/design/cli-vocabulary.md`` says why.
 """
 
 from __future__ import annotations
