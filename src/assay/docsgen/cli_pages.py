@@ -1,11 +1,5 @@
 """The command-line reference, from the commands' own ``--help``, and the table of old
-option spellings that still work (from the commands' ``renamed`` rules and choice words).
-
-``python -m assay.docsgen.cli_pages`` prints both pages as JSON: :func:`assay.docsgen.pages`
-renders them in a fresh interpreter, because click caches state on command objects (the help
-option) and plugins may add commands, so a process that has already run commands could print
-another ``--help`` than a user sees.
-"""
+option spellings that still work (from the commands' ``renamed`` rules and choice words)."""
 
 from __future__ import annotations
 
@@ -100,18 +94,6 @@ the next release.
 def vocabulary_page(root: click.Command) -> str:
     rows = [f"| `{path}` | {old} | {new} |" for path, old, new in old_spellings(root)]
     return VOCABULARY + "\n".join(rows) + "\n"
-
-
-def main() -> None:
-    import json
-
-    from assay.cli.main import cli
-
-    print(json.dumps({"cli": cli_reference(cli), "vocabulary": vocabulary_page(cli)}))
-
-
-if __name__ == "__main__":
-    main()
 
 
 __all__ = ["cli_reference", "help_text", "old_spellings", "vocabulary_page", "walk"]
