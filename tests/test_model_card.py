@@ -309,7 +309,7 @@ def test_verdicts_with_injected_free_memory() -> None:
     joined = " ".join(nofit.advice)
     assert "bf16" in joined
     assert "llama.cpp" in joined
-    assert "--context" in joined
+    assert "--context-tokens" in joined
 
     hopeless = model_card("default", devices=ram(100 * MiB)).verdicts[0]
     assert hopeless.status == "will not fit"
@@ -318,7 +318,7 @@ def test_verdicts_with_injected_free_memory() -> None:
     # a shorter context is what fits when the KV cache is the problem
     short = model_card("default", context=8192, batch=8, devices=ram(3 * GiB)).verdicts[0]
     assert short.status == "will not fit"
-    assert any("--context" in tip for tip in short.advice)
+    assert any("--context-tokens" in tip for tip in short.advice)
     assert "a smaller batch" in short.advice
 
 
@@ -451,7 +451,9 @@ def _junk_gguf(tmp: Path) -> str:
 
 # -- the CLI -------------------------------------------------------------------------------------
 def test_cli_info_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["models", "info", "default", "--json", "--context", "2048"], capsys)
+    code, out, _ = run_cli(
+        ["models", "info", "default", "--json", "--context-tokens", "2048"], capsys
+    )
     assert code == 0
     data = json.loads(out)
     card = ModelCard.model_validate(data)

@@ -1,5 +1,5 @@
 """The retrieval step of evaluation tasks: passages rendered into the template, provenance per
-sample and per run, the --rag/--no-rag/--k overrides, and a paired comparison of the RAG and
+sample and per run, the -c/--no-rag/-k overrides, and a paired comparison of the RAG and
 no-RAG variants of one task. The answers exist only in a small collection of text notes; the
 model is a scripted fake that answers only from what its prompt contains."""
 
@@ -174,7 +174,7 @@ def test_cli_rag_switches_and_compare(ws: Workspace, capsys: pytest.CaptureFixtu
     runner = CliRunner()
     path = task_path(ws)
     ids = []
-    for flags in (["--no-rag"], ["--rag", "notes", "--k", "1", "--rag-mode", "hybrid"]):
+    for flags in (["--no-rag"], ["-c", "notes", "-k", "1", "--mode", "hybrid"]):
         out = runner.invoke(cli, ["eval", path, "-m", "fake:", "--json", "--rerun", *flags])
         assert out.exit_code == 0, out.output
         ids.append(json.loads(out.stdout)[0]["id"])
@@ -195,7 +195,7 @@ def test_cli_rag_switches_and_compare(ws: Workspace, capsys: pytest.CaptureFixtu
 
     # an unknown collection is a one-line error, not a traceback
     with pytest.raises(SystemExit) as exit_:
-        main(["eval", path, "-m", "fake:", "--rag", "nope"])
+        main(["eval", path, "-m", "fake:", "--collection", "nope"])
     assert exit_.value.code == 2
     assert "error: no collection named 'nope'" in capsys.readouterr().err
 
@@ -205,7 +205,7 @@ def test_bad_retrieval_configs(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="contradict"):
         with_cli_overrides(task, collection="notes", off=True)
     plain = task.model_copy(update={"retrieval": None})
-    with pytest.raises(UserError, match="need --rag"):
+    with pytest.raises(UserError, match="need -c/--collection"):
         with_cli_overrides(plain, k=3)
     assert with_cli_overrides(plain, off=True).retrieval is None
     added = with_cli_overrides(plain, collection="notes")

@@ -65,13 +65,20 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    """Short names for model addresses, added to the built-in ones (``default``, ``smollm2``)."""
     prices: dict[str, Price] = Field(default_factory=dict)
+    """Per-model prices, for the costs ``assay log`` and every run report."""
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Where local models run (``$ASSAY_DEVICE``); auto picks CUDA, then MPS, then the CPU."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight precision of local models (``$ASSAY_DTYPE``)."""
     batch_size: int = 8
+    """Prompts per model call in batched work (``$ASSAY_BATCH_SIZE``)."""
     cache: bool = True
+    """Reuse identical model calls, keyed by model, request and sampling (``$ASSAY_CACHE``)."""
     seed: int = 0
+    """The seed of llama.cpp's own sampler context (``gguf:`` models)."""
 
     def price_for(self, name: str) -> Price:
         return self.prices.get(name, Price())

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from assay.cli.vocabulary import model_option, pick_model
+
 if TYPE_CHECKING:
     from assay.prompting.conversation import Conversation
 
@@ -59,8 +61,9 @@ def chat() -> None:
 
 @chat.command("talk", short_help="Talk to a model, or resume a conversation (the default).")
 @click.argument("model", required=False)
-@click.option("--system", default=None, help="A system prompt for the whole conversation.")
-@click.option("--temperature", default=0.0, show_default=True, type=float)
+@model_option
+@click.option("-s", "--system", default=None, help="A system prompt for the whole conversation.")
+@click.option("-t", "--temperature", default=0.0, show_default=True, type=float)
 @click.option("--max-tokens", default=256, show_default=True, type=int)
 @click.option("--seed", default=None, type=int)
 @click.option("--resume", "resume_id", metavar="ID", help="Continue a stored conversation.")
@@ -74,6 +77,7 @@ def chat() -> None:
 def talk(
     ctx: click.Context,
     model: str | None,
+    model_option: str | None,
     system: str | None,
     temperature: float,
     max_tokens: int,
@@ -83,6 +87,8 @@ def talk(
     pin: tuple[str, ...],
 ) -> None:
     """Talk to MODEL (default: the bundled SmolLM2), or resume a conversation."""
+    if model is not None or model_option is not None:
+        model = pick_model(model, model_option)
     from assay.cli.common import load_model, workspace
     from assay.models.types import Sampling
     from assay.prompting.conversation import Conversation
@@ -205,7 +211,7 @@ def _command(conv: Conversation, text: str) -> bool:
 
 
 @chat.command("list")
-@click.option("--limit", default=20, show_default=True, type=int)
+@click.option("-n", "--limit", default=20, show_default=True, type=int, help="How many at most.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(limit: int, as_json: bool) -> None:
     """Stored conversations, most recently used first."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from assay.cli.vocabulary import Command, Renamed
+
 
 @click.group()
 def check() -> None:
@@ -40,7 +42,11 @@ def _task_or_run(name: str) -> tuple[Any, Any]:
     return TaskConfig.model_validate(run.config), run
 
 
-@check.command("contamination")
+@check.command(
+    "contamination",
+    cls=Command,
+    renamed=(Renamed("-n", "--ngram", why="-n counts results in other commands"),),
+)
 @click.argument("task_or_run")
 @click.option(
     "--against",
@@ -49,7 +55,7 @@ def _task_or_run(name: str) -> tuple[Any, Any]:
     required=True,
     help="Training data to check against: a file or folder (text, Markdown, JSONL, CSV); repeatable.",
 )
-@click.option("-n", "--ngram", default=13, show_default=True, help="Words per n-gram.")
+@click.option("--ngram", default=13, show_default=True, help="Words per n-gram.")
 @click.option("--limit", type=int, help="Check the first N items (the seeded sample eval uses).")
 @click.option(
     "-o",

@@ -6,18 +6,34 @@ from typing import Any
 
 import click
 
-from assay.cli.prompt_opts import SELECT
+from assay.cli.prompt_opts import COT, SELECT
+from assay.cli.vocabulary import (
+    COT_WORDS,
+    SEARCH_MODES,
+    SELECT_WORDS,
+    Command,
+    Renamed,
+    override_arguments,
+)
+
+RENAMED = (
+    Renamed("--rag", "--collection"),
+    Renamed("--k", "-k"),
+    Renamed("--rag-mode", "--mode"),
+)
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key.path=value`` pairs; values are YAML (numbers, lists, null); ``key=`` is unset."""
+    """``key.path=value`` overrides (arguments or ``--set``); values are YAML (numbers, lists,
+    null); ``key=`` is unset."""
     from assay.config_file import parse_overrides
 
-    return parse_overrides(values, flag="--set", blank=None, example="--set fewshot.k=3")
+    return parse_overrides(values, flag="override", blank=None, example="fewshot.k=3")
 
 
-@click.command(name="eval")
+@click.command(name="eval", cls=Command, renamed=RENAMED)
 @click.argument("task")
+@override_arguments
 @click.option(
     "-m",
     "--model",
@@ -31,46 +47,47 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--shots", type=int, default=None, help="Few-shot examples per item.")
 @click.option(
     "--select",
-    type=click.Choice(list(SELECT)),
+    type=SELECT_WORDS,
     default=None,
     help="How --shots picks examples, as in `assay generate`. random (the task default): a "
-    "seeded draw per item; fixed (or first): the same K for every item (their tokens are then "
+    "seeded draw per item; fixed: the same K for every item (their tokens are then "
     "run once, not per item); similar: the K most similar to the item.",
 )
 @click.option(
     "--cot",
-    type=click.Choice(["off", "step_by_step", "reason_then_answer"]),
+    type=COT_WORDS,
     default=None,
-    help="Chain-of-thought mode.",
+    help="Chain of thought, as in `assay generate`: step adds 'Let's think step by step.'; "
+    "reason-then-answer asks for reasoning and a last 'Answer:' line (default: the task's).",
 )
 @click.option(
     "--seed", type=int, default=None, help="Seed for sampling, few-shot choice and --limit."
-)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any task key, e.g. --set dataset.options.path=data/pubmedqa",
 )
 @click.option(
     "--skip-invalid", is_flag=True, help="Skip rows with missing fields instead of refusing."
 )
 @click.option("--rerun", is_flag=True, help="Run again even if an identical finished run exists.")
 @click.option(
-    "--rag", "rag", default=None, metavar="COLLECTION", help="Retrieve passages from a collection."
+    "-c",
+    "--collection",
+    "rag",
+    default=None,
+    metavar="COLLECTION",
+    help="Retrieve passages from this document collection into the prompt, as `assay ask` does.",
 )
 @click.option("--no-rag", is_flag=True, help="Turn the task's retrieval off (passages empty).")
-@click.option("--k", "rag_k", type=int, default=None, help="Passages retrieved per sample.")
+@click.option("-k", "rag_k", type=int, default=None, help="Passages retrieved per sample.")
 @click.option(
-    "--rag-mode",
-    type=click.Choice(["hybrid", "bm25", "dense", "mmr"]),
+    "--mode",
+    "rag_mode",
+    type=click.Choice(SEARCH_MODES),
     default=None,
-    help="Search mode for --rag (default: the task's, else hybrid).",
+    help="Search mode for retrieval (default: the task's, else hybrid).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON.")
 def eval_(
     task: str,
+    overrides: tuple[str, ...],
     models: tuple[str, ...],
     limit: int | None,
     shots: int | None,
@@ -88,15 +105,18 @@ def eval_(
 ) -> None:
     """Evaluate MODEL(s) on TASK (a built-in name or a task.yaml).
 
+    KEY=VALUE arguments (or --set KEY=VALUE) override any key of the task, as
+    `assay train` overrides a recipe's.
+
     \b
     Every finished sample is committed: kill it and run the same command to resume.
     Metrics come with 95% confidence intervals; compare runs with `assay compare`.
       assay eval mmlu-science --limit 200
-      assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason_then_answer
+      assay eval gsm8k -m default -m openai:gpt-4o-mini --limit 100 --cot reason-then-answer
       assay eval bbc-news --shots 3 --limit 100
       assay eval mmlu-science --shots 5 --select fixed   # one example set for all: faster
-      assay eval pubmedqa --set dataset.options.path=../shared/data/pubmedqa
-      assay eval qa.yaml --rag papers --k 4     # and --no-rag, then assay compare the two
+      assay eval pubmedqa dataset.options.path=../shared/data/pubmedqa
+      assay eval qa.yaml -c papers -k 4     # and --no-rag, then assay compare the two
     """
     from assay.cli.common import echo_json, load_model
     from assay.evals.retrieval_step import with_cli_overrides
@@ -104,16 +124,16 @@ def eval_(
     from assay.evals.task import load_task
     from assay.reports.text import format_metrics
 
-    overrides = parse_sets(sets)
+    changes = parse_sets(overrides + sets)
     if shots is not None:
-        overrides["fewshot.k"] = shots
+        changes["fewshot.k"] = shots
     if select is not None:
-        overrides["fewshot.method"] = SELECT[select]
+        changes["fewshot.method"] = SELECT[select]
     if cot is not None:
-        overrides["cot"] = cot
+        changes["cot"] = COT[cot]
     if seed is not None:
-        overrides["seed"] = seed
-    config = load_task(task).with_overrides(**overrides) if overrides else load_task(task)
+        changes["seed"] = seed
+    config = load_task(task).with_overrides(**changes) if changes else load_task(task)
     config = with_cli_overrides(config, collection=rag, k=rag_k, mode=rag_mode, off=no_rag)
     results = []
     for address in models:

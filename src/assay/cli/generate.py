@@ -11,6 +11,7 @@ import click
 
 from assay.cli import common
 from assay.cli.prompt_opts import EPILOG, given_options, prompt_options, report_extraction
+from assay.cli.vocabulary import Command, Renamed, model_option, pick_model
 
 if TYPE_CHECKING:
     from assay.models.facade import Model
@@ -53,17 +54,20 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-@click.command("generate", epilog=EPILOG)
-@click.argument("model")
+# `-m N` was the token limit; `-m` is the model in every command now.
+RENAMED = (Renamed("-m", "--max-tokens", when=str.isdigit, why="-m is the model now"),)
+
+
+@click.command("generate", epilog=EPILOG, cls=Command, renamed=RENAMED)
+@click.argument("model", required=False)
 @click.argument("prompt", required=False)
+@model_option
 @click.option("-s", "--system", help="System prompt (replaces a template's system turn).")
 @click.option(
     "-t", "--temperature", type=float, default=0.0, show_default=True, help="0 is greedy."
 )
 @click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus sampling mass.")
-@click.option(
-    "-m", "--max-tokens", type=int, default=256, show_default=True, help="New tokens at most."
-)
+@click.option("--max-tokens", type=int, default=256, show_default=True, help="New tokens at most.")
 @click.option("--seed", type=int, help="Sampling seed (sample i of -n uses seed + i).")
 @click.option("--stop", multiple=True, help=r"Stop sequence; repeatable. '\n' means a newline.")
 @click.option("-n", "n", type=int, default=1, show_default=True, help="Samples per prompt.")
@@ -84,12 +88,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Template variable; KEY=@file reads a file.",
 )
 @click.option(
+    "-i",
     "--input",
     "input_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Run the template over each row of a .jsonl or .csv file.",
 )
 @click.option(
+    "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSONL file for --input results.",
@@ -113,8 +119,9 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 @prompt_options
 def generate(
-    model: str,
+    model: str | None,
     prompt: str | None,
+    model_option: str | None,
     system: str | None,
     temperature: float,
     top_p: float,
@@ -135,6 +142,8 @@ def generate(
 ) -> None:
     """Generate text from MODEL for PROMPT (or standard input).
 
+    MODEL comes first, or as -m MODEL anywhere on the line.
+
     By default the prompt is sent as a chat, [system?, user], through the model's own chat
     template; --raw sends the text exactly as typed. A single completion streams to the terminal;
     a one-line summary (tokens in/out, latency, tokens/s, cost) goes to stderr. Every call is
@@ -143,7 +152,7 @@ def generate(
     \b
     Examples:
       assay generate default "Why is the sky blue?"
-      echo "Summarise: ..." | assay generate default --max-tokens 100
+      echo "Summarise: ..." | assay generate -m default --max-tokens 100
       assay generate default "Name a colour." -n 3 -t 0.8 --seed 1
       assay generate default "2 + 2 =" --raw --stop '\\n'
       assay generate default "Hi" --system "Answer in French." --json
@@ -171,6 +180,15 @@ def generate(
     """
     from assay.models.types import Sampling
 
+    if model_option is not None:
+        # `-m MODEL "prompt"`: the one argument given is the prompt.
+        if prompt is not None:
+            raise click.UsageError(
+                f"-m {model_option} gives the model, so one argument (the PROMPT) at most; "
+                f"got '{model}' and '{prompt}'"
+            )
+        model, prompt = model_option, model
+    model = pick_model(model, None)
     sampling = Sampling(
         max_tokens=max_tokens,
         temperature=temperature,

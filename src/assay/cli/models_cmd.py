@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from assay.cli.common import echo_json, settings, workspace
+from assay.cli.vocabulary import Command, Renamed, model_option, pick_model
 
 
 @click.group("models")
@@ -13,19 +14,33 @@ def models() -> None:
     convert a GGUF model to a transformers folder for other tools."""
 
 
-@models.command("info")
-@click.argument("model", default="default")
+@models.command(
+    "info",
+    cls=Command,
+    # --context is the text before a continuation in `assay score`; --batch-size as in generate.
+    renamed=(Renamed("--context", "--context-tokens"), Renamed("--batch", "--batch-size")),
+)
+@click.argument("model", required=False)
+@model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 @click.option(
-    "--context",
+    "--context-tokens",
+    "context",
     type=click.IntRange(min=1),
     default=None,
     help="Context length for the KV-cache estimate (default: the model's).",
 )
 @click.option(
-    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Sequences at once."
+    "--batch-size",
+    "batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sequences at once, for the KV-cache estimate.",
 )
-def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
+def info(
+    model: str | None, model_option: str | None, as_json: bool, context: int | None, batch: int
+) -> None:
     """Show the card of MODEL (an alias, a path, or provider:name; default: the bundled model).
 
     \b
@@ -35,12 +50,13 @@ def info(model: str, as_json: bool, context: int | None, batch: int) -> None:
 
     \b
     Examples:
-      assay models info default --context 4096 --batch 8
+      assay models info default --context-tokens 4096 --batch-size 8
       assay models info hf:HuggingFaceTB/SmolLM2-360M-Instruct@main   # from the HF cache
       assay models info run:my-lora --json                            # a trained model
     """
     from assay.models.card import model_card, render_card
 
+    model = pick_model(model, model_option, default="default")
     ws = workspace()
     card = model_card(model, context=context, batch=batch, settings=settings(ws), workspace=ws)
     if as_json:
@@ -65,8 +81,9 @@ def list_(as_json: bool) -> None:
 
 
 @models.command("convert")
-@click.argument("model", default="default")
-def convert(model: str) -> None:
+@click.argument("model", required=False)
+@model_option
+def convert(model: str | None, model_option: str | None) -> None:
     """Convert a GGUF model to a transformers (safetensors) folder once; print where it is.
 
     \b
@@ -78,5 +95,6 @@ def convert(model: str) -> None:
     """
     from assay.models.gguf_convert import transformers_folder
 
+    model = pick_model(model, model_option, default="default")
     ws = workspace()
     click.echo(str(transformers_folder(model, settings(ws), ws)))

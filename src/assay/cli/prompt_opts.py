@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from assay.cli.vocabulary import COT_WORDS, SELECT_WORDS
+
 if TYPE_CHECKING:
     from assay.prompting.extract import Extraction
     from assay.prompting.shaping import PromptShaping
@@ -52,7 +54,7 @@ def prompt_options(fn: F) -> F:
         ),
         click.option(
             "--select",
-            type=click.Choice(["fixed", "random", "similar"]),
+            type=SELECT_WORDS,
             default="fixed",
             show_default=True,
             help="fixed: the first k; random: seeded per item; similar: nearest by embedding.",
@@ -73,7 +75,7 @@ def prompt_options(fn: F) -> F:
         ),
         click.option(
             "--cot",
-            type=click.Choice(["off", "step", "reason-then-answer"]),
+            type=COT_WORDS,
             default="off",
             show_default=True,
             help="Chain of thought: step adds 'Let's think step by step.'; reason-then-answer "

@@ -11,7 +11,15 @@ import click
 
 
 @click.command()
-@click.argument("args", nargs=-1, required=True, metavar="MODEL... [TEXT]")
+@click.argument("args", nargs=-1, metavar="MODEL... [TEXT]")
+@click.option(
+    "-m",
+    "--model",
+    "model_options",
+    multiple=True,
+    metavar="MODEL",
+    help="A model to score with; repeat for several. With -m, the only argument is the TEXT.",
+)
 @click.option(
     "-i",
     "--input",
@@ -42,6 +50,7 @@ import click
 )
 def score(
     args: tuple[str, ...],
+    model_options: tuple[str, ...],
     input_path: str | None,
     split: str,
     context: str | None,
@@ -57,6 +66,7 @@ def score(
     token-weighted; long texts are scored in context-sized windows):
       assay score default "The cat sat on the mat."
       assay score default --input held_out.txt -o ppl.csv
+      assay score -m default -m run:RUN_ID -i held_out.txt     # models with -m, as elsewhere
     \b
     Several models on the same texts: each one's perplexity, and each later model against
     the first, paired text by text (mean log-perplexity difference, bootstrap interval,
@@ -78,9 +88,18 @@ def score(
         raise UserError(
             f"cannot write scores to '{output.name}'", hint="use a .json or .csv file name"
         )
-    models = list(args)
-    text: str | None = None
-    if input_path is None and continuation is None:
+    models, given = (list(model_options), list(args)) if model_options else (list(args), [])
+    if not models:
+        raise click.UsageError("no model given: give MODEL as the first argument, or -m MODEL")
+    if len(given) > 1:
+        raise UserError(
+            f"with -m the models are given, so one TEXT argument at most; got {len(given)}",
+            hint="quote a text that has spaces",
+        )
+    text: str | None = given[0] if given else None
+    if text is not None and (input_path is not None or continuation is not None):
+        raise UserError("give either a TEXT argument or --input/--context, not both")
+    if text is None and input_path is None and continuation is None:
         if len(models) < 2:
             raise UserError(
                 "nothing to score: give a model and a text, --input FILE, or "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from assay.cli.vocabulary import model_option, pick_model
+
 
 @click.command("serve")
-@click.argument("model")
+@click.argument("model", required=False)
+@model_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -34,7 +37,8 @@ import click
     show_default=True,
 )
 def serve(
-    model: str,
+    model: str | None,
+    model_option: str | None,
     host: str,
     port: int,
     api_key: str | None,
@@ -59,6 +63,8 @@ def serve(
       assay serve hf:./my-model --port 8080 --api-key secret --name my-model
     """
     from assay.serve.app import serve as run
+
+    model = pick_model(model, model_option)
 
     run(
         model,

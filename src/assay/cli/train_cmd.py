@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from assay.cli.vocabulary import override_arguments
+
 
 @click.command("train")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.argument("overrides", nargs=-1)
+@override_arguments
 @click.option(
     "--fresh", is_flag=True, help="Discard this run's checkpoints and outputs; start over."
 )
@@ -19,6 +21,7 @@ import click
 def train(
     config: str,
     overrides: tuple[str, ...],
+    sets: tuple[str, ...],
     fresh: bool,
     show_config: bool,
     quiet: bool,
@@ -27,7 +30,7 @@ def train(
     """Finetune a model with the recipe named in CONFIG (a YAML file).
 
     \b
-    Overrides use dotted keys, values are YAML:
+    Overrides use dotted keys, values are YAML (KEY=VALUE, or --set KEY=VALUE as in eval):
       assay train examples/finetune/classifier-bbc.yaml optim.epochs=1 data.limit=200
     Recipes: classifier, causal_lm, sft, dpo (see docs/finetuning.md).
 
@@ -44,6 +47,8 @@ def train(
     """
     from assay.finetune import load_config
     from assay.finetune import train as run_training
+
+    overrides = overrides + sets
 
     if show_config:
         import yaml

@@ -11,7 +11,7 @@ the hits, numbered, into a template variable, so the same task runs with and wit
 The template reads the passages as ``{{ context }}`` (``{% if context %}...{% endif %}`` keeps
 one template for both variants). Each sample record stores what was retrieved (chunk ids,
 documents, pages, scores) under ``retrieval``; the run's provenance stores the collection's
-identity (embedder, size, generation). ``assay eval TASK --rag NAME`` / ``--no-rag`` / ``--k``
+identity (embedder, size, generation). ``assay eval TASK -c NAME`` / ``--no-rag`` / ``-k``
 switch it from the command line; ``assay compare`` then pairs the two runs sample by sample.
 
 With relevance judgements in the data (e.g. the ``chunk_id`` column written by ``assay docs
@@ -248,12 +248,12 @@ def with_cli_overrides(
     mode: str | None = None,
     off: bool = False,
 ) -> TaskConfig:
-    """``assay eval --rag NAME / --k N / --rag-mode M / --no-rag`` applied to a task.
+    """``assay eval -c NAME / -k N / --mode M / --no-rag`` applied to a task.
 
     ``--no-rag`` keeps the block with ``k: 0``: the template still renders (the variable is
     empty) and the run record says retrieval was off."""
     if off and collection is not None:
-        raise UserError("--rag and --no-rag contradict each other; give one")
+        raise UserError("--collection and --no-rag contradict each other; give one")
     if collection is None and k is None and mode is None and not off:
         return task
     current = task.retrieval
@@ -262,7 +262,7 @@ def with_cli_overrides(
             if off:
                 return task
             raise UserError(
-                f"task '{task.name}' has no retrieval block; --k and --rag-mode need --rag NAME"
+                f"task '{task.name}' has no retrieval block; -k and --mode need -c/--collection NAME"
             )
         current = RetrievalConfig(collection=collection)
     changes: dict[str, Any] = {}

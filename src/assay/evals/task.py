@@ -46,9 +46,14 @@ class DatasetConfig(_Strict):
     source: str | None = None
     """A JSONL/CSV/Parquet file, a datasets folder, or ``package:<module>/<path>``."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Options for a built-in dataset's loader (e.g. ``path``, ``subjects``)."""
     fields: dict[str, str] = Field(default_factory=dict)
+    """Task field -> source field (``{question: prompt}``); a dotted source path reads into
+    nested objects. Unnamed fields are kept as they are."""
     id_field: str | None = None
+    """The row field that is its id; default: ``id`` when unique, else the row's position."""
     split: str | None = None
+    """The split to read from a folder or a ``datasets`` dataset (``train``, ``test``, ...)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
@@ -59,9 +64,14 @@ class DatasetConfig(_Strict):
 
 class FewShotConfig(_Strict):
     k: int = 0
+    """Examples per prompt; 0 for none."""
     method: Literal["first", "ids", "random", "similar"] = "random"
+    """How examples are picked: the first k, the listed ``ids``, a seeded draw per item, or the
+    k most similar to the item (by embedding)."""
     ids: list[str] = Field(default_factory=list)
+    """The example rows for ``method: ids``."""
     layout: Literal["turns", "inline"] = "turns"
+    """Examples as user/assistant turns, or as Question/Answer blocks in one user turn."""
     pool: DatasetConfig | None = None
     """Where examples come from; default: the task's own dataset (the item itself excluded)."""
     output: str | None = None
@@ -70,14 +80,21 @@ class FewShotConfig(_Strict):
 
 class ExtractConfig(_Strict):
     strategy: str = "answer_line"
+    """How the answer is read from a reply (``answer_line``, ``last_number``, ``choice``,
+    ``regex``, ``json``), as ``--extract`` in ``assay generate``."""
     args: dict[str, Any] = Field(default_factory=dict)
+    """The strategy's options."""
 
 
 class GenerationConfig(_Strict):
     max_tokens: int = 256
+    """New tokens at most per answer."""
     temperature: float = 0.0
+    """0 is greedy."""
     top_p: float = 1.0
+    """Nucleus sampling mass."""
     stop: list[str] = Field(default_factory=list)
+    """Sequences that end an answer."""
     json_schema: dict[str, Any] | None = None
     """Hold the output to a JSON Schema (e.g. ``{enum: [a, b]}`` for a label set): local models
     decode under it, so a small model always answers with a valid label."""
@@ -85,20 +102,29 @@ class GenerationConfig(_Strict):
 
 class ScorerConfig(_Strict):
     name: str
+    """A built-in scorer or ``module:function``."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword options passed to the scorer."""
 
 
 class TaskConfig(_Strict):
     name: str
+    """The task's name (default: the file's name); runs and reports show it."""
     description: str = ""
+    """What the task measures, shown by ``assay tasks list``."""
     kind: Kind = "generate"
+    """generate: the reply is scored; multiple_choice: each choice is scored by log-likelihood;
+    structured: JSON against a schema, scored per field; perplexity: of each row's text."""
     dataset: DatasetConfig
+    """Where the rows come from: a built-in dataset or a file."""
     template: str | None = None
     """Jinja with optional role markers; default: the ``input`` field as one user turn."""
     system: str | None = None
+    """A system turn put before the template's turns."""
     input: str = "question"
     """The row field that is the question when there is no template (and for few-shot search)."""
     target: str = "target"
+    """The row field that holds the reference answer."""
     chat: bool | None = None
     """Send the prompt as a chat (chat template applied). Default: yes for generate, no for
     multiple choice and perplexity, which score raw text as lm-evaluation-harness does."""
@@ -110,15 +136,23 @@ class TaskConfig(_Strict):
     """A row field to break metrics down by (e.g. subject)."""
     fewshot: FewShotConfig = Field(default_factory=FewShotConfig)
     cot: Literal["off", "step_by_step", "reason_then_answer"] = "off"
+    """Chain of thought (``--cot step`` or ``reason-then-answer`` on the command line)."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Sampling for generate and structured tasks."""
     extract: ExtractConfig | None = None
+    """How to read the answer from a reply; default: the whole reply (the ``Answer:`` line
+    with ``cot: reason_then_answer``)."""
     scorers: list[str | ScorerConfig] = Field(default_factory=list)
+    """Scorers by name, or with options; default: exact match (generate), accuracy by
+    log-likelihood (multiple choice), perplexity."""
     retrieval: RetrievalConfig | None = None
     """Search a collection per row and render the passages into a template variable."""
     structured: StructuredConfig | None = None
     """``kind: structured``: the JSON Schema and how each answer field is scored."""
     limit: int | None = None
+    """Evaluate a seeded sample of this many rows (``--limit`` overrides it)."""
     seed: int = 0
+    """Seed for the ``limit`` sample, few-shot draws and sampling."""
     source_file: str | None = Field(default=None, exclude=True)
 
     @property

@@ -61,19 +61,25 @@ class OptimConfig(Strict):
     batch_size: int = Field(default=8, ge=1)
     """Examples per micro-batch on each process."""
     gradient_accumulation_steps: int = Field(default=1, ge=1)
+    """Micro-batches per optimizer step (the effective batch is this times ``batch_size``
+    times the processes)."""
     learning_rate: float = Field(default=5e-5, gt=0)
+    """The peak learning rate (AdamW), reached after warmup."""
     weight_decay: float = Field(default=0.0, ge=0)
+    """AdamW weight decay (not applied to biases and norms)."""
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     adam_beta2: float = Field(default=0.999, ge=0, lt=1)
     adam_epsilon: float = Field(default=1e-8, gt=0)
     lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
     """Decay after warmup: linear to 0, cosine to 0, or constant."""
     warmup_steps: int | None = Field(default=None, ge=0)
+    """Steps of linear warmup from 0; overrides ``warmup_ratio``."""
     warmup_ratio: float = Field(default=0.0, ge=0, le=1)
     """Fraction of the steps spent warming up, when ``warmup_steps`` is not given."""
     max_grad_norm: float | None = Field(default=1.0, gt=0)
     """Clip the gradient norm to this; ``null`` for no clipping."""
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    """Autocast precision (fp16 and bf16 need a GPU that supports them)."""
 
 
 class EvalConfig(Strict):
@@ -89,6 +95,7 @@ class EvalConfig(Strict):
     early_stopping_patience: int | None = Field(default=None, ge=1)
     """Stop after this many evaluations without improvement; ``null``: never stop early."""
     min_delta: float = Field(default=0.0, ge=0)
+    """The smallest change of the metric that counts as an improvement."""
     restore_best: bool = True
     """With early stopping, save the weights of the best evaluation rather than the last."""
     max_examples: int | None = Field(default=None, ge=1)
@@ -115,6 +122,7 @@ class DataConfig(Strict):
     validation: str | None = None
     """Validation examples; when null, ``validation_fraction`` of the training file is held out."""
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    """Share of the training examples held out for validation when ``validation`` is null."""
     limit: int | None = Field(default=None, ge=1)
     """Use at most this many training examples (a seeded sample, taken before the split)."""
     dedup: bool = True
@@ -122,6 +130,7 @@ class DataConfig(Strict):
     leakage_check: list[str] = Field(default_factory=list)
     """Evaluation datasets (files or ``builtin:<name>/<split>``) to check for n-gram overlap."""
     leakage_ngram: int = Field(default=13, ge=1)
+    """Words per n-gram in the leakage check."""
     fail_on_leakage: bool = False
     """Refuse to train when any evaluation item overlaps the training data (default: warn)."""
 
@@ -130,12 +139,16 @@ class LoraConfig(Strict):
     """Low-rank adapters (peft). ``quantize: 4bit`` is QLoRA and needs CUDA + bitsandbytes."""
 
     enabled: bool = False
+    """Train LoRA adapters instead of all the weights."""
     r: int = Field(default=8, ge=1)
+    """The adapters' rank."""
     alpha: int = Field(default=16, ge=1)
+    """Scaling of the adapters' output (``alpha / r``)."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
     """Names of the linear layers to adapt (the last part of the module name), or ``all-linear``."""
     quantize: Literal["none", "4bit"] = "none"
+    """Load the base model in 4 bits (QLoRA; CUDA and bitsandbytes)."""
     merge: bool = False
     """Also write the merged model (base + adapter) as a plain model folder, ``merged/``."""
 
@@ -144,13 +157,18 @@ class RecipeConfig(Strict):
     """What every recipe has. Recipes subclass it and add ``data`` and their own fields."""
 
     recipe: str
+    """The recipe's name (``classifier``, ``causal_lm``, ``sft``, ``dpo``)."""
     run_id: str | None = None
     """Folder name under ``<workspace>/models/``; default: the config file's name."""
     model: str
     """The base model: a folder, ``package:<module>/<path>``, ``run:<id>`` or a known name."""
     seed: int = 0
+    """Seeds the data order, the split, dropout and the head's initialisation."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Where to train; auto picks CUDA, then MPS, then the CPU (Accelerate decides when launched
+    with it)."""
     progress: bool = True
+    """Show a progress bar and data summaries (``--quiet`` turns them off)."""
     optim: OptimConfig = Field(default_factory=OptimConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)

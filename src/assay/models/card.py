@@ -206,7 +206,7 @@ def _add_memory(
     ctx = context or card.context_length
     if context and card.context_length and context > card.context_length:
         card.notes.append(
-            f"--context {context} is longer than the model's context of {card.context_length}"
+            f"--context-tokens {context} is longer than the model's context of {card.context_length}"
         )
     stored = card.metadata.get("tensor_data_bytes") if card.format == "gguf" else None
     card.memory = estimate(

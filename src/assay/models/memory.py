@@ -228,7 +228,7 @@ def _advice(
     kv = KV_BYTES.get(row.dtype, STORED_KV_BYTES)
     ctx = _max_context(row, est, budget, kv)
     if ctx is not None:
-        tips.append(f"a shorter context (--context {ctx})")
+        tips.append(f"a shorter context (--context-tokens {ctx})")
     if est.batch > 1:
         tips.append("a smaller batch")
     if not tips:
