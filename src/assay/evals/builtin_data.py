@@ -670,6 +670,14 @@ def bbc_test_ids(
     return test
 
 
+def reference_recall(collection: str | None = None) -> Dataset:
+    """Topics from the papers of a document collection (see :mod:`assay.checks.recall`)."""
+    from assay.checks.recall import reference_recall as load
+
+    dataset: Dataset = load(collection)
+    return dataset
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 
@@ -682,6 +690,7 @@ BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "bbc-news": bbc_news,
     "crows-pairs": crows_pairs,
     "truthfulqa": truthfulqa,
+    "reference-recall": reference_recall,
 }
 
 
