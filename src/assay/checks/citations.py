@@ -33,6 +33,7 @@ Verdict = Literal["found", "partial", "not_found"]
 TITLE_SAME = 0.9  # title similarity at which two titles name the same work
 TITLE_CLOSE = 0.75  # close enough to be the same work if another field agrees
 OUTPUT_FIELDS = ("output", "text", "answer", "response", "completion")
+SCORED_KINDS = ("multiple_choice", "perplexity")
 
 
 def title_similarity(a: str, b: str) -> float:
@@ -267,7 +268,10 @@ def read_outputs(path: Path, field_name: str | None = None) -> list[tuple[str, s
 
 def run_outputs(run: Any, samples: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """The generated outputs of a finished run; refused for runs that generate nothing."""
-    outputs = [(str(s["id"]), str(s["output"])) for s in samples if s.get("output")]
+    # multiple-choice and perplexity runs score given texts: the model wrote none of them
+    kind = (run.config or {}).get("kind", "generate")
+    writes = kind not in SCORED_KINDS
+    outputs = [(str(s["id"]), str(s["output"])) for s in samples if writes and s.get("output")]
     if not outputs:
         raise UserError(
             f"run {run.id} ({run.task}) has no generated outputs to read references from",

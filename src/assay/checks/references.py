@@ -207,7 +207,12 @@ def parse_reference(text: str) -> Reference | None:
         ref.year = years[0] if years else None
         ital = ITALIC.search(after)
         ref.venue = _tidy(ital.group(1) or ital.group(2)) if ital else None
-    elif (p := PAREN_YEAR.search(no_url)) is not None and _looks_like_authors(no_url[: p.start()]):
+    elif (
+        (p := PAREN_YEAR.search(no_url)) is not None
+        and _looks_like_authors(no_url[: p.start()])
+        # "Smith et al. (2020) showed that ..." is prose citing a work, not a reference
+        and re.match(r"\s*(?:[.,:]|[*_\"“A-Z0-9])", no_url[p.end() :]) is not None
+    ):
         # APA / Harvard: Authors (Year). Title. Venue, volume(issue), pages.
         ref.authors = family_names(no_url[: p.start()])
         ref.year = int(p.group(1))
@@ -231,7 +236,8 @@ def parse_reference(text: str) -> Reference | None:
         else:
             # Authors. Title. Venue, Year.  (MLA, Vancouver and the like)
             authors, rest = _authors_prefix(plain)
-            if authors and rest:
+            # a title after names starts with a capital, a digit or a quote, never "(2020) showed"
+            if authors and re.match(r"[A-Z0-9\"“'‘]", rest):
                 ref.authors = family_names(authors)
                 ref.title, rest = _first_sentence(rest)
                 ref.venue = _venue_from(rest)

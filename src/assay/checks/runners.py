@@ -200,14 +200,14 @@ def stereotype(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
 
 
 def citations(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
-    from assay.checks.citations import check_citations
+    from assay.checks.citations import SCORED_KINDS, check_citations
 
     collection = options.collection
     if options.bib is None and collection is None:
         collection = ((run.config.get("dataset") or {}).get("options") or {}).get("collection")
     if options.bib is None and collection is None:
         return Skip("citations", "needs a bibliography: --bib REFS.bib or -c COLLECTION")
-    if run.config.get("kind", "generate") != "generate":
+    if run.config.get("kind", "generate") in SCORED_KINDS:
         return Skip("citations", f"the run ({run.config.get('kind')}) generates no text")
     return check_citations(
         run.id, bib=options.bib, collection=collection, workspace=options.workspace, record=False
