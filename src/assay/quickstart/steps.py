@@ -353,8 +353,9 @@ def step_checks(tour: Tour) -> None:
     tour.say(f"{result.status}: {result.headline}")
     for name, est in result.figures.items():
         tour.say(f"  {name} {est}")
-    for run in runs or [None]:  # the same model: its check belongs in each of its runs' reports
-        result.run_id = run.id if run else None
+    # the same model: its check belongs in the report of each of its runs
+    for run_id in dict.fromkeys(r.id for r in runs) or [None]:
+        result.run_id = run_id
         checks.add(result)
     tour.say(
         "recorded (assay runs list) and shown in each report's Responsible use "
@@ -374,7 +375,8 @@ def step_report(tour: Tour) -> None:
         return
     folder = tour.workspace.dir("reports")
     finetune = tour.results.get("finetune")
-    for run in [*runs.values(), *(finetune["runs"].values() if finetune else [])]:
+    every = [*runs.values(), *(finetune["runs"].values() if finetune else [])]
+    for run in {r.id: r for r in every}.values():
         path = write_report(RunStore(tour.workspace), run.id, folder / f"{run.id}.html")
         tour.say(f"report: {path}")
     rows = tour.results.get("comparison")
