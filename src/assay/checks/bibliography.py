@@ -128,7 +128,7 @@ def read_bibtex(path: Path) -> list[BibEntry]:
     entries = []
     for e in library.entries:
         fields = {k.lower(): v.value for k, v in e.fields_dict.items()}
-        line = e.start_line + 1
+        line = (e.start_line or 0) + 1
         title = str(fields.get("title") or "").replace("{", "").replace("}", "").strip() or None
         doi = clean_doi(str(fields["doi"])) if fields.get("doi") else None
         if title is None and doi is None:

@@ -97,7 +97,7 @@ def _verdicts(prediction: Any, sample: Mapping[str, Any]) -> list[tuple[str, str
     if not collection:
         raise UserError("reference-recall scorers need rows with a 'collection' field")
     entries = _known(str(Workspace.find().root), str(collection))
-    out = []
+    out: list[tuple[str, str | None]] = []
     for ref in extract_references(str(prediction or "")):
         m = match_reference(ref, entries)
         out.append((m.verdict, m.entry.key if m.entry else None))

@@ -251,7 +251,7 @@ class CheckStore:
                     "SELECT record FROM check_items WHERE check_id = ? ORDER BY idx", (row["id"],)
                 )
             ]
-        status = row["status"] if row["status"] in STATUSES else "inconclusive"
+        status: Status = row["status"] if row["status"] in STATUSES else "inconclusive"
         return CheckResult(
             kind=row["kind"],
             status=status,
