@@ -188,3 +188,53 @@ def test_reference_recall_asks_about_a_collections_papers(tmp_path: Path) -> Non
 def test_reference_recall_needs_a_collection() -> None:
     code, _, err = run_assay(["eval", "reference-recall", "-m", "fake:"])
     assert code == 2 and "reference-recall needs a document collection" in err
+
+
+RAG_TASK = """
+name: vaults
+dataset: {{source: {data}}}
+input: question
+target: answer
+template: |
+  Sources:
+  {{{{ context }}}}
+
+  Question: {{{{ question }}}}
+scorers: [exact_match]
+retrieval: {{collection: notes, k: 2, mode: bm25}}
+"""
+
+
+def test_check_all_judges_the_claims_of_a_rag_run(tmp_path: Path) -> None:
+    from assay.rag.collection import Collection
+    from test_rag_store_index import HashingEmbedder
+
+    docs = []
+    for name, code in {"amber": "K7Q2", "birch": "M4X9", "cobalt": "P1R8"}.items():
+        path = tmp_path / f"{name}.txt"
+        path.write_text(f"Notes on {name}.\n\nThe access code of vault {name} is {code}.\n")
+        docs.append(path)
+    ws = Workspace.find()
+    Collection(ws, "notes", embedder=HashingEmbedder()).add(docs)
+    rows = [{"id": n, "question": f"What is the code of vault {n}?", "answer": "x"} for n in "ab"]
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text(RAG_TASK.format(data=data))
+    answers = ["The code is K7Q2 [1]. It was set in 1990 [2].", "The code is M4X9 [1]."]
+    run = evaluate(load_task(str(task_file)), scripted(answers), EvalOptions(progress=False))
+    supported = '{"reason": "stated", "verdict": "supported", "source": 1}'
+    contradicted = '{"reason": "other year", "verdict": "contradicted", "source": 2}'
+    judge = tmp_path / "judge.yaml"
+    judge.write_text(json.dumps({"replies": [supported, contradicted, supported]}))
+
+    code, out, err = run_assay(["check", "all", run.id, "--judge", f"fake:{judge}"])
+    assert code == 0, err
+    assert "faithfulness: flagged: 2 of 3 claims in 2 answers supported" in out
+    assert "(1 contradicted)" in out
+    check = CheckStore(ws).for_run(run.id, items=True)["faithfulness"]
+    assert check.figures["faithfulness_pooled"].value == 2 / 3
+    assert [a["id"] for a in check.items] == ["a", "b"]
+    first = check.items[0]
+    assert [c["verdict"] for c in first["claims"]] == ["supported", "contradicted"]
+    assert "vault amber is K7Q2" in first["sources"]["1"]  # the passage the sample was shown

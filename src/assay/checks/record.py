@@ -100,7 +100,8 @@ for _kind in (
         "faithfulness",
         "hallucination",
         "Claims supported by the cited passages (answers from documents)",
-        "assay ask QUESTION -c COLLECTION --check",
+        "assay check all RUN --judge MODEL (a RAG run); assay ask QUESTION -c COLLECTION --check",
+        "assay.checks.runners:faithfulness",
     ),
     CheckKind("review", "review", "Human review of outputs", "assay review RUN"),
 ):

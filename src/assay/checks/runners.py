@@ -31,6 +31,7 @@ class CheckOptions:
     bib: str | None = None  # a bibliography, for citations
     collection: str | None = None  # or a collection's documents
     bias_data: str | None = None  # the CrowS-Pairs CSV (default: the bundled sample)
+    judge: str | None = None  # the judge of faithfulness (default: the run's model)
     limit: int | None = None  # items for the checks that run a model
     extra: dict[str, Any] = field(default_factory=dict)  # for checks added later
 
@@ -214,6 +215,69 @@ def citations(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
     )
 
 
+# -- hallucination: claims against the passages a RAG run showed ------------------------------------
+
+
+def _chunk_texts(workspace: Workspace, ids: set[int]) -> dict[int, str]:
+    marks = ",".join("?" * len(ids))
+    rows = workspace.db.execute(f"SELECT id, text FROM rag_chunks WHERE id IN ({marks})", list(ids))
+    return {int(r["id"]): str(r["text"]) for r in rows}
+
+
+def faithfulness(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
+    """Each claim of a RAG run's answers judged against the passages that sample was shown
+    (:mod:`assay.rag.faithfulness`); the judge is ``--judge`` or the run's own model."""
+    from assay.checks.citations import SCORED_KINDS
+    from assay.rag.faithfulness import check_faithfulness
+
+    if not (run.config.get("retrieval") or {}).get("k", 0):
+        return Skip("faithfulness", "the run was shown no passages (not a RAG run: eval --rag)")
+    if run.config.get("kind", "generate") in SCORED_KINDS:
+        return Skip("faithfulness", f"the run ({run.config.get('kind')}) generates no text")
+    samples = RunStore(options.workspace).samples(run.id)[: options.limit]
+    shown = [s for s in samples if s.get("output") and (s.get("retrieval") or {}).get("chunk_ids")]
+    if not shown:
+        return Skip("faithfulness", "no sample was shown passages")
+    texts = _chunk_texts(
+        options.workspace, {int(c) for s in shown for c in s["retrieval"]["chunk_ids"]}
+    )
+    answers = [
+        {
+            "id": s["id"],
+            "answer": s["output"],
+            "question": s["retrieval"].get("query", ""),
+            "sources": {
+                n: texts.get(int(c), "") for n, c in enumerate(s["retrieval"]["chunk_ids"], 1)
+            },
+        }
+        for s in shown
+    ]
+    judge = options.judge or run.model
+    report = check_faithfulness(answers, judge=judge, workspace=options.workspace)
+    judged = [c for a in report.answers for c in a.judged]
+    bad = [c for c in judged if c.verdict != "supported"]
+    figures = {
+        k: report.summary[k]
+        for k in ("faithfulness_pooled", "contradiction_rate_pooled", "citation_precision_pooled")
+        if k in report.summary
+    }
+    return CheckResult(
+        kind="faithfulness",
+        status=status_from(bool(bad), n=len(judged)),
+        headline=(
+            f"{len(judged) - len(bad)} of {len(judged)} claims in {len(answers)} answers "
+            f"supported by the passages they cite ({sum(c.verdict == 'contradicted' for c in judged)} "
+            f"contradicted); judge {report.judge}"
+        ),
+        subject=run.id,
+        figures=figures,
+        items=[{**a.to_dict(), "sources": a.answer.sources} for a in report.answers],
+        config={"judge": report.judge, "splitter": report.splitter, "limit": options.limit},
+        run_id=run.id,
+        model=run.model,
+    )
+
+
 # -- all of them ---------------------------------------------------------------------------------
 
 
@@ -232,6 +296,7 @@ def check_all(
     bib: str | None = None,
     collection: str | None = None,
     bias_data: str | None = None,
+    judge: str | None = None,
     limit: int | None = None,
     workspace: Workspace | None = None,
     on_result: Callable[[CheckResult | Skip], None] | None = None,
@@ -246,6 +311,7 @@ def check_all(
         bib=bib,
         collection=collection,
         bias_data=bias_data,
+        judge=judge,
         limit=limit,
     )
     store = RunStore(options.workspace)
@@ -274,6 +340,7 @@ __all__ = [
     "clean_subsets",
     "contamination",
     "contamination_result",
+    "faithfulness",
     "stereotype",
     "stereotype_check",
 ]

@@ -268,24 +268,28 @@ def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
 @click.option("--bib", help="A bibliography (.bib, CSL-JSON) for the citation check.")
 @click.option("-c", "--collection", help="Or a collection, for the citation check.")
 @click.option("--bias-data", help="The CrowS-Pairs CSV (default: the bundled 54-pair sample).")
-@click.option("--limit", type=int, help="Items for the checks that run the model.")
+@click.option("--judge", help="The judge of a RAG run's claims (default: the run's model).")
+@click.option("--limit", type=int, help="Items for the checks that run a model.")
 def all_(
     run: str,
     against: tuple[str, ...],
     bib: str | None,
     collection: str | None,
     bias_data: str | None,
+    judge: str | None,
     limit: int | None,
 ) -> None:
     """Run every check that applies to RUN and record them.
 
-    A check that needs something not given (training data for contamination, a bibliography
-    for citations) or that does not apply (no generated text) is listed as not checked, with
-    why; `assay report RUN` shows the same.
+    Contamination (with --against), stereotype preference of the run's model, fabricated
+    references (with --bib or -c) and, for a RAG run, each claim of its answers judged against
+    the passages it was shown. A check that needs something not given or that does not apply
+    (no generated text) is listed as not checked, with why; `assay report RUN` shows the same.
 
     \b
       assay check all RUN_ID
       assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib
+      assay check all RAG_RUN_ID --judge openai:gpt-4o-mini --limit 50
     """
     from assay.checks.record import Skip
     from assay.checks.runners import check_all
@@ -303,6 +307,7 @@ def all_(
         bib=bib,
         collection=collection,
         bias_data=bias_data,
+        judge=judge,
         limit=limit,
         workspace=workspace(),
         on_result=show,
