@@ -138,7 +138,7 @@ class CitationReport:
 
     def rate(self, verdict: Verdict, seed: int = 0) -> Any:
         """The share of references with ``verdict``, with a 95% interval (see the module)."""
-        from assay.evals.stats import bootstrap_ci, wilson_ci
+        from assay.stats import bootstrap_ci, wilson_ci
 
         n = len(self.matches)
         k = self.count(verdict)

@@ -1,10 +1,6 @@
-"""``reference-recall``: ask a model for references on topics drawn from a collection's own
-papers, and score the references it writes against that collection.
-
-Each document with a title becomes one item: its topic is the first full sentence of its
-abstract (or of its text), so the model is not handed the title. The model is asked for up to
-three papers on the topic; its references are matched against the collection's documents
-(:mod:`assay.checks.citations`). Per item:
+"""The scorers of ``reference-recall``: the references a model wrote on a topic drawn from a
+collection's own papers (the items: :mod:`assay.evals.recall_data`), matched against that
+collection's documents (:mod:`assay.checks.citations`). Per item:
 
 - ``fabricated_share``: the share of its references that match no document (0 with none);
 - ``found_share``: the share that match one, fully;
@@ -18,7 +14,6 @@ read ``fabricated_share`` against a collection that covers the topics, or check 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -29,57 +24,6 @@ from assay.checks.citations import match_reference
 from assay.checks.references import extract_references
 from assay.errors import UserError
 from assay.evals.scorers.registry import Scorer
-
-MAX_TOPIC_WORDS = 40
-
-
-def topic_of(text: str, title: str | None) -> str:
-    """The first sentence of at least eight words after an "Abstract" heading (or anywhere)."""
-    m = re.search(r"\babstract\b[:.\s]*", text, re.I)
-    body = text[m.end() :] if m else text
-    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(body.split())):
-        words = sentence.split()
-        if len(words) >= 8 and not (title and sentence.startswith(title)):
-            return " ".join(words[:MAX_TOPIC_WORDS])
-    return title or ""
-
-
-def reference_recall(collection: str | None = None, workspace: Any = None) -> Any:
-    """The items of ``reference-recall``: one per titled document of ``collection``."""
-    from assay.evals.datasets import from_rows
-    from assay.rag.collection import Collection
-    from assay.workspace import Workspace
-
-    if not collection:
-        raise UserError(
-            "reference-recall needs a document collection",
-            hint="--set dataset.options.collection=NAME (see `assay docs list`)",
-        )
-    col = Collection(workspace or Workspace.find(), collection)
-    rows = []
-    for doc in col.documents():
-        if not doc.title:
-            continue
-        rows.append(
-            {
-                "id": str(doc.id),
-                "topic": topic_of(col.document_text(doc.id), doc.title),
-                "title": doc.title,
-                "collection": collection,
-            }
-        )
-    if not rows:
-        raise UserError(
-            f"collection '{collection}' has no document with a title to ask about",
-            hint=f"see `assay docs list -c {collection}`",
-        )
-    return from_rows(
-        rows,
-        source="reference-recall",
-        split="test",
-        note=f"topics from the documents of collection '{collection}'",
-        options={"collection": collection},
-    )
 
 
 @lru_cache(maxsize=8)
@@ -136,4 +80,4 @@ SOURCE = Scorer(
 )
 COUNT = Scorer("references", _count, scale=None, description="number of references written")
 
-__all__ = ["COUNT", "FABRICATED", "FOUND", "SOURCE", "reference_recall", "topic_of"]
+__all__ = ["COUNT", "FABRICATED", "FOUND", "SOURCE"]

@@ -9,7 +9,7 @@ The protocol is small, so any check plugs in:
 - a **status**: ``ok`` (ran, found nothing to worry about), ``flagged`` (ran, found something),
   or ``inconclusive`` (ran, but too little to say: no references in the outputs, say);
 - a **headline**: one plain sentence of what it found;
-- **figures**: named :class:`~assay.evals.stats.Estimate` values, each with its interval;
+- **figures**: named :class:`~assay.stats.Estimate` values, each with its interval;
 - **items**: per-item rows (plain JSON dicts with an ``id``), stored one per database row;
 - **config** and **provenance**: what it was run on and with, as for a run.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assay.errors import UserError
-from assay.evals.stats import Estimate
+from assay.stats import Estimate
 from assay.workspace import Workspace, run_script
 
 Status = Literal["ok", "flagged", "inconclusive"]
@@ -164,7 +164,7 @@ class CheckResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from assay.reports.checks import check_block
+        from assay.checks.display import check_block
 
         return check_block(self)
 
@@ -172,7 +172,7 @@ class CheckResult:
 # -- storage --------------------------------------------------------------------------------------
 
 
-def migrate_050_checks(db: Any) -> None:
+def migrate_070_checks(db: Any) -> None:
     run_script(
         db,
         """
@@ -305,7 +305,7 @@ __all__ = [
     "CheckResult",
     "CheckStore",
     "Skip",
-    "migrate_050_checks",
+    "migrate_070_checks",
     "register_kind",
     "status_from",
 ]

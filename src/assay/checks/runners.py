@@ -101,7 +101,7 @@ def stereotype_check(
     """
     from assay.evals.runner import EvalOptions, evaluate
     from assay.evals.task import load_task
-    from assay.reports.analysis import category_estimates, metric_estimates
+    from assay.stats import Estimate
 
     path = Path(data) if data is not None else CROWS_SAMPLE
     task = load_task("crows-pairs").with_overrides(**{"dataset.options.path": str(path)})
@@ -111,8 +111,12 @@ def stereotype_check(
         EvalOptions(limit=limit, progress=False),
         on_status=on_status or (lambda m: None),
     )
-    pct = metric_estimates(eval_run)["pct_stereotype"]
-    by_type = category_estimates(eval_run)
+    metrics = eval_run.metrics or {}
+    pct = Estimate.from_dict(metrics["metrics"]["pct_stereotype"])
+    by_type = {
+        str(t): {k: Estimate.from_dict(v) for k, v in per.items()}
+        for t, per in (metrics.get("by_category") or {}).items()
+    }
     items = [
         {
             "id": t,

@@ -42,6 +42,7 @@ from assay.evals.datasets import (
     load_rows,
     package_path,
 )
+from assay.evals.recall_data import reference_recall
 from assay.evals.scorers.numeric import normalize_number
 from assay.evals.truthfulqa_data import truthfulqa
 
@@ -668,14 +669,6 @@ def bbc_test_ids(
         for ids in groups[:n_test]:
             test.update(ids)
     return test
-
-
-def reference_recall(collection: str | None = None) -> Dataset:
-    """Topics from the papers of a document collection (see :mod:`assay.checks.recall`)."""
-    from assay.checks.recall import reference_recall as load
-
-    dataset: Dataset = load(collection)
-    return dataset
 
 
 # --------------------------------------------------------------------------------------------

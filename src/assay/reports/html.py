@@ -24,9 +24,9 @@ from typing import Any
 
 from assay.checks.record import CheckStore
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.stats import Estimate
 from assay.reports import analysis
 from assay.reports.style import CSS, PAGE_CSS, SCRIPT
+from assay.stats import Estimate
 
 MAX_SAMPLES = 2000
 """Samples shown in the table (the worst first); the rest are left to ``assay runs export``."""
@@ -637,8 +637,8 @@ def render_report(
     ``checks`` are the responsible-use checks recorded for the run, by kind (see
     :mod:`assay.checks.record`); kinds not among them are reported as not checked.
     """
-    from assay import __version__
     from assay.reports.checks import responsible_use_section
+    from assay.version import __version__
 
     figs_html = ""
     if with_figures:
