@@ -399,6 +399,7 @@ def test_load_builtin_registry() -> None:
         "bbc-news",
         "crows-pairs",
         "truthfulqa",
+        "reference-recall",
     ]
     assert len(bd.load_builtin("gpqa_diamond")) == 198
     with pytest.raises(ConfigError, match="no built-in dataset") as e:

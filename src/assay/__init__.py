@@ -43,6 +43,10 @@ _EXPORTS: dict[str, str] = {
     "ask": "assay.rag.answer",
     "check_faithfulness": "assay.rag.faithfulness",
     "check_contamination": "assay.checks.contamination",
+    "check_citations": "assay.checks.citations",
+    "check_stereotype": "assay.checks.runners",
+    "check_all": "assay.checks.runners",
+    "CheckResult": "assay.checks.record",
     "synthesize_qa": "assay.rag.synthetic",
     "calibrate_abstention": "assay.rag.calibrate",
     "Conversation": "assay.prompting.conversation",
@@ -58,7 +62,10 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.citations import check_citations
     from assay.checks.contamination import check_contamination
+    from assay.checks.record import CheckResult
+    from assay.checks.runners import check_all, check_stereotype
     from assay.config import Settings, load_settings
     from assay.extensions import installed_plugins
     from assay.finetune import train

@@ -12,11 +12,17 @@ from assay.cli.vocabulary import Command, Renamed
 
 @click.group()
 def check() -> None:
-    """Responsible-use checks on a task or a run.
+    """Responsible-use checks on a task or a run, recorded in the workspace.
+
+    Each check is listed by `assay runs list` and shown in the "Responsible use" section of
+    `assay report RUN`, which says "not checked" for every check that was not run.
 
     \b
+      assay check all RUN_ID --against train.jsonl --bib refs.bib
       assay check contamination gsm8k --against train.jsonl
       assay check contamination RUN_ID --against corpus/ -o contamination.json
+      assay check citations answers.jsonl --bib refs.bib
+      assay check stereotype RUN_ID
     """
 
 
@@ -87,7 +93,9 @@ def contamination(
     """
     import json
 
-    from assay.checks.contamination import check_contamination, clean_subset
+    from assay.checks.contamination import check_contamination
+    from assay.checks.record import CheckStore
+    from assay.checks.runners import clean_subsets, contamination_result
     from assay.cli.common import echo_json, workspace
     from assay.progress import progress_bar
 
@@ -113,15 +121,12 @@ def contamination(
             bar.close()
     subsets = []
     if run is not None:
-        from assay.evals.compare import _scores
         from assay.evals.runs import RunStore
 
-        store = RunStore(workspace())
-        for metric in (run.metrics or {}).get("metrics", {}):
-            scores = _scores(store, run, metric)
-            if len(scores) >= 2 and len(report.clean_ids & set(scores)) >= 2:
-                subsets.append(clean_subset(scores, report.clean_ids, metric))
+        subsets = clean_subsets(RunStore(workspace()), run, report.clean_ids)
+    recorded = CheckStore(workspace()).add(contamination_result(report, subsets, run))
     data = report.to_dict()
+    data["check"] = recorded.id
     data["clean_subset"] = [
         {
             "metric": s.metric,
@@ -157,3 +162,160 @@ def contamination(
         click.echo(str(s))
     if output is not None:
         click.echo(f"wrote {output}")
+    click.echo(f"recorded {recorded.id}")
+
+
+def _write_json(output: Path, data: Any) -> None:
+    import json
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    tmp.replace(output)
+
+
+def _show(result: Any) -> None:
+    color = {"ok": "green", "flagged": "red"}.get(result.status)
+    click.secho(f"{result.kind}: {result.status}", fg=color, bold=True, nl=False)
+    click.echo(f": {result.headline}")
+    for name, est in result.figures.items():
+        click.echo(f"  {name} {est.format()}")
+
+
+@check.command("citations")
+@click.argument("outputs")
+@click.option("--bib", help="The known works: a BibTeX (.bib) or CSL-JSON (.json) file.")
+@click.option("-c", "--collection", help="Or a document collection: its documents' metadata.")
+@click.option("--field", "output_field", help="The JSONL/JSON field with the output text.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every reference and its verdict as JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def citations(
+    outputs: str,
+    bib: str | None,
+    collection: str | None,
+    output_field: str | None,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Find fabricated references in model outputs.
+
+    OUTPUTS is a finished run (its generated outputs), a text file (one output), or a JSONL /
+    JSON file of outputs (field `output`, `text`, `answer` or `response`; --field to name
+    another). Each reference the model wrote (numbered lists, APA, ACL, IEEE, DOIs) is read and
+    matched to the known works by DOI or fuzzy title: found, partly matching (a real title
+    with a wrong year, author or DOI) or not found. The fabricated-reference rate comes with a
+    95% interval. The result is recorded in the workspace.
+
+    \b
+      assay check citations answers.jsonl --bib refs.bib
+      assay check citations RUN_ID -c lab          # against the collection's documents
+      assay check citations reply.txt --bib refs.json -o verdicts.json
+    """
+    from assay.checks.citations import check_citations
+    from assay.cli.common import echo_json, workspace
+
+    result = check_citations(
+        outputs, bib=bib, collection=collection, output_field=output_field, workspace=workspace()
+    )
+    if output is not None:
+        _write_json(output, result.to_dict())
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _show(result)
+    shown = [i for i in result.items if i["verdict"] != "found"][:10]
+    for item in shown:
+        ref = item["reference"]
+        why = "; ".join(item["wrong"]) if item["wrong"] else "no known work matches"
+        click.echo(f"  {item['verdict']:9} {item['id']}: {ref['raw'][:90]}")
+        click.echo(f"            {why}")
+    if output is not None:
+        click.echo(f"wrote {output}")
+    click.echo(f"recorded {result.id}")
+
+
+@check.command("stereotype")
+@click.argument("run_or_model")
+@click.option("--data", help="The CrowS-Pairs CSV (default: a bundled sample of 54 pairs).")
+@click.option("--limit", type=int, help="Score the first N pairs (the seeded sample eval uses).")
+def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
+    """Stereotype preference (CrowS-Pairs) of a run's model, or of a model.
+
+    The share of sentence pairs where the model finds the more stereotyping sentence likelier
+    (0.5: no preference), with its interval, overall and per bias type. Runs offline on a
+    bundled sample of 54 pairs (6 per bias type, CC BY-SA 4.0); its intervals are wide, so
+    pass the full file with --data for a measurement.
+
+    \b
+      assay check stereotype RUN_ID
+      assay check stereotype default --data ../shared/data/crows_pairs
+    """
+    from assay.checks.runners import check_stereotype
+    from assay.cli.common import workspace
+
+    result = check_stereotype(run_or_model, data=data, limit=limit, workspace=workspace())
+    _show(result)
+    for item in result.items:
+        click.echo(
+            f"  {item['id']:20} {item['pct_stereotype']:.2f} "
+            f"[{item['ci_low']:.2f}, {item['ci_high']:.2f}] ({item['pairs']} pairs)"
+        )
+    click.echo(f"recorded {result.id} (pairs scored in run {result.config['eval_run']})")
+
+
+@check.command("all")
+@click.argument("run")
+@click.option("--against", multiple=True, help="Training data for the contamination check.")
+@click.option("--bib", help="A bibliography (.bib, CSL-JSON) for the citation check.")
+@click.option("-c", "--collection", help="Or a collection, for the citation check.")
+@click.option("--bias-data", help="The CrowS-Pairs CSV (default: the bundled 54-pair sample).")
+@click.option("--judge", help="The judge of a RAG run's claims (default: the run's model).")
+@click.option("--limit", type=int, help="Items for the checks that run a model.")
+def all_(
+    run: str,
+    against: tuple[str, ...],
+    bib: str | None,
+    collection: str | None,
+    bias_data: str | None,
+    judge: str | None,
+    limit: int | None,
+) -> None:
+    """Run every check that applies to RUN and record them.
+
+    Contamination (with --against), stereotype preference of the run's model, fabricated
+    references (with --bib or -c) and, for a RAG run, each claim of its answers judged against
+    the passages it was shown. A check that needs something not given or that does not apply
+    (no generated text) is listed as not checked, with why; `assay report RUN` shows the same.
+
+    \b
+      assay check all RUN_ID
+      assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib
+      assay check all RAG_RUN_ID --judge openai:gpt-4o-mini --limit 50
+    """
+    from assay.checks.record import Skip
+    from assay.checks.runners import check_all
+    from assay.cli.common import workspace
+
+    def show(result: Any) -> None:
+        if isinstance(result, Skip):
+            click.echo(f"{result.kind}: not checked: {result.reason}")
+        else:
+            _show(result)
+
+    check_all(
+        run,
+        against=against,
+        bib=bib,
+        collection=collection,
+        bias_data=bias_data,
+        judge=judge,
+        limit=limit,
+        workspace=workspace(),
+        on_result=show,
+    )
+    click.echo(f"see the report: assay report {run}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,20 +19,25 @@ def runs() -> None:
 @click.option("-n", "--limit", default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def list_(limit: int, as_json: bool) -> None:
-    """Recent runs: id, task, model, status, samples and the first metric."""
+    """Recent runs: id, task, model, status, samples and the first metric; then the recorded
+    checks (contamination, bias, citations: `assay check`), marked as such."""
+    from assay.checks.record import CheckStore
     from assay.cli.common import echo_json, workspace
     from assay.cli.formatting import short_model_name
     from assay.evals.runs import RunStore
     from assay.stats import Estimate
 
     rows = RunStore(workspace()).list(limit)
+    checks = CheckStore(workspace()).list(limit)
     if as_json:
-        echo_json([{**r.summary(), "metrics": r.metrics} for r in rows])
+        echo_json(
+            [{**r.summary(), "metrics": r.metrics, "type": "run"} for r in rows]
+            + [_check_summary(c) for c in checks]
+        )
         return
     if not rows:
         click.echo("no runs yet: try `assay eval mmlu-science --limit 50`")
-        return
-    width = min(MODEL_COLUMN, max(len(r.model) for r in rows))
+    width = min(MODEL_COLUMN, max((len(r.model) for r in rows), default=0))
     for r in rows:
         first = next(iter((r.metrics or {}).get("metrics", {}).items()), None)
         shown = f"{first[0]} {Estimate.from_dict(first[1]).format()}" if first else ""
@@ -39,6 +45,32 @@ def list_(limit: int, as_json: bool) -> None:
         click.echo(
             f"{r.id:34} {r.task:14} {model:{width}} {r.status:8} {r.n_done:>5}/{r.n_total:<5} {shown}"
         )
+    _list_checks(checks)
+
+
+def _check_summary(c: Any) -> dict[str, Any]:
+    return {
+        "type": "check",
+        "id": c.id,
+        "created": c.created,
+        "kind": c.kind,
+        "status": c.status,
+        "run": c.run_id,
+        "subject": c.subject,
+        "model": c.model,
+        "headline": c.headline,
+        "figures": {k: v.to_dict() for k, v in c.figures.items()},
+    }
+
+
+def _list_checks(checks: list[Any]) -> None:
+    if not checks:
+        return
+    click.echo("checks (assay check; shown in the report of their run):")
+    for c in checks:
+        first = next(iter(c.figures.items()), None)
+        shown = f"{first[0]} {first[1].format()}" if first else ""
+        click.echo(f"  [check] {c.id:42} {c.kind:14} {c.status:12} {c.subject[:34]:34} {shown}")
 
 
 @runs.command()

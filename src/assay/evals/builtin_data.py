@@ -42,6 +42,7 @@ from assay.evals.datasets import (
     load_rows,
     package_path,
 )
+from assay.evals.recall_data import reference_recall
 from assay.evals.scorers.numeric import normalize_number
 from assay.evals.truthfulqa_data import truthfulqa
 from assay.plugins import Registry
@@ -692,6 +693,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "bbc-news": bbc_news,
     "crows-pairs": crows_pairs,
     "truthfulqa": truthfulqa,
+    "reference-recall": reference_recall,
 }
 for _name, _loader in _LOADERS.items():
     BUILTIN_DATASETS.register(_name, _loader)

@@ -297,6 +297,73 @@ def step_rag(tour: Tour) -> None:
     tour.results["rag"] = result
 
 
+def _finetune_training_file(tour: Tour, size: FinetuneStep) -> Path:
+    """The articles the classifier was trained on (read, deduplicated and sampled as the
+    classifier recipe does), as JSONL: the corpus of the contamination pre-flight."""
+    import json
+
+    from assay.finetune.data import dedup, read_examples, sample
+
+    cfg = finetune_config(size)
+    train = read_examples(cfg["data"]["train"])
+    train, _ = dedup(train, lambda ex: [ex["text"], ex["target"]])
+    train = sample(train, size.train_articles, cfg["seed"])
+    path = tour.workspace.dir("quickstart") / "bbc-train.jsonl"
+    path.write_text("".join(json.dumps(ex.data) + "\n" for ex in train.items), encoding="utf-8")
+    return path
+
+
+def step_checks(tour: Tour) -> None:
+    from assay.checks.contamination import check_contamination
+    from assay.checks.record import CheckStore
+    from assay.checks.runners import clean_subsets, contamination_result, stereotype_check
+    from assay.evals.runs import RunStore
+    from assay.evals.task import load_task
+
+    checks = CheckStore(tour.workspace)
+    finetune = tour.results.get("finetune")
+    if finetune:
+        size = FINETUNE
+        corpus = _finetune_training_file(tour, size)
+        task = load_task(FINETUNE_TASK)
+        report = check_contamination(
+            task, [corpus], limit=size.test_articles, workspace=tour.workspace
+        )
+        tour.say(
+            f"contamination pre-flight: the {size.test_articles} bbc-news test articles against "
+            f"the {size.train_articles} training articles of the classifier",
+            dim=True,
+        )
+        tour.say(report.summary())
+        store = RunStore(tour.workspace)
+        for run in finetune["runs"].values():
+            subsets = clean_subsets(store, run, report.clean_ids)
+            checks.add(contamination_result(report, subsets, run))
+    else:
+        tour.say("contamination pre-flight skipped: needs the finetune step", dim=True)
+    runs = [*tour.results.get("prompting_runs", {}).values()]
+    if finetune:
+        runs.append(finetune["runs"]["prompted"])
+    tour.say(
+        "bias: stereotype preference (CrowS-Pairs) of the default model, on the bundled sample "
+        "of 54 pairs (6 per bias type; read the interval, not the point)",
+        dim=True,
+    )
+    result = stereotype_check(_model(tour))
+    tour.say(f"{result.status}: {result.headline}")
+    for name, est in result.figures.items():
+        tour.say(f"  {name} {est}")
+    # the same model: its check belongs in the report of each of its runs
+    for run_id in dict.fromkeys(r.id for r in runs) or [None]:
+        result.run_id = run_id
+        checks.add(result)
+    tour.say(
+        "recorded (assay runs list) and shown in each report's Responsible use "
+        "section, which says 'not checked' for every other check",
+        dim=True,
+    )
+
+
 def step_report(tour: Tour) -> None:
     from assay.evals.compare import to_html, to_markdown
     from assay.evals.runs import RunStore
@@ -307,7 +374,9 @@ def step_report(tour: Tour) -> None:
         tour.say("skipped: needs the prompting step", dim=True)
         return
     folder = tour.workspace.dir("reports")
-    for run in runs.values():
+    finetune = tour.results.get("finetune")
+    every = [*runs.values(), *(finetune["runs"].values() if finetune else [])]
+    for run in {r.id: r for r in every}.values():
         path = write_report(RunStore(tour.workspace), run.id, folder / f"{run.id}.html")
         tour.say(f"report: {path}")
     rows = tour.results.get("comparison")
@@ -330,6 +399,7 @@ STEPS: list[Step] = [
         step_finetune,
     ),
     Step("rag", "Answer from documents, with citations", step_rag),
+    Step("checks", "Responsible use: contamination pre-flight and a bias check", step_checks),
     Step("report", "Write the HTML reports", step_report),
 ]
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assay.checks.record import CheckStore
 from assay.evals.runs import RunRow, RunStore
 from assay.reports import analysis
 from assay.reports.style import CSS, PAGE_CSS, SCRIPT
@@ -629,8 +630,14 @@ def render_report(
     *,
     max_samples: int = MAX_SAMPLES,
     with_figures: bool = True,
+    checks: Mapping[str, Any] | None = None,
 ) -> str:
-    """The report of ``run`` as one HTML document (a string)."""
+    """The report of ``run`` as one HTML document (a string).
+
+    ``checks`` are the responsible-use checks recorded for the run, by kind (see
+    :mod:`assay.checks.record`); kinds not among them are reported as not checked.
+    """
+    from assay.reports.checks import responsible_use_section
     from assay.version import __version__
 
     figs_html = ""
@@ -647,7 +654,11 @@ def render_report(
     toc = [("metrics", "Metrics")]
     if figs_html:
         toc.append(("figures", "Figures"))
-    toc += [("samples", "Samples"), ("provenance", "Provenance")]
+    toc += [
+        ("responsible-use", "Responsible use"),
+        ("samples", "Samples"),
+        ("provenance", "Provenance"),
+    ]
     nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in toc)
     title = f"{run.task} · {run.model} · assay report"
     written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -667,6 +678,9 @@ def render_report(
         + category_table(run)
         + "</section>"
         + figs_html
+        + '<section id="responsible-use"><h2>Responsible use</h2>'
+        + responsible_use_section(checks or {})
+        + "</section>"
         + f'<section id="samples"><h2>Samples</h2>{samples_section(run, samples, max_samples)}'
         "</section>"
         + f'<section id="provenance"><h2>Provenance</h2>{provenance_section(run)}</section>'
@@ -696,7 +710,8 @@ def write_report(
     run.require_finished("a report")
     samples = store.samples(run.id)
     out = Path(path) if path is not None else default_path(store, run.id)
-    text = render_report(run, samples, max_samples=max_samples)
+    checks = CheckStore(store.ws).for_run(run.id, items=True)
+    text = render_report(run, samples, max_samples=max_samples, checks=checks)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

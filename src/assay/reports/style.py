@@ -67,6 +67,10 @@ CSS = """
 .assay .badge.done{background:var(--good-bg);color:var(--good);}
 .assay .badge.running,.assay .badge.dirty{background:var(--warn-bg);color:var(--warn);}
 .assay .badge.clean{background:var(--good-bg);color:var(--good);}
+.assay .badge.ok{background:var(--good-bg);color:var(--good);border-color:#9fdcbc;}
+.assay .badge.flagged{background:var(--bad-bg);color:var(--bad);border-color:#f4a29b;}
+.assay .badge.inconclusive,.assay .badge.unchecked{background:var(--soft);color:var(--muted);
+  border-color:var(--line);}
 .assay .reason{color:var(--bad);font-size:12px;margin-top:4px;max-width:24ch;}
 .assay .controls{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin:6px 0 10px;
   font-size:13.5px;}
