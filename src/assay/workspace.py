@@ -89,6 +89,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
     ("030_conversations", "assay.prompting.conversation_store:migrate_030_conversations"),
     ("040_run_errors", "assay.evals.runs:migrate_040_run_errors"),
+    ("050_review", "assay.review.store:migrate_050_review"),
 ]
 
 
