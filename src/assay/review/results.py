@@ -15,7 +15,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from assay.evals.runs import RunStore
 from assay.evals.stats import Estimate, bootstrap_ci, mean, wilson_ci
 from assay.review.store import Item, Queue, ReviewStore
 from assay.workspace import Workspace
+
+if TYPE_CHECKING:
+    from assay.models.facade import Model
 
 JUDGE_RATER = "judge"
 
@@ -110,18 +113,21 @@ def record_metric(queue: Queue, workspace: Workspace) -> Estimate | None:
     return est
 
 
-def judge_labels(queue: Queue, items: Sequence[Item], judge_model: str, workspace: Workspace) -> dict[int, Any]:
+def judge_labels(
+    queue: Queue, items: Sequence[Item], judge_model: str | Model, workspace: Workspace
+) -> dict[int, Any]:
     """An LLM judge's label for every item of a single-run queue (pos -> rubric point), with the
     queue's rubric when it is a judge rubric, else the correctness rubric on its scale."""
     from assay.evals.judge import Judge, rubric_names
-    from assay.models.facade import Model
-
     if queue.pairwise:
         raise UserError("judge agreement is for single-run queues (a judge grades one output)")
     rubric = queue.rubric
     scale: Any = [int(rubric.points[0]), int(rubric.points[-1])] if rubric.kind == "scale" else rubric.points
     template = rubric.name if rubric.name in rubric_names() else "correctness"
-    judge = Judge(Model.load(judge_model, workspace=workspace), template, scale)
+    from assay.models.facade import Model as Loader
+
+    model = Loader.load(judge_model, workspace=workspace) if isinstance(judge_model, str) else judge_model
+    judge = Judge(model, template, scale)
     samples = {s["id"]: s for s in RunStore(workspace).samples(queue.run_a)}
     rows = [samples[it.sample_id] for it in items]
     verdicts = judge.judge(
