@@ -13,9 +13,16 @@ import pytest
 from assay.errors import ConfigError, UserError
 from assay.evals.compare import compare_runs
 from assay.evals.runs import RunStore
-from assay.review import ReviewStore, create_queue, export_csv, load_rubric, record_metric, summarise
-from assay.review.queue import allocate
 from assay.models.fake import scripted
+from assay.review import (
+    ReviewStore,
+    create_queue,
+    export_csv,
+    load_rubric,
+    record_metric,
+    summarise,
+)
+from assay.review.queue import allocate
 from cli_util import run_assay
 from ui_workspace import RUBRIC, UIWorkspace, build
 
@@ -31,14 +38,22 @@ def test_yaml_rubrics_and_judge_rubrics_load(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(RUBRIC)
     r = load_rubric(path)
-    assert r.points == ["wrong", "right"] and r.level == "ordinal" and r.keys == {"1": "wrong", "2": "right"}
+    assert (
+        r.points == ["wrong", "right"]
+        and r.level == "ordinal"
+        and r.keys == {"1": "wrong", "2": "right"}
+    )
     assert r.descriptions["right"].startswith("the final answer is")
     scale = tmp_path / "s.yaml"
     scale.write_text("name: quality\nscale: [1, 5]\ndescriptions: {1: useless, 5: excellent}\n")
     s = load_rubric(scale)
     assert s.points == ["1", "2", "3", "4", "5"] and s.keys["3"] == "3" and s.position("5") == 1.0
     judge = load_rubric("correctness")
-    assert judge.kind == "scale" and judge.points[-1] == "5" and "correct" in judge.instructions.lower()
+    assert (
+        judge.kind == "scale"
+        and judge.points[-1] == "5"
+        and "correct" in judge.instructions.lower()
+    )
 
 
 def test_rubric_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -66,8 +81,12 @@ def test_allocation_is_proportional() -> None:
 
 def test_queue_is_seeded_stratified_and_blind_pairs_are_shuffled(uiws: UIWorkspace) -> None:
     ws, store = uiws.ws, ReviewStore(uiws.ws)
-    one = create_queue(uiws.run_a, n=10, rubric=uiws.rubric, stratify="extraction_ok", seed=3, workspace=ws)
-    two = create_queue(uiws.run_a, n=10, rubric=uiws.rubric, stratify="extraction_ok", seed=3, workspace=ws)
+    one = create_queue(
+        uiws.run_a, n=10, rubric=uiws.rubric, stratify="extraction_ok", seed=3, workspace=ws
+    )
+    two = create_queue(
+        uiws.run_a, n=10, rubric=uiws.rubric, stratify="extraction_ok", seed=3, workspace=ws
+    )
     items = store.items(one.id)
     assert [i.sample_id for i in items] == [i.sample_id for i in store.items(two.id)]
     # 6 of the 30 replies fail extraction: a fifth of the sample, as in the run.
@@ -76,7 +95,7 @@ def test_queue_is_seeded_stratified_and_blind_pairs_are_shuffled(uiws: UIWorkspa
     assert pairs.rubric.points == ["a", "b", "tie"] and pairs.blind
     flips = [i.b_first for i in store.items(pairs.id)]
     assert 0 < sum(flips) < len(flips)
-    with pytest.raises(UserError, match="no sample .* has a field 'nope'"):
+    with pytest.raises(UserError, match=r"no sample .* has a field 'nope'"):
         create_queue(uiws.run_a, n=5, rubric=uiws.rubric, stratify="nope", workspace=ws)
     with pytest.raises(UserError, match="--blind needs two runs"):
         create_queue(uiws.run_a, n=5, rubric=uiws.rubric, blind=True, workspace=ws)
@@ -98,22 +117,38 @@ def test_labels_agreement_metric_and_compare(uiws: UIWorkspace) -> None:
             truth = "right" if samples[it.sample_id]["scores"]["numeric_match"] == 1 else "wrong"
             store.label(q, it.pos, "ada", truth)
             # bob disagrees on the first two items only
-            store.label(q, it.pos, "bob", truth if it.pos > 1 else ("wrong" if truth == "right" else "right"))
+            store.label(
+                q,
+                it.pos,
+                "bob",
+                truth if it.pos > 1 else ("wrong" if truth == "right" else "right"),
+            )
     summary = summarise(qa, ws)
     ag = summary.agreement
     assert ag is not None and ag.raters == ("ada", "bob")
     assert ag.percent.value == pytest.approx(10 / 12)
-    assert ag.cohen_kappa is not None and ag.cohen_kappa.ci_low <= ag.cohen_kappa.value <= ag.cohen_kappa.ci_high
+    assert (
+        ag.cohen_kappa is not None
+        and ag.cohen_kappa.ci_low <= ag.cohen_kappa.value <= ag.cohen_kappa.ci_high
+    )
     assert summary.progress == {"ada": 12, "bob": 12}
     est_a, est_b = record_metric(qa, ws), record_metric(qb, ws)
-    assert est_a is not None and est_b is not None and 0 <= est_a.ci_low <= est_a.value <= est_a.ci_high <= 1
+    assert (
+        est_a is not None
+        and est_b is not None
+        and 0 <= est_a.ci_low <= est_a.value <= est_a.ci_high <= 1
+    )
     metrics = runs.get(uiws.run_a).metrics or {}
     assert metrics["metrics"]["review:correct"]["value"] == pytest.approx(est_a.value)
     rows = compare_runs(runs, [uiws.run_a, uiws.run_b], metrics=["review:correct"])
     assert rows[0].result.n_shared == 12
     text = export_csv(qa, store.items(qa.id))
     table = list(csv.DictReader(io.StringIO(text)))
-    assert len(table) == 24 and {r["reviewer"] for r in table} == {"ada", "bob"} and all(r["time"] for r in table)
+    assert (
+        len(table) == 24
+        and {r["reviewer"] for r in table} == {"ada", "bob"}
+        and all(r["time"] for r in table)
+    )
 
 
 def test_relabelling_replaces_and_resume_finds_the_next_item(uiws: UIWorkspace) -> None:
@@ -128,11 +163,15 @@ def test_relabelling_replaces_and_resume_finds_the_next_item(uiws: UIWorkspace) 
 
 
 def test_cli_create_next_label_agreement_export(uiws: UIWorkspace, tmp_path: Path) -> None:
-    code, out, err = run_assay(["review", "create", uiws.run_a, "--n", "3", "--rubric", str(uiws.rubric)])
+    code, out, err = run_assay(
+        ["review", "create", uiws.run_a, "--n", "3", "--rubric", str(uiws.rubric)]
+    )
     assert code == 0, err
     qid = out.split()[2].rstrip(":")
     # two labels by key number, a comment, then stop
-    code, out, err = run_assay(["review", "next", qid, "--reviewer", "ada"], stdin="2\n1 # unsure\nq\n")
+    code, out, err = run_assay(
+        ["review", "next", qid, "--reviewer", "ada"], stdin="2\n1 # unsure\nq\n"
+    )
     assert code == 0, err
     assert "ada: 2/3 labelled" in out
     code, out, err = run_assay(["review", "label", qid, "3", "maybe", "--reviewer", "ada"])

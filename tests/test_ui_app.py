@@ -70,10 +70,15 @@ def test_run_page_samples_and_a_sample(client: TestClient, uiws: UIWorkspace) ->
     sample = client.get(f"/runs/{uiws.run_a}/samples/q5").text
     assert "What is 5 plus 5?" in sample and "I am not sure." in sample and "no number" in sample
     assert "prompt tokens" in sample and "latency" in sample
-    assert "<figure>" in client.get(f"/runs/{uiws.run_a}/figures").text or "No figures" in client.get(f"/runs/{uiws.run_a}/figures").text
+    assert (
+        "<figure>" in client.get(f"/runs/{uiws.run_a}/figures").text
+        or "No figures" in client.get(f"/runs/{uiws.run_a}/figures").text
+    )
 
 
-def test_compare_shows_the_paired_table_and_disagreements(client: TestClient, uiws: UIWorkspace) -> None:
+def test_compare_shows_the_paired_table_and_disagreements(
+    client: TestClient, uiws: UIWorkspace
+) -> None:
     page = client.get("/compare", params={"runs": [uiws.run_a, uiws.run_b]}).text
     assert "mcnemar-exact" in page and "p (Holm)" in page
     # the runs differ where exactly one of "n % 5 == 0" and "n % 3 == 0" holds: 16 of 40
@@ -82,7 +87,15 @@ def test_compare_shows_the_paired_table_and_disagreements(client: TestClient, ui
 
 
 def test_unknown_ids_are_404_pages(client: TestClient, uiws: UIWorkspace) -> None:
-    for url in ("/runs/nope", f"/runs/{uiws.run_a}/samples/nope", "/collections/nope", "/review/nope", "/training/nope", "/chunks/999999/page/1.png", "/no/such/page"):
+    for url in (
+        "/runs/nope",
+        f"/runs/{uiws.run_a}/samples/nope",
+        "/collections/nope",
+        "/review/nope",
+        "/training/nope",
+        "/chunks/999999/page/1.png",
+        "/no/such/page",
+    ):
         r = client.get(url)
         assert r.status_code == 404, url
         assert "Traceback" not in r.text and 'id="error"' in r.text, url
@@ -95,14 +108,28 @@ def test_review_in_the_app(client: TestClient, uiws: UIWorkspace) -> None:
     r = client.get(f"/review/{uiws.queue}", params={"reviewer": "eve"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("item=1")
     headers = {"X-Assay-Token": TOKEN}
-    bad = client.post(f"/review/{uiws.queue}/label", json={"item": 1, "reviewer": "eve", "value": "maybe"}, headers=headers)
+    bad = client.post(
+        f"/review/{uiws.queue}/label",
+        json={"item": 1, "reviewer": "eve", "value": "maybe"},
+        headers=headers,
+    )
     assert bad.status_code == 400 and "not a label of rubric 'correct'" in bad.json()["error"]
     for reviewer in ("eve", "finn"):
         for item in (1, 2, 3):
-            ok = client.post(f"/review/{uiws.queue}/label", json={"item": item, "reviewer": reviewer, "value": "right" if item != 2 or reviewer == "eve" else "wrong"}, headers=headers)
+            ok = client.post(
+                f"/review/{uiws.queue}/label",
+                json={
+                    "item": item,
+                    "reviewer": reviewer,
+                    "value": "right" if item != 2 or reviewer == "eve" else "wrong",
+                },
+                headers=headers,
+            )
             assert ok.status_code == 200, ok.text
     summary = ok.json()["summary"]
-    assert summary["progress"]["finn"] == 3 and summary["agreement"]["percent"]["value"] == pytest.approx(2 / 3)
+    assert summary["progress"]["finn"] == 3 and summary["agreement"]["percent"][
+        "value"
+    ] == pytest.approx(2 / 3)
     r = client.get(f"/review/{uiws.queue}", params={"reviewer": "eve"}, follow_redirects=False)
     assert r.headers["location"].endswith("item=4")  # resumes where eve stopped
     page = client.get(f"/review/{uiws.queue}", params={"reviewer": "eve", "item": 2}).text
@@ -123,7 +150,9 @@ def test_models_cost_and_training(client: TestClient, uiws: UIWorkspace) -> None
     assert len(client.get("/training/sft-running-demo/curves.json").json()["train"]) == 5
 
 
-def test_a_damaged_workspace_is_a_clear_page_and_a_one_line_cli_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_damaged_workspace_is_a_clear_page_and_a_one_line_cli_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "broken"
     home.mkdir()
     (home / "assay.db").write_bytes(b"this is not a database" * 100)
@@ -137,7 +166,9 @@ def test_a_damaged_workspace_is_a_clear_page_and_a_one_line_cli_error(tmp_path: 
     assert len(err.strip().splitlines()) == 2  # error and hint
 
 
-def test_a_locked_workspace_is_a_clear_page(uiws: UIWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_locked_workspace_is_a_clear_page(
+    uiws: UIWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from assay.evals.runs import RunStore
 
     def locked(*_: object, **__: object) -> None:
@@ -146,11 +177,35 @@ def test_a_locked_workspace_is_a_clear_page(uiws: UIWorkspace, monkeypatch: pyte
     monkeypatch.setattr(RunStore, "list", locked)
     c = TestClient(create_app(uiws.ws, token=TOKEN), raise_server_exceptions=False)
     r = c.get("/runs", params={"token": TOKEN})
-    assert r.status_code == 503 and "is locked by another process" in r.text and "Traceback" not in r.text
+    assert (
+        r.status_code == 503
+        and "is locked by another process" in r.text
+        and "Traceback" not in r.text
+    )
 
 
-def test_ui_refuses_another_host_without_a_token(uiws: UIWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ui_refuses_another_host_without_a_token(
+    uiws: UIWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ASSAY_HOME", str(uiws.ws.root))
     monkeypatch.delenv("ASSAY_UI_TOKEN", raising=False)
     code, _, err = run_assay(["ui", "--host", "0.0.0.0"])
     assert code != 0 and "give the token too" in err
+
+
+def test_quickstart_ends_with_the_ui_command() -> None:
+    from types import SimpleNamespace
+
+    from assay.cli.quickstart import ui_hint
+
+    results = {
+        "prompting_runs": {
+            "zero-shot": SimpleNamespace(id="bbc-1"),
+            "few-shot": SimpleNamespace(id="bbc-2"),
+        },
+        "collection": "quickstart-papers",
+    }
+    lines = ui_hint(results)
+    assert lines[0] == 'See them in the web app: assay ui --open "/compare?runs=bbc-1&runs=bbc-2"'
+    assert "/collections/quickstart-papers" in lines[1] and "/runs" in lines[1]
+    assert ui_hint({})[0].endswith('--open "/runs"')

@@ -58,7 +58,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[tuple[str, UIWorkspace]]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> Iterator[tuple[str, UIWorkspace]]:
     """The app over a workspace with runs, a queue, a collection and training runs, served
     on a free port in a thread of this process."""
     import uvicorn
@@ -73,7 +75,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterato
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(built.ws, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(built.ws, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -86,26 +92,37 @@ def site(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterato
 
 
 @pytest.fixture
-def page(browser: Any, site: tuple[str, UIWorkspace], request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def page(
+    browser: Any,
+    site: tuple[str, UIWorkspace],
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
     base, _ = site
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     p = context.new_page()
     p.set_default_timeout(15_000)
     p.goto(f"{base}/runs?token={TOKEN}")  # the address `assay ui` prints; sets the cookie
     yield p
-    folder = Path(os.environ.get("ASSAY_UI_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
+    folder = Path(
+        os.environ.get("ASSAY_UI_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     p.screenshot(path=str(folder / f"{request.node.name}.png"), full_page=True)
     context.close()
 
 
-def test_open_a_run_filter_to_failures_open_a_sample(page: Any, site: tuple[str, UIWorkspace]) -> None:
-    base, ws = site
+def test_open_a_run_filter_to_failures_open_a_sample(
+    page: Any, site: tuple[str, UIWorkspace]
+) -> None:
+    _base, ws = site
     page.click(f"text={ws.run_a}")
     page.wait_for_selector("table.metrics")
     page.select_option("#status", "failed")
     page.click("#apply")
-    page.wait_for_function("document.getElementById('count').textContent.startsWith('8 samples match')")
+    page.wait_for_function(
+        "document.getElementById('count').textContent.startsWith('8 samples match')"
+    )
     statuses = page.locator("#samples tbody td:nth-child(2)").all_inner_texts()
     assert statuses and set(statuses) == {"failed"}
     page.locator("#samples tbody a").first.click()
@@ -151,7 +168,7 @@ def test_review_three_items_with_the_keyboard(page: Any, site: tuple[str, UIWork
 
 
 def test_ask_a_collection_and_open_a_cited_page(page: Any, site: tuple[str, UIWorkspace]) -> None:
-    base, ws = site
+    base, _ws = site
     page.goto(f"{base}/collections")
     page.click("text=papers")
     assert PAPER in page.inner_text("#documents")
@@ -161,7 +178,9 @@ def test_ask_a_collection_and_open_a_cited_page(page: Any, site: tuple[str, UIWo
     page.wait_for_selector("#chat a.cite")
     assert "20,093" in page.inner_text("#chat .answer")
     page.locator("#chat a.cite").first.click()
-    page.wait_for_function("document.getElementById('page-image').complete && document.getElementById('page-image').naturalWidth > 500")
+    page.wait_for_function(
+        "document.getElementById('page-image').complete && document.getElementById('page-image').naturalWidth > 500"
+    )
     assert ", page " in (page.text_content("#viewer-title") or "")
 
 

@@ -56,7 +56,10 @@ def worse(prompt: str) -> str:
 
 def sums_task(folder: Path, n: int) -> TaskConfig:
     data = folder / "sums.jsonl"
-    rows = [{"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(n)]
+    rows = [
+        {"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i)}
+        for i in range(n)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return TaskConfig.model_validate(
         {
@@ -74,8 +77,14 @@ def write_training_runs(ws: Workspace) -> str:
     """A finished run's record with its curves, and a run still training (checkpoint state)."""
     done = run_dir(ws, "classifier-bbc-demo")
     done.mkdir(parents=True, exist_ok=True)
-    train = [{"step": s, "loss": 1.6 / s**0.5, "lr": 1e-4, "epoch": s / 10, "tokens": 512} for s in range(1, 21)]
-    evals = [{"step": s, "loss": 1.5 / (s + 1) ** 0.4, "accuracy": 0.2 + 0.03 * s} for s in (0, 5, 10, 15, 20)]
+    train = [
+        {"step": s, "loss": 1.6 / s**0.5, "lr": 1e-4, "epoch": s / 10, "tokens": 512}
+        for s in range(1, 21)
+    ]
+    evals = [
+        {"step": s, "loss": 1.5 / (s + 1) ** 0.4, "accuracy": 0.2 + 0.03 * s}
+        for s in (0, 5, 10, 15, 20)
+    ]
     record = {
         "format": 1,
         "status": "complete",
@@ -89,7 +98,9 @@ def write_training_runs(ws: Workspace) -> str:
     (done / RECORD_FILE).write_text(json.dumps(record))
     running = run_dir(ws, "sft-running-demo") / CHECKPOINTS_DIR / "step-000005"
     running.mkdir(parents=True, exist_ok=True)
-    (running / "state.json").write_text(json.dumps({"step": 5, "progress": {"train": train[:5], "eval": []}}))
+    (running / "state.json").write_text(
+        json.dumps({"step": 5, "progress": {"train": train[:5], "eval": []}})
+    )
     return done.name
 
 

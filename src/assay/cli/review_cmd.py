@@ -35,12 +35,23 @@ def review() -> None:
 @click.argument("run_b", required=False)
 @click.option("--n", "n", default=50, show_default=True, help="Items to review.")
 @click.option("--rubric", required=True, help="A rubric YAML file, or a judge rubric name.")
-@click.option("--stratify", default=None, help="Sample evenly across this sample field (target, scores.METRIC).")
+@click.option(
+    "--stratify",
+    default=None,
+    help="Sample evenly across this sample field (target, scores.METRIC).",
+)
 @click.option("--blind", is_flag=True, help="With RUN_B: hide run names, order drawn per item.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def create(
-    run: str, run_b: str | None, n: int, rubric: str, stratify: str | None, blind: bool, seed: int, as_json: bool
+    run: str,
+    run_b: str | None,
+    n: int,
+    rubric: str,
+    stratify: str | None,
+    blind: bool,
+    seed: int,
+    as_json: bool,
 ) -> None:
     """A review queue of N seeded items of RUN (or pairs of RUN and RUN_B: which is better?).
 
@@ -53,11 +64,17 @@ def create(
     from assay.review import create_queue
 
     ws = workspace()
-    q = create_queue(run, run_b, n=n, rubric=rubric, stratify=stratify, blind=blind, seed=seed, workspace=ws)
+    q = create_queue(
+        run, run_b, n=n, rubric=rubric, stratify=stratify, blind=blind, seed=seed, workspace=ws
+    )
     if as_json:
         echo_json(q.to_dict())
         return
-    what = f"pairs of {q.run_a} and {q.run_b}" + (" (blind)" if q.blind else "") if q.pairwise else q.run_a
+    what = (
+        f"pairs of {q.run_a} and {q.run_b}" + (" (blind)" if q.blind else "")
+        if q.pairwise
+        else q.run_a
+    )
     click.echo(f"review queue {q.id}: {q.n_items} items of {what}, rubric '{q.rubric.name}'")
     click.echo(f"label them with `assay review next {q.id}` or in `assay ui`")
 
@@ -76,7 +93,10 @@ def list_() -> None:
     if not queues:
         click.echo("no review queues yet: assay review create RUN --rubric rubric.yaml")
     for q in queues:
-        done = ", ".join(f"{r} {k}/{q.n_items}" for r, k in store.progress(q.id).items()) or "not started"
+        done = (
+            ", ".join(f"{r} {k}/{q.n_items}" for r, k in store.progress(q.id).items())
+            or "not started"
+        )
         click.echo(f"{q.id:34} {q.rubric.name:14} {q.run_a:34} {done}")
 
 
@@ -94,7 +114,9 @@ def _show(q: Any, item: Any, samples: dict[str, Any]) -> None:
 
 @review.command(name="next")
 @click.argument("queue")
-@click.option("--reviewer", default=lambda: os.environ.get("USER", ""), help="Your name (default $USER).")
+@click.option(
+    "--reviewer", default=lambda: os.environ.get("USER", ""), help="Your name (default $USER)."
+)
 def next_(queue: str, reviewer: str) -> None:
     """Label QUEUE's items in the terminal, from the first you have not labelled.
 
@@ -140,7 +162,9 @@ def next_(queue: str, reviewer: str) -> None:
 @click.argument("queue")
 @click.argument("item", type=int)
 @click.argument("label")
-@click.option("--reviewer", default=lambda: os.environ.get("USER", ""), help="Your name (default $USER).")
+@click.option(
+    "--reviewer", default=lambda: os.environ.get("USER", ""), help="Your name (default $USER)."
+)
 @click.option("--comment", default="")
 def label(queue: str, item: int, label: str, reviewer: str, comment: str) -> None:
     """Give ITEM (numbered from 1) of QUEUE the label LABEL, e.g. `assay review label Q 3 right`."""
@@ -155,8 +179,15 @@ def label(queue: str, item: int, label: str, reviewer: str, comment: str) -> Non
 
 @review.command(name="agreement")
 @click.argument("queue")
-@click.option("--judge", "judge_model", default=None, help="Also grade the items with this judge model.")
-@click.option("--record/--no-record", default=True, show_default=True, help="Store the review metric in the run.")
+@click.option(
+    "--judge", "judge_model", default=None, help="Also grade the items with this judge model."
+)
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Store the review metric in the run.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def agreement_(queue: str, judge_model: str | None, record: bool, as_json: bool) -> None:
     """Agreement between reviewers (and a judge) with intervals, and the review metric.
@@ -182,17 +213,36 @@ def agreement_(queue: str, judge_model: str | None, record: bool, as_json: bool)
     if as_json:
         echo_json({**summary.to_dict(), "with_judge": judged.to_dict() if judged else None})
         return
-    click.echo(f"{q.id}: " + (", ".join(f"{r} {k}/{q.n_items}" for r, k in summary.progress.items()) or "no labels yet"))
+    click.echo(
+        f"{q.id}: "
+        + (
+            ", ".join(f"{r} {k}/{q.n_items}" for r, k in summary.progress.items())
+            or "no labels yet"
+        )
+    )
     if summary.metric is not None:
-        click.echo(f"{metric_name(q)}: {summary.metric.format()}" + (" (recorded in the run)" if record else ""))
-    click.echo(str(summary.agreement) if summary.agreement else "agreement: needs two reviewers on the same items")
+        click.echo(
+            f"{metric_name(q)}: {summary.metric.format()}"
+            + (" (recorded in the run)" if record else "")
+        )
+    click.echo(
+        str(summary.agreement)
+        if summary.agreement
+        else "agreement: needs two reviewers on the same items"
+    )
     if judged is not None:
         click.echo("with the judge:\n" + str(judged))
 
 
 @review.command()
 @click.argument("queue")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV file (default stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV file (default stdout).",
+)
 def export(queue: str, output: Path | None) -> None:
     """Every label of QUEUE as CSV: item, sample, reviewer, label, comment, time."""
     from assay.cli.common import workspace

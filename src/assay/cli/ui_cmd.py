@@ -16,10 +16,30 @@ def ui_url(host: str, port: int, token: str, path: str = "/") -> str:
 
 @click.command()
 @click.option("--port", default=8765, show_default=True, help="Port to listen on.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; other than loopback, anyone who can reach it and holds the token can use it.")
-@click.option("--token", default=lambda: os.environ.get("ASSAY_UI_TOKEN"), help="The access token (default: a new random one; or $ASSAY_UI_TOKEN).")
-@click.option("--model", default="default", show_default=True, help="The model the document chat answers with.")
-@click.option("--open", "open_path", default="/runs", show_default=True, help="The page whose address is printed.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; other than loopback, anyone who can reach it and holds the token can use it.",
+)
+@click.option(
+    "--token",
+    default=lambda: os.environ.get("ASSAY_UI_TOKEN"),
+    help="The access token (default: a new random one; or $ASSAY_UI_TOKEN).",
+)
+@click.option(
+    "--model",
+    default="default",
+    show_default=True,
+    help="The model the document chat answers with.",
+)
+@click.option(
+    "--open",
+    "open_path",
+    default="/runs",
+    show_default=True,
+    help="The page whose address is printed.",
+)
 def ui(port: int, host: str, token: str | None, model: str, open_path: str) -> None:
     """Start the web app: runs, comparisons, documents with chat, review, models and cost, training.
 

@@ -1,8 +1,8 @@
 """Human review of a run's outputs: rubrics, seeded review queues, labels, agreement, metrics.
 
-    >>> from assay.review import create_queue, ReviewStore
-    >>> q = create_queue(run_id, n=50, rubric="rubric.yaml", stratify="target")
-    >>> ReviewStore(Workspace.find()).label(q, 0, "ada", "right")
+>>> from assay.review import create_queue, ReviewStore
+>>> q = create_queue(run_id, n=50, rubric="rubric.yaml", stratify="target")
+>>> ReviewStore(Workspace.find()).label(q, 0, "ada", "right")
 """
 
 from __future__ import annotations

@@ -72,8 +72,7 @@ def sample_items(
     order = rng.permutation(len(chosen))
     flips = rng.random(len(chosen)) < 0.5
     return [
-        (chosen[i], strata.get(chosen[i]), bool(pairwise and flips[j]))
-        for j, i in enumerate(order)
+        (chosen[i], strata.get(chosen[i]), bool(pairwise and flips[j])) for j, i in enumerate(order)
     ]
 
 
@@ -93,7 +92,9 @@ def create_queue(
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     if blind and run_b is None:
-        raise UserError("--blind needs two runs to compare", hint="assay review create RUN_A RUN_B --blind")
+        raise UserError(
+            "--blind needs two runs to compare", hint="assay review create RUN_A RUN_B --blind"
+        )
     runs = RunStore(ws)
     a = runs.get(run_a)
     a.require_finished("a review")

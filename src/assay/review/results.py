@@ -41,7 +41,10 @@ def ratings_table(
 ) -> tuple[list[list[Any]], list[str]]:
     """One row per item, one column per reviewer (and the judge, from ``extra``: pos -> value)."""
     names = reviewers(items)
-    rows = [[queue.rubric.rating(it.labels[r]["value"]) if r in it.labels else None for r in names] for it in items]
+    rows = [
+        [queue.rubric.rating(it.labels[r]["value"]) if r in it.labels else None for r in names]
+        for it in items
+    ]
     if extra is not None:
         names = [*names, JUDGE_RATER]
         for row, it in zip(rows, items, strict=True):
@@ -51,7 +54,11 @@ def ratings_table(
 
 
 def reviewer_agreement(
-    queue: Queue, items: Sequence[Item], extra: dict[int, Any] | None = None, seed: int = 0
+    queue: Queue,
+    items: Sequence[Item],
+    extra: dict[int, Any] | None = None,
+    seed: int = 0,
+    n_resamples: int = 2000,
 ) -> AgreementReport | None:
     """Cohen's kappa (two raters), Fleiss' kappa and Krippendorff's alpha with bootstrap
     intervals, over the items at least two raters labelled; None until there are two raters."""
@@ -63,9 +70,18 @@ def reviewer_agreement(
         return None
     numeric = queue.rubric.kind == "scale"
     categories = None if numeric else queue.rubric.points
-    level = queue.rubric.level if queue.rubric.level in ("nominal", "ordinal", "interval") else "nominal"
+    level = (
+        queue.rubric.level
+        if queue.rubric.level in ("nominal", "ordinal", "interval")
+        else "nominal"
+    )
     return agreement(
-        kept, raters=names, level=level, categories=categories, n_resamples=1000, seed=seed  # type: ignore[arg-type]
+        kept,
+        raters=names,
+        level=level,
+        categories=categories,
+        n_resamples=n_resamples,
+        seed=seed,  # type: ignore[arg-type]
     )
 
 
@@ -109,7 +125,9 @@ def record_metric(queue: Queue, workspace: Workspace) -> Estimate | None:
         return None
     run_id = queue.run_b if queue.pairwise else queue.run_a
     assert run_id is not None
-    RunStore(workspace).set_metric(run_id, metric_name(queue), item_scores(queue, items), est.to_dict())
+    RunStore(workspace).set_metric(
+        run_id, metric_name(queue), item_scores(queue, items), est.to_dict()
+    )
     return est
 
 
@@ -119,14 +137,21 @@ def judge_labels(
     """An LLM judge's label for every item of a single-run queue (pos -> rubric point), with the
     queue's rubric when it is a judge rubric, else the correctness rubric on its scale."""
     from assay.evals.judge import Judge, rubric_names
+
     if queue.pairwise:
         raise UserError("judge agreement is for single-run queues (a judge grades one output)")
     rubric = queue.rubric
-    scale: Any = [int(rubric.points[0]), int(rubric.points[-1])] if rubric.kind == "scale" else rubric.points
+    scale: Any = (
+        [int(rubric.points[0]), int(rubric.points[-1])] if rubric.kind == "scale" else rubric.points
+    )
     template = rubric.name if rubric.name in rubric_names() else "correctness"
     from assay.models.facade import Model as Loader
 
-    model = Loader.load(judge_model, workspace=workspace) if isinstance(judge_model, str) else judge_model
+    model = (
+        Loader.load(judge_model, workspace=workspace)
+        if isinstance(judge_model, str)
+        else judge_model
+    )
     judge = Judge(model, template, scale)
     samples = {s["id"]: s for s in RunStore(workspace).samples(queue.run_a)}
     rows = [samples[it.sample_id] for it in items]
@@ -147,13 +172,34 @@ def export_csv(queue: Queue, items: Sequence[Item]) -> str:
     """Every label as a row: item, sample, stratum, reviewer, label, comment, time."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["queue", "item", "sample_id", "stratum", "shown_first", "reviewer", "label", "comment", "time"])
+    w.writerow(
+        [
+            "queue",
+            "item",
+            "sample_id",
+            "stratum",
+            "shown_first",
+            "reviewer",
+            "label",
+            "comment",
+            "time",
+        ]
+    )
     for it in items:
         first = "b" if it.b_first else "a"
         for reviewer, lab in sorted(it.labels.items()):
             w.writerow(
-                [queue.id, it.pos, it.sample_id, it.stratum or "", first if queue.pairwise else "",
-                 reviewer, lab["value"], lab["comment"], lab["ts"]]
+                [
+                    queue.id,
+                    it.pos,
+                    it.sample_id,
+                    it.stratum or "",
+                    first if queue.pairwise else "",
+                    reviewer,
+                    lab["value"],
+                    lab["comment"],
+                    lab["ts"],
+                ]
             )
     return buf.getvalue()
 
@@ -179,7 +225,9 @@ class ReviewSummary:
             "queue": self.queue.id,
             "items": self.queue.n_items,
             "progress": self.progress,
-            "metric": {"name": metric_name(self.queue), **(est(self.metric) or {})} if self.metric else None,
+            "metric": {"name": metric_name(self.queue), **(est(self.metric) or {})}
+            if self.metric
+            else None,
             "agreement": None
             if ag is None
             else {
@@ -192,10 +240,13 @@ class ReviewSummary:
         }
 
 
-def summarise(queue: Queue, workspace: Workspace) -> ReviewSummary:
+def summarise(queue: Queue, workspace: Workspace, n_resamples: int = 2000) -> ReviewSummary:
+    """Progress, the review metric and the agreement; ``n_resamples`` for the agreement's
+    bootstrap intervals (the app's live view uses fewer, to answer at once)."""
     store = ReviewStore(workspace)
     items = store.items(queue.id)
-    return ReviewSummary(queue, store.progress(queue.id), review_metric(queue, items), reviewer_agreement(queue, items))
+    agreed = reviewer_agreement(queue, items, n_resamples=n_resamples)
+    return ReviewSummary(queue, store.progress(queue.id), review_metric(queue, items), agreed)
 
 
 __all__ = [

@@ -125,7 +125,10 @@ class ReviewStore:
             db.executemany(
                 "INSERT INTO review_items(queue_id, pos, sample_id, stratum, b_first) "
                 "VALUES (?,?,?,?,?)",
-                [(queue_id, i, sid, stratum, int(bf)) for i, (sid, stratum, bf) in enumerate(items)],
+                [
+                    (queue_id, i, sid, stratum, int(bf))
+                    for i, (sid, stratum, bf) in enumerate(items)
+                ],
             )
         return self.get(queue_id)
 
@@ -157,7 +160,9 @@ class ReviewStore:
         )
 
     def list(self) -> list[Queue]:
-        ids = [r[0] for r in self.ws.db.execute("SELECT id FROM review_queues ORDER BY created DESC")]
+        ids = [
+            r[0] for r in self.ws.db.execute("SELECT id FROM review_queues ORDER BY created DESC")
+        ]
         return [self.get(i) for i in ids]
 
     # -- items and labels ------------------------------------------------------------------------
@@ -167,7 +172,9 @@ class ReviewStore:
             "ORDER BY pos",
             (queue_id,),
         ).fetchall()
-        items = {r["pos"]: Item(r["pos"], r["sample_id"], r["stratum"], bool(r["b_first"])) for r in rows}
+        items = {
+            r["pos"]: Item(r["pos"], r["sample_id"], r["stratum"], bool(r["b_first"])) for r in rows
+        }
         for lab in self.ws.db.execute(
             "SELECT pos, reviewer, value, comment, ts FROM review_labels WHERE queue_id = ?",
             (queue_id,),
@@ -185,9 +192,7 @@ class ReviewStore:
                 return it
         raise UserError(f"review queue {queue_id} has no item {pos}")
 
-    def label(
-        self, queue: Queue, pos: int, reviewer: str, value: str, comment: str = ""
-    ) -> str:
+    def label(self, queue: Queue, pos: int, reviewer: str, value: str, comment: str = "") -> str:
         """Record ``reviewer``'s label for item ``pos``; a label outside the rubric is refused."""
         if not reviewer or not reviewer.strip():
             raise UserError("a label needs the reviewer's name", hint="--reviewer NAME")

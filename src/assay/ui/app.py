@@ -83,11 +83,17 @@ def _wants_json(request: Request) -> bool:
 def _error(request: Request, status: int, title: str, message: str, hint: str | None) -> Any:
     if _wants_json(request):
         return JSONResponse({"error": message, "hint": hint}, status_code=status)
-    return state_of(request).page("error.html", status=status, title=title, message=message, hint=hint)
+    return state_of(request).page(
+        "error.html", status=status, title=title, message=message, hint=hint
+    )
 
 
 def create_app(
-    workspace: Workspace | None = None, *, token: str | None = None, host: str = "127.0.0.1", model: str = "default"
+    workspace: Workspace | None = None,
+    *,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    model: str = "default",
 ) -> FastAPI:
     """The app over ``workspace``; requests need ``token`` (a new random one when None)."""
     from assay.ui import routes_docs, routes_models, routes_review, routes_runs

@@ -30,13 +30,17 @@ MARK = (255, 214, 0, 110)
 @router.get("/collections", response_class=HTMLResponse)
 def collections(request: Request) -> Any:
     ui = state_of(request)
-    return ui.page("collections.html", title="Documents", collections=RagStore(ui.workspace).collections())
+    return ui.page(
+        "collections.html", title="Documents", collections=RagStore(ui.workspace).collections()
+    )
 
 
 def _collection(ui: UIState, name: str) -> Any:
     info = RagStore(ui.workspace).collection(name)
     if info is None:
-        raise NotFound(f"no collection named '{name}'", "see the Documents page for the collections")
+        raise NotFound(
+            f"no collection named '{name}'", "see the Documents page for the collections"
+        )
     return info
 
 
@@ -48,7 +52,9 @@ def collection_page(request: Request, name: str) -> Any:
     return ui.page("collection.html", title=name, info=info, docs=docs, model=ui.model)
 
 
-def _answer_events(ui: UIState, name: str, question: str, model: str, extractive: bool) -> Iterator[str]:
+def _answer_events(
+    ui: UIState, name: str, question: str, model: str, extractive: bool
+) -> Iterator[str]:
     """NDJSON events: ``status``, then ``text`` as the answer arrives, then ``done`` with the
     citations (each with the address of its page image) or ``error``."""
     from assay.errors import AssayError
@@ -93,8 +99,19 @@ def _answer_events(ui: UIState, name: str, question: str, model: str, extractive
 def _answer_dict(answer: Any) -> dict[str, Any]:
     cites = []
     for c in answer.citations:
-        link = f"/chunks/{c.chunk_id}/page/{c.page}.png" if c.valid and c.chunk_id and c.page else None
-        cites.append({"n": c.n, "document": c.document, "page": c.page, "valid": c.valid, "image": link, "passage": c.passage})
+        link = (
+            f"/chunks/{c.chunk_id}/page/{c.page}.png" if c.valid and c.chunk_id and c.page else None
+        )
+        cites.append(
+            {
+                "n": c.n,
+                "document": c.document,
+                "page": c.page,
+                "valid": c.valid,
+                "image": link,
+                "passage": c.passage,
+            }
+        )
     return {
         "answer": answer.text,
         "mode": answer.mode,
@@ -113,15 +130,21 @@ async def ask_route(request: Request, name: str) -> Any:
     question = str(body.get("question") or "")
     model = str(body.get("model") or ui.model)
     extractive = bool(body.get("extractive"))
-    return StreamingResponse(_answer_events(ui, name, question, model, extractive), media_type="application/x-ndjson")
+    return StreamingResponse(
+        _answer_events(ui, name, question, model, extractive), media_type="application/x-ndjson"
+    )
 
 
 def _chunk(ui: UIState, chunk_id: int) -> Any:
-    row = RagStore(ui.workspace).db.execute(
-        "SELECT c.id, c.text, c.page_start, c.page_end, d.path, d.kind, d.n_pages, d.name "
-        "FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id WHERE c.id = ?",
-        (chunk_id,),
-    ).fetchone()
+    row = (
+        RagStore(ui.workspace)
+        .db.execute(
+            "SELECT c.id, c.text, c.page_start, c.page_end, d.path, d.kind, d.n_pages, d.name "
+            "FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id WHERE c.id = ?",
+            (chunk_id,),
+        )
+        .fetchone()
+    )
     if row is None:
         raise NotFound(f"no passage {chunk_id} in this workspace")
     return row
@@ -131,7 +154,9 @@ def _phrases(text: str, words: int = 4) -> list[str]:
     """Short runs of the passage's words: found on the page even where the parser mended
     hyphenation or spacing in between."""
     tokens = text.split()
-    return [" ".join(tokens[i : i + words]) for i in range(0, max(len(tokens) - words + 1, 1), words)]
+    return [
+        " ".join(tokens[i : i + words]) for i in range(0, max(len(tokens) - words + 1, 1), words)
+    ]
 
 
 def render_page(path: Path, page: int, passage: str) -> bytes:
@@ -155,7 +180,12 @@ def render_page(path: Path, page: int, passage: str) -> bytes:
                 for i in range(text.count_rects(index, count)):
                     left, bottom, right, top = text.get_rect(i)
                     draw.rectangle(
-                        [left * PAGE_SCALE, (height - top) * PAGE_SCALE, right * PAGE_SCALE, (height - bottom) * PAGE_SCALE],
+                        [
+                            left * PAGE_SCALE,
+                            (height - top) * PAGE_SCALE,
+                            right * PAGE_SCALE,
+                            (height - bottom) * PAGE_SCALE,
+                        ],
                         fill=MARK,
                     )
                 hit = search.get_next()
@@ -171,12 +201,16 @@ def page_image(request: Request, chunk_id: int, page: int) -> Any:
     ui = state_of(request)
     row = _chunk(ui, chunk_id)
     if row["kind"] != "pdf":
-        raise NotFound(f"passage {chunk_id} is from {row['name']}, which is not a PDF: no page to show")
+        raise NotFound(
+            f"passage {chunk_id} is from {row['name']}, which is not a PDF: no page to show"
+        )
     if not 1 <= page <= max(row["n_pages"], 1):
         raise NotFound(f"{row['name']} has no page {page} (1-{row['n_pages']})")
     path = Path(row["path"])
     if not path.is_file():
-        raise NotFound(f"{row['name']} is no longer at {path}", "add it again with `assay docs add`")
+        raise NotFound(
+            f"{row['name']} is no longer at {path}", "add it again with `assay docs add`"
+        )
     key = ("page", chunk_id, page)
     if key not in ui.cache:
         ui.cache[key] = render_page(path, page, row["text"])

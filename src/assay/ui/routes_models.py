@@ -61,7 +61,9 @@ def training_run(request: Request, run_id: str) -> Any:
     ui = state_of(request)
     folder = _folder(request, run_id)
     info = next(r for r in training_runs(ui.workspace) if r["id"] == run_id)
-    return ui.page("training_run.html", title=run_id, info=info, chart=curve_svg(training_curves(folder)))
+    return ui.page(
+        "training_run.html", title=run_id, info=info, chart=curve_svg(training_curves(folder))
+    )
 
 
 @router.get("/training/{run_id}/chart", response_class=HTMLResponse)
@@ -85,7 +87,9 @@ def _series(points: list[dict[str, Any]], key: str) -> list[tuple[float, float]]
 def curve_svg(data: dict[str, list[dict[str, Any]]], width: int = 720, height: int = 280) -> str:
     """The training loss and each evaluation metric as lines on one SVG chart (each series
     scaled to its own range; the legend gives the ranges)."""
-    series: list[tuple[str, list[tuple[float, float]]]] = [("train loss", _series(data["train"], "loss"))]
+    series: list[tuple[str, list[tuple[float, float]]]] = [
+        ("train loss", _series(data["train"], "loss"))
+    ]
     metric_names = sorted({k for p in data["eval"] for k in p if k != "step"})
     series += [(f"eval {k}", _series(data["eval"], k)) for k in metric_names]
     series = [(name, pts) for name, pts in series if pts]
@@ -94,21 +98,30 @@ def curve_svg(data: dict[str, list[dict[str, Any]]], width: int = 720, height: i
     colors = ["#2f5d9e", "#c44e52", "#55a868", "#8172b2", "#ccb974", "#64b5cd"]
     max_step = max(x for _, pts in series for x, _ in pts) or 1.0
     pad = 40
-    parts = [f'<svg id="curve" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20 * len(series)}" role="img">']
-    parts.append(f'<rect x="{pad}" y="10" width="{width - 2 * pad}" height="{height - 40}" fill="#fff" stroke="#e3e7ee"/>')
+    parts = [
+        f'<svg id="curve" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20 * len(series)}" role="img">'
+    ]
+    parts.append(
+        f'<rect x="{pad}" y="10" width="{width - 2 * pad}" height="{height - 40}" fill="#fff" stroke="#e3e7ee"/>'
+    )
     for i, (name, pts) in enumerate(series):
         lo, hi = min(y for _, y in pts), max(y for _, y in pts)
         span = (hi - lo) or 1.0
         xy = " ".join(
-            f"{pad + (x / max_step) * (width - 2 * pad):.1f},{10 + (height - 40) * (1 - (y - lo) / span):.1f}" for x, y in pts
+            f"{pad + (x / max_step) * (width - 2 * pad):.1f},{10 + (height - 40) * (1 - (y - lo) / span):.1f}"
+            for x, y in pts
         )
         color = colors[i % len(colors)]
         name = html.escape(name, quote=True)
-        parts.append(f'<polyline class="series" data-name="{name}" fill="none" stroke="{color}" stroke-width="2" points="{xy}"/>')
+        parts.append(
+            f'<polyline class="series" data-name="{name}" fill="none" stroke="{color}" stroke-width="2" points="{xy}"/>'
+        )
         parts.append(
             f'<text x="{pad}" y="{height + 4 + 20 * i}" font-size="12" fill="{color}">{name}: '
             f"{pts[-1][1]:.4g} at step {pts[-1][0]:.0f} (range {lo:.4g} to {hi:.4g})</text>"
         )
-    parts.append(f'<text x="{width - pad}" y="{height - 16}" font-size="11" text-anchor="end" fill="#5b6574">step {max_step:.0f}</text>')
+    parts.append(
+        f'<text x="{width - pad}" y="{height - 16}" font-size="11" text-anchor="end" fill="#5b6574">step {max_step:.0f}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)

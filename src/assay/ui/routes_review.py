@@ -16,6 +16,10 @@ from assay.ui.views import item_view, preference_keys, run_samples
 
 router = APIRouter()
 
+LIVE_RESAMPLES = 400
+"""Bootstrap resamples behind the intervals shown while reviewing (`assay review agreement`
+uses 2000): enough for a live view, fast enough to update after every label."""
+
 
 @router.get("/review", response_class=HTMLResponse)
 def queues(request: Request) -> Any:
@@ -40,7 +44,9 @@ def queue_page(request: Request, queue_id: str, reviewer: str = "", item: int | 
     if item is None:
         nxt = store.next_pos(q.id, reviewer)
         pos = nxt if nxt is not None else q.n_items - 1
-        return RedirectResponse(f"/review/{q.id}?reviewer={reviewer}&item={pos + 1}", status_code=303)
+        return RedirectResponse(
+            f"/review/{q.id}?reviewer={reviewer}&item={pos + 1}", status_code=303
+        )
     pos = min(max(item, 1), q.n_items) - 1
     it = found(store.item, q.id, pos)
     view = item_view(q, it, run_samples(ui.workspace, q))
@@ -56,7 +62,7 @@ def queue_page(request: Request, queue_id: str, reviewer: str = "", item: int | 
         mine=it.labels.get(reviewer),
         done=store.progress(q.id).get(reviewer, 0),
         complete=store.next_pos(q.id, reviewer) is None,
-        summary=summarise(q, ui.workspace).to_dict(),
+        summary=summarise(q, ui.workspace, LIVE_RESAMPLES).to_dict(),
     )
 
 
@@ -66,12 +72,26 @@ async def label(request: Request, queue_id: str) -> Any:
     q = _queue(request, queue_id)
     body = await request.json()
     store = ReviewStore(ui.workspace)
-    value = store.label(q, int(body.get("item", 0)) - 1, str(body.get("reviewer") or ""), str(body.get("value") or ""), str(body.get("comment") or ""))
+    value = store.label(
+        q,
+        int(body.get("item", 0)) - 1,
+        str(body.get("reviewer") or ""),
+        str(body.get("value") or ""),
+        str(body.get("comment") or ""),
+    )
     nxt = store.next_pos(q.id, str(body.get("reviewer")))
-    return JSONResponse({"value": value, "next": None if nxt is None else nxt + 1, "summary": summarise(q, ui.workspace).to_dict()})
+    return JSONResponse(
+        {
+            "value": value,
+            "next": None if nxt is None else nxt + 1,
+            "summary": summarise(q, ui.workspace, LIVE_RESAMPLES).to_dict(),
+        }
+    )
 
 
 @router.get("/review/{queue_id}/summary.json")
 def summary(request: Request, queue_id: str) -> Any:
     ui = state_of(request)
-    return JSONResponse(summarise(_queue(request, queue_id), ui.workspace).to_dict())
+    return JSONResponse(
+        summarise(_queue(request, queue_id), ui.workspace, LIVE_RESAMPLES).to_dict()
+    )

@@ -4,7 +4,7 @@ comparison of runs of one task."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -24,7 +24,9 @@ def home(request: Request) -> Any:
 
 
 @router.get("/runs", response_class=HTMLResponse)
-def runs(request: Request, task: str = "", model: str = "", status: str = "", since: str = "") -> Any:
+def runs(
+    request: Request, task: str = "", model: str = "", status: str = "", since: str = ""
+) -> Any:
     ui = state_of(request)
     every = RunStore(ui.workspace).list(limit=10_000)
     shown = run_filters(every, task, model, status, since)
@@ -77,12 +79,14 @@ def samples_json(
     min_score: float | None = None,
     max_score: float | None = None,
     page: int = 1,
-    size: int = Query(PAGE_SIZE, ge=1, le=500),
+    size: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> Any:
     ui = state_of(request)
     run = _run(request, run_id)
     data = ui.samples.get(RunStore(ui.workspace), run)
-    rows, total = filter_samples(data, q=q, status=status, min_score=min_score, max_score=max_score, page=page, size=size)
+    rows, total = filter_samples(
+        data, q=q, status=status, min_score=min_score, max_score=max_score, page=page, size=size
+    )
     keep = ("id", "idx", "status", "input", "output", "extracted", "target")
     return JSONResponse(
         {
@@ -91,7 +95,10 @@ def samples_json(
             "size": size,
             "metric": data.metric,
             "rows": [
-                {**{k: _preview(s.get(k)) for k in keep}, "score": (s.get("scores") or {}).get(data.metric)}
+                {
+                    **{k: _preview(s.get(k)) for k in keep},
+                    "score": (s.get("scores") or {}).get(data.metric),
+                }
                 for s in rows
             ],
         }
@@ -120,7 +127,9 @@ def figures(request: Request, run_id: str) -> Any:
         import matplotlib.pyplot as plt
 
         figs = run_figures(run, data.samples)
-        ui.cache[key] = "".join(figure_html(f) for f in figs) or "<p class='muted'>No figures for this run.</p>"
+        ui.cache[key] = (
+            "".join(figure_html(f) for f in figs) or "<p class='muted'>No figures for this run.</p>"
+        )
         for f in figs:
             plt.close(f.figure)
     return HTMLResponse(ui.cache[key])
@@ -135,38 +144,61 @@ def sample_page(request: Request, run_id: str, sample_id: str) -> Any:
     if sample is None:
         raise NotFound(f"run {run.id} has no sample '{sample_id}'")
     cost = (run.metrics or {}).get("cost")
-    return ui.page("sample.html", title=f"{run.id} · {sample_id}", run=run, s=sample, run_cost=cost, dumps=_pretty)
+    return ui.page(
+        "sample.html",
+        title=f"{run.id} · {sample_id}",
+        run=run,
+        s=sample,
+        run_cost=cost,
+        dumps=_pretty,
+    )
 
 
 def _pretty(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    )
 
 
 # -- compare ---------------------------------------------------------------------------------------
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request, task: str = "", runs: list[str] = Query(default=[]), metric: str = "") -> Any:
+def compare_page(
+    request: Request,
+    task: str = "",
+    runs: Annotated[list[str] | None, Query()] = None,
+    metric: str = "",
+) -> Any:
     from assay.evals.compare import compare_runs, to_table
 
     ui = state_of(request)
     store = RunStore(ui.workspace)
     every = [r for r in store.list(limit=10_000) if r.status == "done"]
-    chosen = [found(store.get, r) for r in runs]
+    chosen = [found(store.get, r) for r in runs or []]
     if chosen and not task:
         task = chosen[0].task
     table: list[list[str]] = []
     diffs: list[dict[str, Any]] = []
     metrics: list[str] = []
     if len(chosen) >= 2:
-        key = ("compare", *(r.id for r in chosen), *(r.n_done for r in chosen), *(json.dumps(r.metrics, sort_keys=True) for r in chosen))
+        key = (
+            "compare",
+            *(r.id for r in chosen),
+            *(r.n_done for r in chosen),
+            *(json.dumps(r.metrics, sort_keys=True) for r in chosen),
+        )
         if key not in ui.cache:
             ui.cache[key] = to_table(compare_runs(store, [r.id for r in chosen]))
         table = ui.cache[key]
         metrics = list(dict.fromkeys(row[2] for row in table[1:]))
         metric = metric or (metrics[0] if metrics else "")
         if metric:
-            diffs = disagreements(store, chosen, metric, ui.samples)
+            if (key, metric) not in ui.cache:
+                ui.cache[(key, metric)] = disagreements(store, chosen, metric, ui.samples)
+            diffs = ui.cache[(key, metric)]
     return ui.page(
         "compare.html",
         title="Compare",

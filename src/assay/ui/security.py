@@ -45,7 +45,9 @@ def token_guard(
     """The middleware that enforces the rules of the module docstring."""
     loopback = host in LOOPBACK
 
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if loopback:
             name = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
             if name not in LOOPBACK and name != "testserver":
@@ -55,7 +57,9 @@ def token_guard(
         in_cookie = request.cookies.get(COOKIE)
         if request.method not in SAFE_METHODS:
             form_token = None
-            if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            if request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"
+            ):
                 form_token = (await request.form()).get("token")
             if not (_same(in_header, token) or _same(str(form_token or ""), token)):
                 return _refuse(403, "A change needs the app's token (the X-Assay-Token header).")

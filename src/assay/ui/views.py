@@ -41,7 +41,13 @@ class SampleCache:
         self._runs: OrderedDict[tuple[Any, ...], RunSamples] = OrderedDict()
 
     def get(self, store: RunStore, run: RunRow) -> RunSamples:
-        key = (str(store.ws.root), run.id, run.status, run.n_done, json.dumps(run.metrics, sort_keys=True))
+        key = (
+            str(store.ws.root),
+            run.id,
+            run.status,
+            run.n_done,
+            json.dumps(run.metrics, sort_keys=True),
+        )
         with self._lock:
             hit = self._runs.get(key)
             if hit is not None:
@@ -64,7 +70,9 @@ class SampleCache:
 
 def _matches(s: Mapping[str, Any], q: str) -> bool:
     q = q.lower()
-    return any(q in str(s.get(k) or "").lower() for k in ("id", "input", "output", "target", "extracted"))
+    return any(
+        q in str(s.get(k) or "").lower() for k in ("id", "input", "output", "target", "extracted")
+    )
 
 
 def filter_samples(
@@ -87,7 +95,8 @@ def filter_samples(
         rows = [
             s
             for s in rows
-            if isinstance(v := (s.get("scores") or {}).get(data.metric), int | float) and lo <= v <= hi
+            if isinstance(v := (s.get("scores") or {}).get(data.metric), int | float)
+            and lo <= v <= hi
         ]
     if q:
         rows = [s for s in rows if _matches(s, q)]
@@ -95,7 +104,9 @@ def filter_samples(
     return list(rows[(page - 1) * size : page * size]), len(rows)
 
 
-def run_filters(runs: Sequence[RunRow], task: str = "", model: str = "", status: str = "", since: str = "") -> list[RunRow]:
+def run_filters(
+    runs: Sequence[RunRow], task: str = "", model: str = "", status: str = "", since: str = ""
+) -> list[RunRow]:
     """Runs by task, model (substring), status and creation date (``YYYY-MM-DD`` or later)."""
     return [
         r
@@ -107,7 +118,9 @@ def run_filters(runs: Sequence[RunRow], task: str = "", model: str = "", status:
     ]
 
 
-def disagreements(store: RunStore, runs: Sequence[RunRow], metric: str, cache: SampleCache) -> list[dict[str, Any]]:
+def disagreements(
+    store: RunStore, runs: Sequence[RunRow], metric: str, cache: SampleCache
+) -> list[dict[str, Any]]:
     """Items on which the runs' scores differ, with each run's output and score."""
     per_run = [cache.get(store, r).by_id for r in runs]
     shared = [sid for sid in per_run[0] if all(sid in p for p in per_run[1:])]
@@ -120,7 +133,10 @@ def disagreements(store: RunStore, runs: Sequence[RunRow], metric: str, cache: S
                     "id": sid,
                     "input": per_run[0][sid].get("input"),
                     "target": per_run[0][sid].get("target"),
-                    "cells": [{"output": p[sid].get("output"), "score": sc} for p, sc in zip(per_run, scores, strict=True)],
+                    "cells": [
+                        {"output": p[sid].get("output"), "score": sc}
+                        for p, sc in zip(per_run, scores, strict=True)
+                    ],
                 }
             )
     return out
@@ -136,7 +152,9 @@ def run_samples(ws: Workspace, queue: Any) -> dict[str, dict[str, dict[str, Any]
     return {rid: {s["id"]: s for s in store.samples(rid)} for rid in ids}
 
 
-def item_view(queue: Any, item: Any, samples: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def item_view(
+    queue: Any, item: Any, samples: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> dict[str, Any]:
     """What a reviewer sees for an item: the input, the reference, and the output(s), in the
     item's drawn order and without run names when the queue is blind."""
     a = samples[queue.run_a][item.sample_id]
@@ -147,7 +165,13 @@ def item_view(queue: Any, item: Any, samples: Mapping[str, Mapping[str, Mapping[
         if item.b_first:
             outputs.reverse()
     for i, side in enumerate(outputs, 1):
-        side["label"] = f"output {i}" if queue.blind else f"output {i} ({side['run']})" if queue.run_b else "output"
+        side["label"] = (
+            f"output {i}"
+            if queue.blind
+            else f"output {i} ({side['run']})"
+            if queue.run_b
+            else "output"
+        )
         if queue.blind:
             side.pop("run")
     return {"input": a.get("input"), "target": a.get("target"), "outputs": outputs}
@@ -174,7 +198,11 @@ def usage(ws: Workspace, by: str) -> list[dict[str, Any]]:
 
 
 def recent_calls(ws: Workspace, limit: int = 100, model: str = "") -> list[dict[str, Any]]:
-    query = "SELECT * FROM calls" + (" WHERE model LIKE ?" if model else "") + " ORDER BY id DESC LIMIT ?"
+    query = (
+        "SELECT * FROM calls"
+        + (" WHERE model LIKE ?" if model else "")
+        + " ORDER BY id DESC LIMIT ?"
+    )
     args: tuple[Any, ...] = (f"%{model}%", limit) if model else (limit,)
     return [dict(r) for r in ws.db.execute(query, args)]
 
@@ -217,14 +245,21 @@ def training_curves(folder: Any) -> dict[str, list[dict[str, Any]]]:
     if record and record.get("curves"):
         curves = record["curves"]
         return {"train": list(curves.get("train") or []), "eval": list(curves.get("eval") or [])}
-    ckpts = sorted((folder / CHECKPOINTS_DIR).glob("step-*")) if (folder / CHECKPOINTS_DIR).is_dir() else []
+    ckpts = (
+        sorted((folder / CHECKPOINTS_DIR).glob("step-*"))
+        if (folder / CHECKPOINTS_DIR).is_dir()
+        else []
+    )
     for ckpt in reversed(ckpts):
         try:
             state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         progress = state.get("progress") or {}
-        return {"train": list(progress.get("train") or []), "eval": list(progress.get("eval") or [])}
+        return {
+            "train": list(progress.get("train") or []),
+            "eval": list(progress.get("eval") or []),
+        }
     return {"train": [], "eval": []}
 
 
