@@ -110,7 +110,7 @@ def main(
 ) -> dict[str, Any]:
     """Run both modes on the first ``n`` puzzles; print and return the comparison."""
     import assay
-    from assay.evals.stats import mcnemar_exact
+    from assay.stats import mcnemar_exact
 
     llm = assay.load(model) if isinstance(model, str) else model
     puzzles = PUZZLES[:n]

@@ -95,7 +95,7 @@ def main(
 ) -> dict[str, Any]:
     """Zero-shot and ``shots``-shot accuracy on ``n`` test articles, with a paired test."""
     import assay
-    from assay.evals.stats import mcnemar_exact, wilson_ci
+    from assay.stats import mcnemar_exact, wilson_ci
     from assay.prompting.extract import parse_extractor
     from assay.prompting.fewshot import FewShot
     from assay.prompting.shaping import PromptShaping

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assay import stats
 from assay.errors import UserError
-from assay.evals import stats
 from assay.evals.compare import compare_runs, to_markdown
 from assay.evals.runner import EvalOptions, evaluate
 from assay.evals.runs import RunStore
 from assay.evals.scorers import get_scorer
 from assay.evals.scorers.classification import macro_f1
-from assay.evals.stats.corpus import summed_statistic
 from assay.evals.task import TaskConfig
 from assay.models.fake import scripted
+from assay.stats.corpus import summed_statistic
 from assay.workspace import Workspace
 
 LABELS = ["business", "sport", "tech"]

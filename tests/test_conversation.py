@@ -82,7 +82,7 @@ def test_a_message_that_cannot_fit_says_by_how_much_and_the_session_goes_on() ->
     assert conv.say("short") == "reply 1"
 
 
-def test_summary_policy_replaces_dropped_turns_with_the_running_summary() -> None:
+def test_summary_policy_folds_in_turns_only_as_they_leave_the_window() -> None:
     summaries = [
         json.dumps({"topic": "pets", "facts": ["Rex is a dog"] * 2, "open_questions": []}),
         "not json at all",  # a failed update keeps the previous summary
@@ -90,22 +90,65 @@ def test_summary_policy_replaces_dropped_turns_with_the_running_summary() -> Non
         "nope",
         json.dumps({"topic": "pets", "facts": ["Rex is a dog", "Rex is 3"], "open_questions": []}),
     ]
-    model = scripted([replier(summaries)])
+    calls: list[str] = []
+    reply = replier(summaries)
+
+    def counting(prompt: str) -> str:
+        calls.append("summary" if SUMMARY_SYSTEM in prompt else "chat")
+        return reply(prompt)
+
+    model = scripted([counting])
     conv = Conversation(model, policy="summary", sampling=SAMPLING, max_context=40)
+    folds: list[tuple[int, ...]] = []  # the turns each update folded in
+    update_summary = conv.update_summary
+
+    def recording(exchange, *, through=None):  # type: ignore[no-untyped-def]
+        folds.append(tuple(range(through - len(exchange) + 1, through + 1)))
+        return update_summary(exchange, through=through)
+
+    conv.update_summary = recording  # type: ignore[method-assign]
     conv.say("my dog is called Rex")
-    assert isinstance(conv.summary, ConversationSummary) and conv.summary.facts == ["Rex is a dog"]
+    # Everything still fits: no summary call, no summary.
+    assert calls == ["chat"] and conv.summary is None and conv.summarised_through == 0
     conv.say("he likes long walks in the park every day")
-    update = conv.last_summary_update
-    assert update is not None and not update.ok and update.errors
-    assert conv.summary.facts == ["Rex is a dog"]
+    assert calls == ["chat", "chat"]
     conv.say("he is three years old now and healthy")
     window = conv.last_window
     assert window is not None and window.dropped > 0 and window.summarised
+    # The first exchange left the window: folded in before the reply that needed the room.
+    assert calls[-1] == "chat" and folds and folds[0][0] == 1
+    assert isinstance(conv.summary, ConversationSummary) and conv.summary.facts == ["Rex is a dog"]
     assert "Summary of the earlier conversation" in window.messages[0].content
     assert "- Rex is a dog" in window.messages[0].content
-    assert conv.summary.facts == ["Rex is a dog", "Rex is 3"]
+    assert conv.summarised_through == window.dropped  # turns 1..dropped, numbered from 1
+    for i in range(3):
+        conv.say(f"message {i} about walks")
+    # Each stored turn is folded in exactly once, in order, and only once it has left.
+    folded = [seq for fold in folds for seq in fold]
+    assert folded == list(range(1, conv.summarised_through + 1))
+    assert conv.summarised_through == conv.last_window.dropped  # type: ignore[union-attr]
+    update = conv.last_summary_update
+    assert update is not None
     resumed = Conversation.resume(conv.id, model)
     assert resumed.summary == conv.summary and resumed.policy == "summary"
+    assert resumed.summarised_through == conv.summarised_through
+
+
+def test_a_failed_summary_update_keeps_the_previous_summary_and_says_so() -> None:
+    summaries = [
+        json.dumps({"topic": "pets", "facts": ["Rex is a dog"], "open_questions": []}),
+        "not json at all",
+    ]
+    model = scripted([replier(summaries)])
+    conv = Conversation(model, policy="summary", sampling=SAMPLING, max_context=40)
+    while conv.summary is None:
+        conv.say("a message of several words here")
+    through = conv.summarised_through
+    while conv.summarised_through == through:
+        conv.say("another message of several words")
+    update = conv.last_summary_update
+    assert update is not None and not update.ok and update.errors
+    assert conv.summary.facts == ["Rex is a dog"]
 
 
 def test_export_json_and_markdown(tmp_path: Path) -> None:
@@ -183,8 +226,11 @@ def test_a_summary_update_reads_a_bounded_part_of_a_long_reply() -> None:
         return long_reply
 
     model = scripted([reply])
-    conv = Conversation(model, policy="summary", sampling=Sampling(max_tokens=1600))
+    conv = Conversation(
+        model, policy="summary", sampling=Sampling(max_tokens=1600), max_context=1650
+    )
     conv.say("tell me everything")
+    conv.say("and then?")  # the long exchange leaves the window: folded in now
     assert conv.summary is not None and conv.summary.facts == ["f"]
     [prompt] = prompts
     # the fake backend counts a token per word: the update's prompt no longer grows with the reply
@@ -194,7 +240,25 @@ def test_a_summary_update_reads_a_bounded_part_of_a_long_reply() -> None:
 def test_a_backend_that_decodes_under_the_schema_is_not_asked_twice() -> None:
     model = scripted([replier(["not json", json.dumps({"topic": "t"})])])
     model.backend.constrains_json_schema = True  # type: ignore[attr-defined]
-    conv = Conversation(model, policy="summary", sampling=SAMPLING)
-    conv.say("hello")
+    conv = Conversation(model, policy="summary", sampling=SAMPLING, max_context=40)
+    while conv.last_summary_update is None:
+        conv.say("hello there, a message of several words")
     update = conv.last_summary_update
     assert update is not None and not update.ok and update.attempts == 1
+
+
+def test_a_summary_stored_before_lazy_folding_counts_as_covering_every_turn() -> None:
+    from assay.prompting import conversation_store as store
+
+    model = scripted([replier()])
+    conv = Conversation(model, policy="summary", sampling=SAMPLING)
+    conv.say("one")
+    conv.say("two")
+    store.update(
+        model.workspace, conv.id, summary={"topic": "t", "facts": [], "open_questions": []}
+    )
+    with model.workspace.transaction() as db:  # the database as it was before migration 050
+        db.execute("ALTER TABLE conversations DROP COLUMN summary_through")
+        db.execute("DELETE FROM _migrations WHERE name = '050_conversation_summary_through'")
+    assert "050_conversation_summary_through" in model.workspace.migrate()
+    assert Conversation.resume(conv.id, model).summarised_through == 4

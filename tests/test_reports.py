@@ -340,7 +340,7 @@ def test_run_view(tmp_path: Path) -> None:
 
 
 def test_comparison_view(tmp_path: Path) -> None:
-    from assay.evals.display import compare
+    from assay.reports.display import compare
 
     a = classification_run(tmp_path)
     b = evaluate(

@@ -102,7 +102,7 @@ def _result(model: str, values: dict[str, float]) -> Perplexity:
 
 
 def test_paired_comparison_matches_texts_by_id() -> None:
-    from assay.evals.stats import compare
+    from assay.stats import compare
 
     before = {str(i): 3.0 + 0.1 * i for i in range(12)}
     after = {str(i): v - 0.2 - 0.01 * (int(i) % 3) for i, v in before.items()}

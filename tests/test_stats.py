@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assay import stats
 from assay.errors import MissingExtraError, UserError
-from assay.evals import stats
-from assay.evals.stats._dist import binomial_half_lower_tail, t_ppf
+from assay.stats._dist import binomial_half_lower_tail, t_ppf
 
 # --------------------------------------------------------------------------------------------
 # Estimate
@@ -424,7 +424,7 @@ def test_calibration_bad_input() -> None:
 
 def test_importing_stats_and_plots_loads_neither_matplotlib_nor_scipy() -> None:
     code = (
-        "import sys, assay.evals.stats, assay.evals.plots\n"
+        "import sys, assay.stats, assay.evals.plots\n"
         "bad = [m for m in ('matplotlib', 'scipy') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from assay.errors import UserError
-from assay.evals.stats import mcnemar_p_value, minimum_detectable_effect
-from assay.evals.stats.power import (
+from assay.stats import mcnemar_p_value, minimum_detectable_effect
+from assay.stats.power import (
     independent_accuracy_items,
     margin_items,
     mcnemar_power,

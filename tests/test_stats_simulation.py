@@ -21,9 +21,9 @@ import math
 import numpy as np
 import pytest
 
-from assay.evals import stats
-from assay.evals.stats.intervals import BootstrapMethod
-from assay.evals.stats.paired import mcnemar_p_value
+from assay import stats
+from assay.stats.intervals import BootstrapMethod
+from assay.stats.paired import mcnemar_p_value
 
 NOMINAL = 0.95
 ALPHA = 0.05

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from assay.version import __version__
 
 _EXPORTS: dict[str, str] = {
     "load": "assay.models.facade",
@@ -31,9 +31,9 @@ _EXPORTS: dict[str, str] = {
     "load_settings": "assay.config",
     "Workspace": "assay.workspace",
     "serve": "assay.serve.app",
-    "run": "assay.evals.display",
-    "compare": "assay.evals.display",
-    "evaluate": "assay.evals.api",
+    "run": "assay.reports.display",
+    "compare": "assay.reports.display",
+    "evaluate": "assay.reports.evaluate",
     "Collection": "assay.rag.collection",
     "train": "assay.finetune",
     "score": "assay.scoring",
@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "check_faithfulness": "assay.rag.faithfulness",
     "check_contamination": "assay.checks.contamination",
     "synthesize_qa": "assay.rag.synthetic",
+    "calibrate_abstention": "assay.rag.calibrate",
     "Conversation": "assay.prompting.conversation",
     "ConversationSummary": "assay.prompting.summary",
     "Tool": "assay.prompting.tools",
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
     from assay import errors
     from assay.checks.contamination import check_contamination
     from assay.config import Settings, load_settings
-    from assay.evals.api import evaluate
-    from assay.evals.display import compare, run
     from assay.finetune import train
     from assay.models.card import model_card
     from assay.models.facade import Model, load
@@ -78,9 +77,12 @@ if TYPE_CHECKING:
     from assay.prompting.summary import ConversationSummary
     from assay.prompting.tools import Tool, run_tools, tool
     from assay.rag.answer import ask
+    from assay.rag.calibrate import calibrate_abstention
     from assay.rag.collection import Collection
     from assay.rag.faithfulness import check_faithfulness
     from assay.rag.synthetic import synthesize_qa
+    from assay.reports.display import compare, run
+    from assay.reports.evaluate import evaluate
     from assay.scoring import compare_perplexity, score, score_continuation
     from assay.serve.app import serve
     from assay.workspace import Workspace

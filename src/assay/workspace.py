@@ -89,7 +89,12 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("020_runs", "assay.evals.runs:migrate_020_runs"),
     ("030_conversations", "assay.prompting.conversation_store:migrate_030_conversations"),
     ("040_run_errors", "assay.evals.runs:migrate_040_run_errors"),
-    ("050_review", "assay.review.store:migrate_050_review"),
+    (
+        "050_conversation_summary_through",
+        "assay.prompting.conversation_store:migrate_050_conversation_summary_through",
+    ),
+    ("060_abstention_calibration", "assay.rag.calibrate:migrate_060_abstention_calibration"),
+    ("070_review", "assay.review.store:migrate_070_review"),
 ]
 
 

@@ -90,7 +90,7 @@ class ContaminationReport:
         return {i.id for i in self.items if not i.contaminated}
 
     def share(self) -> Any:
-        from assay.evals.stats import wilson_ci
+        from assay.stats import wilson_ci
 
         return wilson_ci(len(self.flagged), len(self.items))
 
@@ -270,7 +270,7 @@ def clean_subset(
 ) -> CleanSubset:
     """The metric on clean items against all items, with a bootstrap interval for the
     difference (items resampled jointly, so the two means stay on the same resample)."""
-    from assay.evals.stats import Estimate, mean_ci
+    from assay.stats import Estimate, mean_ci
 
     ids = list(scores)
     values = np.array([float(scores[i]) for i in ids])

@@ -81,7 +81,8 @@ def print_check(check: AnswerCheck) -> None:
     type=float,
     default=None,
     help="Share of the question's words (weighted by rarity) the best passage must hold, or the "
-    "answer is 'not in the documents' (default 0.55; -1 turns it off).",
+    "answer is 'not in the documents' (default: the collection's threshold from `assay docs "
+    "calibrate`, else 0.55; -1 turns it off).",
 )
 @click.option(
     "--extractive",
@@ -152,9 +153,14 @@ def ask(
 
     if k < 1:
         raise click.BadParameter("must be at least 1", param_hint="-k")
+    from assay.rag.calibrate import calibrated_min_support
+
     floor = DEFAULT_MIN_RELEVANCE if min_relevance is None else min_relevance
-    cover = DEFAULT_MIN_SUPPORT if min_support is None else min_support
     ws = workspace()
+    if min_support is None:
+        # A threshold measured on this collection (`assay docs calibrate`) beats the default.
+        min_support = calibrated_min_support(ws, collection)
+    cover = DEFAULT_MIN_SUPPORT if min_support is None else min_support
 
     result = ask_(
         question,

@@ -297,9 +297,9 @@ def search(
 
 
 def _register_evaluation_commands() -> None:
-    from assay.cli.rag_eval_cmd import check_answers, recall, synth
+    from assay.cli.rag_eval_cmd import calibrate, check_answers, recall, synth
 
-    for command in (check_answers, synth, recall):
+    for command in (check_answers, synth, recall, calibrate):
         docs.add_command(command)
 
 

@@ -24,23 +24,6 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def format_metrics(metrics: dict[str, Any]) -> list[str]:
-    from assay.evals.stats import Estimate
-
-    lines = []
-    for name, est in metrics.get("metrics", {}).items():
-        lines.append(f"  {name:16} {Estimate.from_dict(est)}")
-    failures = metrics.get("extraction_failures")
-    if failures:
-        lines.append(
-            f"  {'extraction':16} {failures} of {metrics['n']} answers could not be read (scored wrong, flagged)"
-        )
-    if "calibration" in metrics:
-        cal = metrics["calibration"]
-        lines.append(f"  {'calibration':16} ECE {cal['ece']:.3f} (max {cal['mce']:.3f})")
-    return lines
-
-
 @click.command(name="eval")
 @click.argument("task")
 @click.option(
@@ -127,6 +110,7 @@ def eval_(
     from assay.evals.retrieval_step import with_cli_overrides
     from assay.evals.runner import EvalOptions, evaluate
     from assay.evals.task import load_task
+    from assay.reports.text import format_metrics
 
     overrides = parse_sets(sets)
     if shots is not None:

@@ -67,7 +67,7 @@ def plan(
     """
     from assay.cli.common import echo_json
     from assay.errors import UserError
-    from assay.evals.stats.power import SamplePlan, plan_sample_size
+    from assay.stats.power import SamplePlan, plan_sample_size
 
     if metric == "score" and sd_diff is None:
         raise UserError("--metric score needs --sd-diff (sd of per-item score differences)")

@@ -187,6 +187,81 @@ def synth(
         )
 
 
+@click.command("calibrate")
+@click.option("-c", "--collection", default="default", show_default=True, help="Collection name.")
+@click.option(
+    "--outside",
+    required=True,
+    help="A collection of other documents on the same topic: its questions are the "
+    "unanswerable ones.",
+)
+@click.option(
+    "-m",
+    "--model",
+    "model_address",
+    default="default",
+    show_default=True,
+    help="Model that writes the questions.",
+)
+@click.option("-n", "n", type=int, default=30, show_default=True, help="Questions of each kind.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Passages retrieved.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for questions and split."
+)
+@click.option("--dry-run", is_flag=True, help="Measure and report; do not store the threshold.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def calibrate(
+    collection: str,
+    outside: str,
+    model_address: str,
+    n: int,
+    k: int,
+    seed: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Choose the --min-support at which `assay ask` abstains, on questions measured for it.
+
+    A model writes N questions from the collection's own passages (answerable) and N from the
+    documents of --outside, other papers on the same topic that are not in the collection
+    (unanswerable; one whose answer is in the collection after all is dropped). Each question's
+    support score is computed as `assay ask` computes it; the threshold that best separates the
+    two kinds is chosen on half of the questions and its abstention precision and recall are
+    reported on the other half, beside the built-in default. The threshold is stored with the
+    collection and `assay ask -c COLLECTION` uses it unless --min-support is given. The
+    questions are kept under the workspace's calibration/ folder: a rerun reuses them.
+
+    \b
+      assay docs add papers/ -c papers
+      assay docs add other-papers/ -c papers-outside
+      assay docs calibrate -c papers --outside papers-outside -n 30
+    """
+    from assay.rag.calibrate import calibrate_abstention
+
+    if n < 1:
+        raise click.BadParameter("must be at least 1", param_hint="-n")
+    result = calibrate_abstention(
+        collection,
+        outside,
+        model_address,
+        n=n,
+        k=k,
+        seed=seed,
+        save=not dry_run,
+        progress=not as_json,
+        workspace=workspace(),
+    )
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    for line in result.summary():
+        click.echo(line)
+    if not dry_run:
+        click.echo(
+            f"stored: `assay ask -c {collection}` now abstains below {result.min_support:.2f}"
+        )
+
+
 @click.command("recall")
 @click.argument("qa", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-c", "--collection", default="default", show_default=True, help="Collection name.")

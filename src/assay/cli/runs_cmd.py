@@ -22,7 +22,7 @@ def list_(limit: int, as_json: bool) -> None:
     from assay.cli.common import echo_json, workspace
     from assay.cli.formatting import short_model_name
     from assay.evals.runs import RunStore
-    from assay.evals.stats import Estimate
+    from assay.stats import Estimate
 
     rows = RunStore(workspace()).list(limit)
     if as_json:
@@ -48,8 +48,8 @@ def list_(limit: int, as_json: bool) -> None:
 def show(run: str, as_json: bool, samples: bool) -> None:
     """A run's configuration, provenance and metrics."""
     from assay.cli.common import echo_json, workspace
-    from assay.cli.eval_cmd import format_metrics
     from assay.evals.runs import RunStore
+    from assay.reports.text import format_metrics
 
     store = RunStore(workspace())
     r = store.get(run)

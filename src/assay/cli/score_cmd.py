@@ -110,7 +110,6 @@ def _perplexity(
     models: list[str], text: str | None, input_path: str | None, split: str
 ) -> tuple[dict[str, Any], str, str]:
     from assay.cli.common import load_model
-    from assay.evals.stats.paired import DEFAULT_MIN_SHARED
     from assay.scoring import compare_perplexity, read_texts
     from assay.scoring import score as score_texts
     from assay.scoring.display import (
@@ -119,6 +118,7 @@ def _perplexity(
         perplexity_csv,
         perplexity_table,
     )
+    from assay.stats.paired import DEFAULT_MIN_SHARED
 
     texts = [("1", text)] if text is not None else read_texts(input_path or "", split=split)  # type: ignore[arg-type]
     results = [replace(score_texts(load_model(m), texts, progress=True), model=m) for m in models]

@@ -1,2 +1,2 @@
-"""Evaluation: tasks, datasets, steps, scorers, the runner, and the statistics that make results
-defensible (``assay.evals.stats``) and the figures reports draw from them (``assay.evals.plots``)."""
+"""Evaluation: tasks, datasets, steps, scorers, the runner, stored runs, and the figures reports
+draw from them (``assay.evals.plots``). The statistics behind the intervals are ``assay.stats``."""

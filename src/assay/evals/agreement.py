@@ -29,7 +29,7 @@ p_e = 1 or D_e = 0); it is then NaN. Inside the bootstrap such a resample can on
 all the resampled ratings agree, and it counts as perfect agreement (1.0) so that intervals stay
 defined; the point estimate itself is never patched.
 
-Intervals (:func:`agreement`) resample items with :func:`assay.evals.stats.bootstrap_ci` (BCa,
+Intervals (:func:`agreement`) resample items with :func:`assay.stats.bootstrap_ci` (BCa,
 seeded), each statistic over the items it can use.
 """
 
@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_ci
+from assay.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_ci
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Weights = Literal["linear", "quadratic"] | None

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay.errors import UserError
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.stats import Comparison, compare, compare_corpus, holm
+from assay.stats import Comparison, compare, compare_corpus, holm
 
 
 @dataclass

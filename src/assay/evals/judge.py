@@ -83,10 +83,10 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_
 from assay.errors import BackendError, ConfigError, UserError
 from assay.evals.agreement import AgreementReport, Level, Weights, agreement
 from assay.evals.scorers.registry import Sample, Scorer
-from assay.evals.stats import DEFAULT_RESAMPLES
 from assay.models.facade import Model
 from assay.models.types import Generation, Message, Sampling
 from assay.prompting.templates import PromptTemplate
+from assay.stats import DEFAULT_RESAMPLES
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from assay.evals.stats import Estimate, bootstrap_ci, calibration, mean_ci, proportion_ci
-from assay.evals.stats.corpus import summed_statistic
-from assay.evals.stats.intervals import Metric
+from assay.stats import Estimate, bootstrap_ci, calibration, mean_ci, proportion_ci
+from assay.stats.corpus import summed_statistic
+from assay.stats.intervals import Metric
 
 CORPUS_RESAMPLES = 1000
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay.errors import MissingExtraError, UserError
-from assay.evals.stats.calibration import Calibration, CalibrationBin
-from assay.evals.stats.estimate import Estimate
+from assay.stats.calibration import Calibration, CalibrationBin
+from assay.stats.estimate import Estimate
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

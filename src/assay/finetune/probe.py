@@ -112,9 +112,9 @@ def memorisation_probe(
 ) -> dict[str, Any]:
     """Finetune on ``facts`` with the ``sft`` settings (a config mapping without ``data``) and
     report verbatim vs paraphrased accuracy, with intervals (see the module docstring)."""
-    import assay
-    from assay.evals import stats
+    from assay import stats
     from assay.finetune import train
+    from assay.models.facade import load
     from assay.workspace import Workspace
 
     ws = workspace or Workspace.find()
@@ -140,8 +140,8 @@ def memorisation_probe(
     result = train(config, workspace=ws, fresh=fresh, quiet=quiet)
     choices = _choices(items, n_distractors, seed)
     base_path = result.record["base_model"]["path"]
-    tuned = score(assay.load(result.address, workspace=ws), items, choices)
-    base = score(assay.load(f"hf:{base_path}", workspace=ws), items, choices)
+    tuned = score(load(result.address, workspace=ws), items, choices)
+    base = score(load(f"hf:{base_path}", workspace=ws), items, choices)
 
     def summary(scores: dict[str, list[float]]) -> dict[str, Any]:
         gap = stats.paired_bootstrap(scores["verbatim"], scores["paraphrased"], seed=seed)

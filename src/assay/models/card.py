@@ -152,7 +152,7 @@ def model_card(
     ``devices`` replaces this machine's free memory (for tests and "would it fit there?").
     """
     from assay.config import load_settings
-    from assay.models.registry import local_path, resolve_alias, split_address
+    from assay.models.registry import local_path, provider_hook, resolve_alias, split_address
     from assay.workspace import Workspace
 
     start = time.perf_counter()
@@ -170,10 +170,9 @@ def model_card(
     elif provider == "openai":
         card = _api_card(address, resolved, name, settings)
     else:
-        if provider == "run":
-            from assay.models.run_card import run_card
-
-            card = run_card(name, address=address, resolved=resolved, workspace=workspace)
+        provider_card = provider_hook(provider, "card")
+        if provider_card is not None:
+            card = provider_card(name, address=address, resolved=resolved, workspace=workspace)
         else:
             path = local_path(name)
             card = _local_card(path, address=address, resolved=resolved, provider=provider)

@@ -8,7 +8,8 @@ on import) and never opens the workspace database.
 - GGUF -> safetensors conversions cached by the hf backend: ``<workspace>/conversions/*/`` with an
   ``assay_conversion.json`` record (source, sha256, file_name, quantization, license);
 - models in the Hugging Face cache (``models--ORG--NAME`` folders), as ``hf:ORG/NAME``;
-- finetuned models: ``<workspace>/models/*/`` run folders (``assay_training.json``), as
+- finetuned models, listed by the ``run`` provider (:mod:`assay.finetune.provider`):
+  ``<workspace>/models/*/`` run folders (``assay_training.json``), as
   ``run:<id>``.
 """
 
@@ -85,7 +86,8 @@ class ModelEntry(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-def _size(path: Path) -> int:
+def path_size(path: Path) -> int:
+    """Bytes on disk of a file, or of every file under a folder."""
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -108,7 +110,7 @@ def _alias_entries(settings: Settings) -> list[ModelEntry]:
             else:
                 path = local_path(name)
                 entry.path, entry.available = str(path), True
-                entry.size_bytes = _size(path)
+                entry.size_bytes = path_size(path)
                 check_extra(provider)
         except MissingExtraError as exc:
             entry.status, entry.hint = f"needs {exc.module}", exc.install
@@ -158,7 +160,7 @@ def _package_entries() -> list[ModelEntry]:
                     address=f"hf:package:{pkg.module}/{rel}",
                     path=str(target),
                     available=True,
-                    size_bytes=_size(target),
+                    size_bytes=path_size(target),
                     **base,  # type: ignore[arg-type]
                 )
             )
@@ -180,7 +182,7 @@ def _conversion_entries(workspace: Workspace) -> list[ModelEntry]:
             address=f"hf:{folder}",
             path=str(folder),
             available=(folder / "config.json").is_file(),
-            size_bytes=_size(folder),
+            size_bytes=path_size(folder),
         )
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
@@ -204,48 +206,17 @@ def _conversion_entries(workspace: Workspace) -> list[ModelEntry]:
     return out
 
 
-def _finetuned_entries(workspace: Workspace) -> list[ModelEntry]:
-    """The folders under ``<workspace>/models/``: training runs (full models, classifiers and
-    LoRA adapters alike) as ``run:<id>``, and model folders put there by hand as ``hf:<path>``."""
-    from assay.finetune.runs import models_dir
+def _provider_entries(workspace: Workspace) -> list[ModelEntry]:
+    """The models that providers with a ``catalog`` hook find in the workspace (``run:<id>``
+    training runs, among others)."""
+    from assay.models.registry import PROVIDERS, provider_hook
 
-    root = models_dir(workspace)
-    if not root.is_dir():
-        return []
-    entries = (_finetuned_entry(p) for p in sorted(root.iterdir()) if p.is_dir())
-    return [e for e in entries if e is not None]
-
-
-def _finetuned_entry(folder: Path) -> ModelEntry | None:
-    from assay.finetune.runs import CHECKPOINTS_DIR, read_record
-
-    entry = ModelEntry(
-        name=folder.name,
-        kind="finetuned",
-        address=f"run:{folder.name}",
-        path=str(folder),
-        available=True,
-        size_bytes=_size(folder),
-    )
-    record = read_record(folder)
-    if record is None and (folder / CHECKPOINTS_DIR).is_dir():
-        # A run writes its record when training ends; until then it has checkpoints.
-        entry.available, entry.status = False, "unfinished"
-        entry.hint = "run the same `assay train` command again to resume it"
-        return entry
-    if record is None:
-        if not (folder / "config.json").is_file():
-            return None
-        entry.address, entry.description = f"hf:{folder}", "a model folder, no training record"
-        return entry
-    if record.get("status") != "complete":
-        entry.available, entry.status = False, str(record.get("status") or "unfinished")
-    base = (record.get("base_model") or {}).get("name")
-    adapter = (record.get("outputs") or {}).get("kind") == "adapter"
-    entry.description = f"recipe {record.get('recipe')}" + ", LoRA adapter" * adapter
-    entry.description += f", from {base}" if base else ""
-    entry.details = {k: record.get(k) for k in ("recipe", "task", "finished", "metrics")}
-    return entry
+    out: list[ModelEntry] = []
+    for provider in PROVIDERS:
+        catalog = provider_hook(provider, "catalog")
+        if catalog is not None:
+            out.extend(catalog(workspace))
+    return out
 
 
 def _hub_entries() -> list[ModelEntry]:
@@ -264,7 +235,7 @@ def _hub_entries() -> list[ModelEntry]:
             address=f"hf:{repo}{revision}",
             path=str(folder),
             available=bool(models),
-            size_bytes=_size(folder / "blobs") if (folder / "blobs").is_dir() else None,
+            size_bytes=path_size(folder / "blobs") if (folder / "blobs").is_dir() else None,
             description=f"in the Hugging Face cache {cache_dir()}: "
             + ", ".join([*(f"@{r}" for r in refs), f"{len(commits)} snapshot(s)"]),
         )
@@ -288,7 +259,7 @@ def list_models(
         *_package_entries(),
         *_conversion_entries(workspace),
         *_hub_entries(),
-        *_finetuned_entries(workspace),
+        *_provider_entries(workspace),
     ]
 
 
@@ -320,4 +291,4 @@ def render_list(entries: list[ModelEntry]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["PACKAGED", "ModelEntry", "PackagedModel", "list_models", "render_list"]
+__all__ = ["PACKAGED", "ModelEntry", "PackagedModel", "list_models", "path_size", "render_list"]

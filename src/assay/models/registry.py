@@ -15,7 +15,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import MissingExtraError, ModelNotFoundError
 
@@ -34,6 +34,10 @@ class Provider:
     install: str = ""
     """The pip line that installs them."""
     summary: str = ""
+    hooks: tuple[str, ...] = ()
+    """Optional functions the module also has: ``card(name, *, address, resolved, workspace)``
+    (the card of a name that is not a local path) and ``catalog(workspace)`` (this provider's
+    models in a workspace, for ``assay models``)."""
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -58,10 +62,11 @@ PROVIDERS: dict[str, Provider] = {
     ),
     "fake": Provider("assay.models.fake", summary="scripted replies for tests"),
     "run": Provider(
-        "assay.models.run_model",
+        "assay.finetune.provider",
         needs=("torch", "transformers"),
         install="pip install torch==2.13.0 transformers",
         summary="a model trained with assay train: run:<run-id> (<workspace>/models/<run-id>)",
+        hooks=("card", "catalog"),
     ),
 }
 
@@ -151,6 +156,17 @@ def check_extra(provider: str) -> None:
             raise MissingExtraError(f"the '{provider}' backend", module, spec.install)
 
 
+def provider_hook(provider: str, hook: str) -> Callable[..., Any] | None:
+    """The provider's optional ``hook`` function (see :attr:`Provider.hooks`), or None; the
+    provider's module is imported only when it declares the hook."""
+    if hook not in PROVIDERS[provider].hooks:
+        return None
+    function: Callable[..., Any] = getattr(
+        importlib.import_module(PROVIDERS[provider].module), hook
+    )
+    return function
+
+
 def load_backend(address: str, ctx_factory: Callable[[str], BackendContext]) -> Backend:
     """Import the provider and build its backend for an already alias-resolved address."""
     provider, name = split_address(address)
@@ -168,6 +184,7 @@ __all__ = [
     "load_backend",
     "local_path",
     "package_file",
+    "provider_hook",
     "resolve_alias",
     "split_address",
 ]

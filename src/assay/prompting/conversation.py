@@ -12,10 +12,12 @@ is a window that fits the model's context, leaving ``sampling.max_tokens`` for t
 - the header, one system turn: the system prompt, then the pinned facts, always kept;
 - the newest turns that fit, oldest dropped first, a user turn and its reply together;
 - policy ``drop-oldest``: dropped turns are simply left out;
-- policy ``summary``: after every exchange a running summary (a pydantic object,
+- policy ``summary``: when turns leave the window, a running summary (a pydantic object,
   :class:`~assay.prompting.summary.ConversationSummary` unless another ``summary_schema`` is
-  given) is updated by structured output; once turns are dropped it is added to the header
-  in their place (left out only if even the newest message does not fit beside it).
+  given) folds them in by structured output, and is added to the header in their place (left
+  out only if even the newest message does not fit beside it). Turns that still fit are never
+  summarised, so a conversation that fits its context costs no summary calls at all; each
+  stored turn is folded in once (``summarised_through`` is the last one).
 
 If the header and the new message alone do not fit, :class:`~assay.errors.ContextLengthError`
 says by how many tokens; nothing is stored for that turn, and the conversation goes on.
@@ -101,6 +103,8 @@ class Conversation:
         self.sampling = sampling or Sampling()
         self.summary_schema = summary_schema
         self.summary: BaseModel | None = None
+        self.summarised_through = 0
+        """Sequence number of the last turn folded into the summary (0: none yet)."""
         self.summary_sampling = summary_sampling
         """Decoding of summary updates (default: greedy, 320 new tokens at most)."""
         self.max_context = max_context
@@ -161,6 +165,7 @@ class Conversation:
         conv.turns = [Turn(t.seq, t.role, t.content, t.tokens, t.ts) for t in turns]
         if stored.summary is not None:
             conv.summary = summary_schema.model_validate(stored.summary)
+        conv.summarised_through = stored.summary_through
         return conv
 
     def pin(self, fact: str) -> None:
@@ -274,8 +279,20 @@ class Conversation:
     def _prepare(self, text: str) -> Window:
         if not text.strip():
             raise ConfigError("the message is empty")
-        self.last_window = self.window(text)
-        return self.last_window
+        window = self.window(text)
+        if self.policy == "summary":
+            # Fold in the turns that have just left the window; the summary then takes room in
+            # the header, which may push more turns out, so repeat until nothing new leaves.
+            while True:
+                leaving = [
+                    t for t in self.turns[: window.dropped] if t.seq > self.summarised_through
+                ]
+                if not leaving:
+                    break
+                self.update_summary([t.message() for t in leaving], through=leaving[-1].seq)
+                window = self.window(text)
+        self.last_window = window
+        return window
 
     def _add(self, role: str, content: str) -> Turn:
         seq = self.turns[-1].seq + 1 if self.turns else 1
@@ -287,14 +304,19 @@ class Conversation:
 
     def _finish(self, text: str, reply: str) -> str:
         reply = reply.strip()
-        user = self._add("user", text)
-        assistant = self._add("assistant", reply)
-        if self.policy == "summary":
-            self.update_summary([user.message(), assistant.message()])
+        self._add("user", text)
+        self._add("assistant", reply)
         return reply
 
-    def update_summary(self, exchange: Sequence[Message]) -> SummaryUpdate:
-        """Fold ``exchange`` into the running summary (stored; kept as it was on failure)."""
+    def update_summary(
+        self, exchange: Sequence[Message], *, through: int | None = None
+    ) -> SummaryUpdate:
+        """Fold ``exchange`` into the running summary (stored; kept as it was on failure).
+
+        ``through``: the last stored turn ``exchange`` covers. It counts as folded even when the
+        update fails (the failure is in :attr:`last_summary_update`), so a model that cannot
+        summarise costs one failed call per turn that leaves, not one per reply.
+        """
         update = update_summary(
             self.model,
             self.summary,
@@ -303,9 +325,14 @@ class Conversation:
             sampling=self.summary_sampling,
         )
         self.last_summary_update = update
+        fields: dict[str, Any] = {}
+        if through is not None:
+            self.summarised_through = fields["summary_through"] = through
         if update.ok and update.summary is not None:
             self.summary = update.summary
-            store.update(self.workspace, self.id, summary=self.summary.model_dump(mode="json"))
+            fields["summary"] = self.summary.model_dump(mode="json")
+        if fields:
+            store.update(self.workspace, self.id, **fields)
         return update
 
     def reset(self) -> None:

@@ -87,6 +87,7 @@ class StoredConversation:
     summary: dict[str, Any] | None
     sampling: dict[str, Any]
     n_turns: int = 0
+    summary_through: int = 0
 
 
 def new_id() -> str:
@@ -111,6 +112,19 @@ def create(
         )
 
 
+def migrate_050_conversation_summary_through(db: sqlite3.Connection) -> None:
+    # Summaries used to be updated after every exchange, so an existing one covers every turn.
+    run_script(
+        db,
+        """
+        ALTER TABLE conversations ADD COLUMN summary_through INTEGER NOT NULL DEFAULT 0;
+        UPDATE conversations SET summary_through = COALESCE(
+            (SELECT MAX(seq) FROM conversation_turns t WHERE t.conversation_id = conversations.id),
+            0) WHERE summary IS NOT NULL;
+        """,
+    )
+
+
 def _row_to_conversation(row: sqlite3.Row, n_turns: int = 0) -> StoredConversation:
     return StoredConversation(
         id=row["id"],
@@ -123,6 +137,7 @@ def _row_to_conversation(row: sqlite3.Row, n_turns: int = 0) -> StoredConversati
         summary=json.loads(row["summary"]) if row["summary"] else None,
         sampling=json.loads(row["sampling"]),
         n_turns=n_turns,
+        summary_through=row["summary_through"] or 0,
     )
 
 
@@ -181,8 +196,9 @@ def add_turn(
 
 
 def update(ws: Workspace, conversation_id: str, **fields: Any) -> None:
-    """Set ``pinned``, ``summary``, ``policy``, ``system`` or ``sampling`` (JSON-encoded here)."""
-    allowed = {"pinned", "summary", "policy", "system", "sampling"}
+    """Set ``pinned``, ``summary``, ``summary_through``, ``policy``, ``system`` or ``sampling``
+    (JSON-encoded here)."""
+    allowed = {"pinned", "summary", "summary_through", "policy", "system", "sampling"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"cannot update {sorted(unknown)}")

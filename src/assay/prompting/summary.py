@@ -1,4 +1,5 @@
-"""The running summary of a conversation: a pydantic object updated after every exchange.
+"""The running summary of a conversation: a pydantic object that folds in turns as they leave
+the context window.
 
 Under the ``summary`` budget policy, turns that no longer fit the context are replaced in the
 prompt by this summary (rendered by :func:`summary_text`). It is produced by structured output

@@ -82,9 +82,9 @@ def _model(tour: Tour) -> Any:
 
 
 def step_prompting(tour: Tour) -> None:
-    from assay.cli.eval_cmd import format_metrics
     from assay.evals.runner import EvalOptions, evaluate
     from assay.evals.task import load_task
+    from assay.reports.text import format_metrics
 
     model = _model(tour)
     base = load_task(PROMPTING_TASK)
@@ -170,13 +170,13 @@ def finetune_config(size: FinetuneStep) -> dict[str, Any]:
 def step_finetune(tour: Tour) -> None:
     import importlib.util
 
-    from assay.cli.eval_cmd import format_metrics
     from assay.evals.compare import compare_runs, to_html, to_markdown
     from assay.evals.runner import EvalOptions, evaluate
     from assay.evals.runs import RunStore
     from assay.evals.task import load_task
     from assay.finetune import train
     from assay.models.facade import Model
+    from assay.reports.text import format_metrics
 
     missing = [m for m in FINETUNE_PACKAGES if importlib.util.find_spec(m) is None]
     if missing:

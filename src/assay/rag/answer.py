@@ -443,7 +443,7 @@ def ask(
     from assay.errors import UserError
     from assay.models.facade import Model as ModelClass
     from assay.rag.collection import Collection as CollectionClass
-    from assay.rag.support import best_windows, collection_idf
+    from assay.rag.support import collection_idf, evidence_support
 
     if not question or not question.strip():
         raise UserError("the question is empty")
@@ -459,8 +459,7 @@ def ask(
     if min_relevance is not None:
         scores = list(relevance(col, question, hits))
     idf = collection_idf(col)
-    ranked = best_windows(question, [(i, h.text) for i, h in enumerate(hits, 1)], idf)
-    support = ranked[0].score if ranked else 0.0
+    support = evidence_support(question, [h.text for h in hits], idf)
     retrieval_s = time.perf_counter() - started
     rel = dict(zip([h.chunk_id for h in hits], scores, strict=True))
 

@@ -43,9 +43,9 @@ from assay.errors import UserError
 from assay.rag.claims import Claim, split_claims, split_claims_llm
 
 if TYPE_CHECKING:
-    from assay.evals.stats import Estimate
     from assay.models.facade import Model
     from assay.rag.answer import Answer
+    from assay.stats import Estimate
     from assay.workspace import Workspace
 
 Verdict = Literal["supported", "contradicted", "not_enough_info"]
@@ -399,7 +399,7 @@ def summarise(answers: Sequence[AnswerCheck], seed: int = 0) -> dict[str, Estima
     bootstrap over answers), over the answers where it is defined."""
     import numpy as np
 
-    from assay.evals.stats import Estimate, bootstrap_ci, mean_ci
+    from assay.stats import Estimate, bootstrap_ci, mean_ci
 
     out: dict[str, Estimate] = {}
     for name in METRICS:

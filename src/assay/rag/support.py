@@ -112,6 +112,13 @@ def best_windows(
     return sorted(scored, key=lambda w: -w.score)
 
 
+def evidence_support(question: str, passages: Sequence[str], idf: Idf) -> float:
+    """How well the best window of ``passages`` covers ``question`` (0 with no passages): the
+    score ``assay ask`` gates on with ``min_support``."""
+    ranked = best_windows(question, list(enumerate(passages, 1)), idf)
+    return ranked[0].score if ranked else 0.0
+
+
 def backs(sentence: str, passages: Sequence[str], min_share: float = MIN_BACKED) -> bool:
     """Whether ``sentence`` has at least :data:`MIN_WORDS` content words and ``passages``
     together hold every figure of it and at least ``min_share`` of its content words."""
@@ -134,6 +141,7 @@ __all__ = [
     "best_windows",
     "collection_idf",
     "coverage",
+    "evidence_support",
     "numbers",
     "terms",
     "windows",

@@ -4,7 +4,9 @@
     >>> write_report(RunStore(Workspace.find()), run_id)          # <workspace>/reports/<id>.html
 
 Modules: ``html`` (the page), ``figures`` (its plots, as inline PNG), ``analysis`` (what the page
-shows, computed from the stored records), ``style`` (CSS and the sample-table script).
+shows, computed from the stored records), ``style`` (CSS and the sample-table script),
+``display`` (``assay.run`` / ``assay.compare``: views of runs in a notebook), ``evaluate``
+(``assay.evaluate``: evaluate and view in one call), ``text`` (metrics as terminal lines).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.evals.runs import RunRow
-from assay.evals.stats import Calibration, CalibrationBin, Estimate
+from assay.stats import Calibration, CalibrationBin, Estimate
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 NO_ANSWER = "(no answer)"

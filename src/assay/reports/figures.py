@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from assay.evals.plots import _figure, bar_with_ci, reliability_diagram
 from assay.evals.runs import RunRow
-from assay.evals.stats import Estimate
 from assay.reports import analysis
+from assay.stats import Estimate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

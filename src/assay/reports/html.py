@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.stats import Estimate
 from assay.reports import analysis
 from assay.reports.style import CSS, PAGE_CSS, SCRIPT
+from assay.stats import Estimate
 
 MAX_SAMPLES = 2000
 """Samples shown in the table (the worst first); the rest are left to ``assay runs export``."""
@@ -631,7 +631,7 @@ def render_report(
     with_figures: bool = True,
 ) -> str:
     """The report of ``run`` as one HTML document (a string)."""
-    from assay import __version__
+    from assay.version import __version__
 
     figs_html = ""
     if with_figures:

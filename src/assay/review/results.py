@@ -22,7 +22,7 @@ import numpy as np
 from assay.errors import UserError
 from assay.evals.agreement import AgreementReport, agreement
 from assay.evals.runs import RunStore
-from assay.evals.stats import Estimate, bootstrap_ci, mean, wilson_ci
+from assay.stats import Estimate, bootstrap_ci, mean, wilson_ci
 from assay.review.store import Item, Queue, ReviewStore
 from assay.workspace import Workspace
 

@@ -19,7 +19,7 @@ from assay.review.rubric import Rubric
 from assay.workspace import Workspace, run_script
 
 
-def migrate_050_review(db: Any) -> None:
+def migrate_070_review(db: Any) -> None:
     run_script(
         db,
         """
@@ -228,4 +228,4 @@ class ReviewStore:
         return {r[0]: int(r[1]) for r in rows}
 
 
-__all__ = ["Item", "Queue", "ReviewStore", "migrate_050_review"]
+__all__ = ["Item", "Queue", "ReviewStore", "migrate_070_review"]

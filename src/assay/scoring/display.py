@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from assay.evals.stats import Comparison
     from assay.scoring.continuation import ContinuationScore
     from assay.scoring.perplexity import Perplexity
+    from assay.stats import Comparison
 
 _TEXT_WIDTH = 48
 
@@ -58,7 +58,7 @@ def perplexity_table(results: Sequence[Perplexity]) -> str:
 
 
 def comparison_line(a: str, b: str, comparison: Comparison) -> str:
-    from assay.evals.stats.paired import format_p
+    from assay.stats.paired import format_p
 
     d = comparison.difference
     return (

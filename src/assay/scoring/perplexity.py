@@ -18,8 +18,8 @@ from assay.errors import UserError
 from assay.scoring.common import PerToken, scoring_model
 
 if TYPE_CHECKING:
-    from assay.evals.stats import Comparison, Estimate
     from assay.models.facade import Model
+    from assay.stats import Comparison, Estimate
 
 Texts = str | Sequence[str] | Sequence[tuple[str, str]] | Mapping[str, str]
 """One text, a list of texts (ids "1", "2", ...), ``(id, text)`` pairs, or ``{id: text}``."""
@@ -68,7 +68,7 @@ class Perplexity(PerToken):
         import numpy as np
 
         from assay.evals.scorers.corpus_stats import perplexity_stats
-        from assay.evals.stats import bootstrap_ci, summed_statistic
+        from assay.stats import bootstrap_ci, summed_statistic
 
         stats, finish = perplexity_stats([(t.logprob, t.n_tokens) for t in self.texts])
         metric = summed_statistic(stats, finish)
@@ -146,8 +146,8 @@ def compare_perplexity(
     """``a`` against ``b`` on the texts they share (matched by id): the mean per-text
     log-perplexity difference ``a - b`` (negative: ``a`` predicts the texts better; ``exp`` of it
     is the typical perplexity ratio), with a paired bootstrap interval and p-value."""
-    from assay.evals.stats import compare
-    from assay.evals.stats.paired import DEFAULT_MIN_SHARED
+    from assay.stats import compare
+    from assay.stats.paired import DEFAULT_MIN_SHARED
 
     theirs = {t.id: t.text for t in b.texts}
     for t in a.texts:

@@ -2,7 +2,7 @@
 
 Each function returns ``(stats, finish)``: ``stats`` has one row per item, and
 ``finish(stats[rows].sum(0))`` equals the scorer's corpus value on those rows (see
-:mod:`assay.evals.stats.corpus`). A bootstrap uses this to recompute the metric on every
+:mod:`assay.stats.corpus`). A bootstrap uses this to recompute the metric on every
 resample cheaply. BLEU and chrF use sacrebleu's own statistics and score-from-statistics code.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from assay.errors import UserError
 from assay.evals.scorers import overlap
 from assay.evals.scorers.perplexity import as_loglikelihood
-from assay.evals.stats.corpus import Finish, loop_finish
+from assay.stats.corpus import Finish, loop_finish
 
 MACRO_METRICS = ("macro_f1", "macro_precision", "macro_recall")
 

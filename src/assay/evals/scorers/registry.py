@@ -43,7 +43,7 @@ from assay.evals.scorers.perplexity import perplexity as corpus_perplexity
 if TYPE_CHECKING:
     import numpy as np
 
-    from assay.evals.stats.corpus import Finish
+    from assay.stats.corpus import Finish
 
 Sample = Mapping[str, Any]
 ScoreFn = Callable[[Any, Any, Sample], float]
@@ -62,7 +62,7 @@ class Scorer:
     """The corpus value when it is not the mean of the item scores."""
     stats_fn: StatsFn | None = None
     """For a ``corpus_fn`` that is a function of summed per-item statistics: those statistics and
-    that function (see :mod:`assay.evals.stats.corpus`), so a bootstrap recomputes the corpus
+    that function (see :mod:`assay.stats.corpus`), so a bootstrap recomputes the corpus
     value on every resample without calling ``corpus_fn`` thousands of times."""
     batch_fn: BatchFn | None = None
     """Scores many items at once (e.g. one embedding batch); else ``fn`` item by item."""

@@ -3,7 +3,7 @@ comparisons of runs on shared samples, multiple-comparison control, power, and c
 
 numpy only (no scipy); nothing happens at import time.
 
-    >>> from assay.evals import stats
+    >>> from assay import stats
     >>> print(stats.wilson_ci(317, 500))
     0.634 [0.591, 0.675] (n=500, wilson)
 
@@ -14,15 +14,15 @@ result type). Formulas are documented in each module's docstring.
 
 from __future__ import annotations
 
-from assay.evals.stats.calibration import (
+from assay.stats.calibration import (
     Calibration,
     CalibrationBin,
     calibration,
     expected_calibration_error,
 )
-from assay.evals.stats.corpus import summed_statistic
-from assay.evals.stats.estimate import Estimate
-from assay.evals.stats.intervals import (
+from assay.stats.corpus import summed_statistic
+from assay.stats.estimate import Estimate
+from assay.stats.intervals import (
     DEFAULT_RESAMPLES,
     bootstrap_ci,
     mean,
@@ -30,7 +30,7 @@ from assay.evals.stats.intervals import (
     proportion_ci,
     wilson_ci,
 )
-from assay.evals.stats.paired import (
+from assay.stats.paired import (
     Comparison,
     Holm,
     McNemar,
@@ -44,7 +44,7 @@ from assay.evals.stats.paired import (
     newcombe_paired_ci,
     paired_bootstrap,
 )
-from assay.evals.stats.power import SamplePlan, plan_sample_size
+from assay.stats.power import SamplePlan, plan_sample_size
 
 __all__ = [
     "DEFAULT_RESAMPLES",

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from assay.evals.display import Run
     from assay.evals.task import TaskConfig
     from assay.models.facade import Model
+    from assay.reports.display import Run
     from assay.workspace import Workspace
 
 
@@ -36,12 +36,12 @@ def evaluate(
 
     ``shots`` sets the few-shot count (``fewshot.k``); ``overrides`` are dotted task keys, as
     ``--set`` takes them (``{"generation.max_tokens": 64}``). Returns a view of the run."""
-    from assay.evals.display import Run
     from assay.evals.runner import EvalOptions
     from assay.evals.runner import evaluate as run_task
     from assay.evals.runs import RunStore
     from assay.evals.task import load_task
     from assay.models.facade import Model as ModelClass
+    from assay.reports.display import Run
     from assay.workspace import Workspace as WorkspaceClass
 
     config = load_task(task) if isinstance(task, str) else task

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.stats._validate import as_binary, as_values
+from assay.stats._validate import as_binary, as_values
 
 
 @dataclass(frozen=True)

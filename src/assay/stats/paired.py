@@ -34,10 +34,10 @@ from typing import Any, Literal
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.stats._dist import binomial_half_lower_tail, normal_ppf
-from assay.evals.stats._validate import as_binary, check_confidence, check_probability
-from assay.evals.stats.estimate import Estimate
-from assay.evals.stats.intervals import (
+from assay.stats._dist import binomial_half_lower_tail, normal_ppf
+from assay.stats._validate import as_binary, check_confidence, check_probability
+from assay.stats.estimate import Estimate
+from assay.stats.intervals import (
     DEFAULT_RESAMPLES,
     BootstrapMethod,
     Metric,
@@ -505,7 +505,7 @@ def compare_corpus(
 
     ``metric`` takes indices into the two runs' shared samples laid end to end: ``0..n-1`` are
     run A's samples and ``n..2n-1`` run B's, in the same sample order (with ``vectorized``, a
-    ``(k, m)`` array of them; see :func:`assay.evals.stats.corpus.summed_statistic`). Every
+    ``(k, m)`` array of them; see :func:`assay.stats.corpus.summed_statistic`). Every
     bootstrap resample draws the same sample indices for both runs and recomputes the corpus
     metric on each, so the difference is the corpus metric's, not a mean of per-sample scores.
     The MDE is the normal approximation (z_a + z_b) times the bootstrap standard error of the

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.evals.runs import RunRow, RunStore
-from assay.evals.stats import Estimate
+from assay.stats import Estimate
 from assay.workspace import WORKSPACE_DIR, Workspace
 
 if TYPE_CHECKING:

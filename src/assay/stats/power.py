@@ -31,8 +31,8 @@ from typing import Any, Literal
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.stats._dist import normal_ppf
-from assay.evals.stats._validate import check_probability
+from assay.stats._dist import normal_ppf
+from assay.stats._validate import check_probability
 
 Design = Literal["paired", "independent", "mean", "margin"]
 

@@ -25,9 +25,9 @@ from typing import Any, Literal
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.stats._dist import normal_cdf, normal_ppf, t_ppf, z_critical
-from assay.evals.stats._validate import as_binary, as_values, check_confidence
-from assay.evals.stats.estimate import Estimate
+from assay.stats._dist import normal_cdf, normal_ppf, t_ppf, z_critical
+from assay.stats._validate import as_binary, as_values, check_confidence
+from assay.stats.estimate import Estimate
 
 BootstrapMethod = Literal["bca", "percentile"]
 Metric = Callable[..., Any]
