@@ -59,6 +59,7 @@ def make_workspace(folder: Path, n: int) -> tuple[str, str]:
             k = int(prompt.split("What is ")[1].split(" ")[0])
             return "not sure" if k % every == 0 else f"The answer is {2 * k}."
 
+        answer.__name__ = f"fails_every_{every}"  # the fake model's fingerprint: two runs, not one
         return answer
 
     quiet = EvalOptions(progress=False)

@@ -186,6 +186,8 @@ def test_cli_create_next_label_agreement_export(uiws: UIWorkspace, tmp_path: Pat
     assert run_assay(["review", "export", qid, "-o", str(csv_path)])[0] == 0
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 6 and any(r["comment"] == "unsure" for r in rows)
+    code, out, _ = run_assay(["review", "list"])
+    assert code == 0 and qid in out and "ada 3/3" in out
     code, _, err = run_assay(["review", "export", "review-nope"])
     assert code != 0 and "no review queue 'review-nope'" in err
 

@@ -63,7 +63,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Finetune a model with a recipe (config file + overrides).",
     ),
     "report": ("assay.cli.report_cmd", "report", "Write a self-contained HTML report of a run."),
-    "review": ("assay.cli.review_cmd", "review", "Review a run's outputs by hand: queues, labels, agreement."),
+    "review": (
+        "assay.cli.review_cmd",
+        "review",
+        "Review a run's outputs by hand: queues, labels, agreement.",
+    ),
     "ui": ("assay.cli.ui_cmd", "ui", "Start the local web app over this workspace."),
 }
 

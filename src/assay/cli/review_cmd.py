@@ -8,15 +8,6 @@ from typing import Any
 
 import click
 
-RUBRIC_EXAMPLE = """\
-\b
-A rubric is YAML, labels (worst first) or a scale, each point described:
-  name: correct
-  instructions: Is the answer correct, given the reference?
-  labels: {wrong: differs from the reference, right: agrees with it}
-or  scale: [1, 5]  with  descriptions: {1: useless, 5: excellent}
-The judge rubrics (correctness, faithfulness, helpfulness) load too."""
-
 
 @click.group()
 def review() -> None:
@@ -59,6 +50,14 @@ def create(
     Example:
       assay review create sums-2024 --n 50 --rubric rubric.yaml --stratify target
       assay review create RUN_A RUN_B --n 40 --rubric correctness --blind
+
+    \b
+    A rubric is YAML, labels (worst first) or a scale, each point described:
+      name: correct
+      instructions: Is the answer correct, given the reference?
+      labels: {wrong: differs from the reference, right: agrees with it}
+    or  scale: [1, 5]  with  descriptions: {1: useless, 5: excellent}
+    The judge rubrics (correctness, faithfulness, helpfulness) load too.
     """
     from assay.cli.common import echo_json, workspace
     from assay.review import create_queue
@@ -79,9 +78,6 @@ def create(
     click.echo(f"label them with `assay review next {q.id}` or in `assay ui`")
 
 
-create.help = (create.help or "") + "\n\n" + RUBRIC_EXAMPLE
-
-
 @review.command(name="list")
 def list_() -> None:
     """Review queues with their progress."""
@@ -89,7 +85,7 @@ def list_() -> None:
     from assay.review import ReviewStore
 
     store = ReviewStore(workspace())
-    queues = store.list()
+    queues = store.queues()
     if not queues:
         click.echo("no review queues yet: assay review create RUN --rubric rubric.yaml")
     for q in queues:

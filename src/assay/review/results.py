@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.errors import UserError
-from assay.evals.agreement import AgreementReport, agreement
+from assay.evals.agreement import AgreementReport, Level, agreement
 from assay.evals.runs import RunStore
 from assay.stats import Estimate, bootstrap_ci, mean, wilson_ci
 from assay.review.store import Item, Queue, ReviewStore
@@ -70,18 +70,11 @@ def reviewer_agreement(
         return None
     numeric = queue.rubric.kind == "scale"
     categories = None if numeric else queue.rubric.points
-    level = (
-        queue.rubric.level
-        if queue.rubric.level in ("nominal", "ordinal", "interval")
-        else "nominal"
-    )
+    level: Level = "nominal"
+    if queue.rubric.level in ("ordinal", "interval"):
+        level = "ordinal" if queue.rubric.level == "ordinal" else "interval"
     return agreement(
-        kept,
-        raters=names,
-        level=level,
-        categories=categories,
-        n_resamples=n_resamples,
-        seed=seed,  # type: ignore[arg-type]
+        kept, raters=names, level=level, categories=categories, n_resamples=n_resamples, seed=seed
     )
 
 

@@ -159,7 +159,7 @@ class ReviewStore:
             n_items=n,
         )
 
-    def list(self) -> list[Queue]:
+    def queues(self) -> list[Queue]:
         ids = [
             r[0] for r in self.ws.db.execute("SELECT id FROM review_queues ORDER BY created DESC")
         ]

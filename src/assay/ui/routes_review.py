@@ -25,7 +25,7 @@ uses 2000): enough for a live view, fast enough to update after every label."""
 def queues(request: Request) -> Any:
     ui = state_of(request)
     store = ReviewStore(ui.workspace)
-    rows = [{"q": q, "progress": store.progress(q.id)} for q in store.list()]
+    rows = [{"q": q, "progress": store.progress(q.id)} for q in store.queues()]
     return ui.page("review_list.html", title="Review", rows=rows)
 
 
