@@ -209,3 +209,22 @@ def test_quickstart_ends_with_the_ui_command() -> None:
     assert lines[0] == 'See them in the web app: assay ui --open "/compare?runs=bbc-1&runs=bbc-2"'
     assert "/collections/quickstart-papers" in lines[1] and "/runs" in lines[1]
     assert ui_hint({})[0].endswith('--open "/runs"')
+
+
+def test_a_run_being_written_is_read_afresh(uiws: UIWorkspace, client: TestClient) -> None:
+    """Another process adds samples to a running run: the app's next page shows them."""
+    from assay.evals.runs import RunStore
+
+    writer = RunStore(Workspace(uiws.ws.root))  # its own connection, as another process has
+    run = writer.create(
+        key="k", task="sums", model="fake:", fingerprint="f", config={}, provenance={}, n_total=10
+    )
+
+    def add(ids: range) -> None:
+        writer.add_samples(run.id, [(i, f"s{i}", {"output": str(i), "scores": {}}) for i in ids])
+
+    add(range(4))
+    assert client.get(f"/runs/{run.id}/samples.json").json()["total"] == 4
+    add(range(4, 10))
+    assert client.get(f"/runs/{run.id}/samples.json").json()["total"] == 10
+    assert "running" in client.get("/runs", params={"status": "running"}).text
