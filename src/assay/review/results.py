@@ -22,8 +22,8 @@ import numpy as np
 from assay.errors import UserError
 from assay.evals.agreement import AgreementReport, Level, agreement
 from assay.evals.runs import RunStore
-from assay.stats import Estimate, bootstrap_ci, mean, wilson_ci
 from assay.review.store import Item, Queue, ReviewStore
+from assay.stats import Estimate, bootstrap_ci, mean, wilson_ci
 from assay.workspace import Workspace
 
 if TYPE_CHECKING:

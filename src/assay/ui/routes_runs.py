@@ -13,7 +13,7 @@ from assay.evals.runs import RunRow, RunStore
 from assay.reports import analysis
 from assay.reports.html import metrics_table
 from assay.ui.app import NotFound, found, state_of
-from assay.ui.views import PAGE_SIZE, disagreements, filter_samples, run_filters
+from assay.ui.views import PAGE_SIZE, disagreements, filter_samples, run_filters, run_index
 
 router = APIRouter()
 
@@ -62,7 +62,7 @@ def run_page(request: Request, run_id: str) -> Any:
         run=run,
         metrics_html=metrics_table(run),
         metric=data.metric,
-        statuses=sorted({s["status"] for s in data.samples}),
+        statuses=data.statuses,
         samples=page,
         total=total,
         page_size=PAGE_SIZE,
@@ -171,12 +171,13 @@ def compare_page(
     task: str = "",
     runs: Annotated[list[str] | None, Query()] = None,
     metric: str = "",
+    page: int = 1,
 ) -> Any:
     from assay.evals.compare import compare_runs, to_table
 
     ui = state_of(request)
     store = RunStore(ui.workspace)
-    every = [r for r in store.list(limit=10_000) if r.status == "done"]
+    every = run_index(ui.workspace, status="done")
     chosen = [found(store.get, r) for r in runs or []]
     if chosen and not task:
         task = chosen[0].task
@@ -209,6 +210,8 @@ def compare_page(
         table=table,
         metric=metric,
         metrics=metrics,
-        diffs=diffs[:200],
+        diffs=diffs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
         n_diffs=len(diffs),
+        page=page,
+        pages=max(1, -(-len(diffs) // PAGE_SIZE)),
     )

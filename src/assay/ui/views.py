@@ -31,6 +31,7 @@ class RunSamples:
     metric: str | None
     binary: bool
     by_id: dict[str, dict[str, Any]]
+    statuses: list[str]
 
 
 class SampleCache:
@@ -60,7 +61,14 @@ class SampleCache:
         ordered = [dict(s) for s in analysis.failures_first(samples, metric, higher)]
         for s in ordered:
             s["status"] = analysis.status_of(s, metric, binary)
-        found = RunSamples(run, ordered, metric, binary, {s["id"]: s for s in ordered})
+        found = RunSamples(
+            run,
+            ordered,
+            metric,
+            binary,
+            {s["id"]: s for s in ordered},
+            sorted({s["status"] for s in ordered}),
+        )
         with self._lock:
             self._runs[key] = found
             while len(self._runs) > _CACHE_RUNS:
@@ -116,6 +124,27 @@ def run_filters(
         and (not status or r.status == status)
         and (not since or r.created[:10] >= since)
     ]
+
+
+@dataclass
+class RunEntry:
+    """A run as a picker lists it (no sample count: that costs a scan per run)."""
+
+    id: str
+    task: str
+    model: str
+    status: str
+    created: str
+
+
+def run_index(ws: Workspace, status: str = "") -> list[RunEntry]:
+    rows = ws.db.execute(
+        "SELECT id, task, model, status, created FROM runs"
+        + (" WHERE status = ?" if status else "")
+        + " ORDER BY created DESC",
+        (status,) if status else (),
+    ).fetchall()
+    return [RunEntry(*tuple(r)) for r in rows]
 
 
 def disagreements(
