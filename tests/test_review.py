@@ -206,3 +206,27 @@ def test_judge_agreement_with_a_scripted_judge(uiws: UIWorkspace) -> None:
     report = reviewer_agreement(q, items, labels)
     assert report is not None and report.raters == ("ada", "judge")
     assert report.percent.value == pytest.approx(3 / 6)
+
+
+def test_blind_pairs_hide_run_names_and_keys_follow_the_shown_order(uiws: UIWorkspace) -> None:
+    from assay.ui.views import item_view, run_samples
+
+    store = ReviewStore(uiws.ws)
+    q = create_queue(
+        uiws.run_a, uiws.run_b, n=8, rubric=uiws.rubric, blind=True, seed=2, workspace=uiws.ws
+    )
+    samples = run_samples(uiws.ws, q)
+    flipped = next(it for it in store.items(q.id) if it.b_first)
+    view = item_view(q, flipped, samples)
+    assert [o["label"] for o in view["outputs"]] == ["output 1", "output 2"]
+    assert all("run" not in o for o in view["outputs"])
+    b_output = samples[uiws.run_b][flipped.sample_id]["output"]
+    assert view["outputs"][0]["output"] == b_output
+    # "1" (the first shown is better) is stored as run b's win
+    code, _, err = run_assay(
+        ["review", "label", q.id, str(flipped.pos + 1), "1", "--reviewer", "ada"]
+    )
+    assert code == 0, err
+    assert store.item(q.id, flipped.pos).labels["ada"]["value"] == "b"
+    code, _, err = run_assay(["review", "label", q.id, "1", "a", "--reviewer", "ada"])
+    assert code != 0 and "not an answer for a pairwise item" in err

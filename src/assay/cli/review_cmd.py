@@ -125,17 +125,17 @@ def next_(queue: str, reviewer: str) -> None:
     from assay.cli.common import workspace
     from assay.errors import UserError
     from assay.review import ReviewStore
-    from assay.ui.views import run_samples
+    from assay.ui.views import key_help, run_samples, typed_label
 
     ws = workspace()
     store = ReviewStore(ws)
     q = store.get(queue)
     samples = run_samples(ws, q)
-    keys = q.rubric.keys
-    choices = ", ".join(f"{k}={p}" for k, p in keys.items())
+    choices = key_help(q)
     pos = store.next_pos(q.id, reviewer)
     while pos is not None:
-        _show(q, store.item(q.id, pos), samples)
+        item = store.item(q.id, pos)
+        _show(q, item, samples)
         answer = click.prompt(f"label ({choices}; s skip, q quit)", default="", show_default=False)
         text, _, comment = answer.partition("#")
         text = text.strip()
@@ -145,7 +145,7 @@ def next_(queue: str, reviewer: str) -> None:
             pos = pos + 1 if pos + 1 < q.n_items else None
             continue
         try:
-            store.label(q, pos, reviewer, keys.get(text, text), comment.strip())
+            store.label(q, pos, reviewer, typed_label(q, item, text), comment.strip())
         except UserError as exc:
             click.echo(f"error: {exc.message} ({exc.hint})", err=True)
             continue
@@ -163,13 +163,20 @@ def next_(queue: str, reviewer: str) -> None:
 )
 @click.option("--comment", default="")
 def label(queue: str, item: int, label: str, reviewer: str, comment: str) -> None:
-    """Give ITEM (numbered from 1) of QUEUE the label LABEL, e.g. `assay review label Q 3 right`."""
+    """Give ITEM (numbered from 1) of QUEUE the label LABEL, e.g. `assay review label Q 3 right`.
+
+    LABEL is a rubric label or its key; for a pairwise queue 1 (the output shown first is
+    better), 2 (the second) or 3 (tie).
+    """
     from assay.cli.common import workspace
     from assay.review import ReviewStore
+    from assay.ui.views import typed_label
 
     store = ReviewStore(workspace())
     q = store.get(queue)
-    value = store.label(q, item - 1, reviewer, q.rubric.keys.get(label, label), comment)
+    value = store.label(
+        q, item - 1, reviewer, typed_label(q, store.item(q.id, item - 1), label), comment
+    )
     click.echo(f"item {item}: {value} ({reviewer})")
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from assay.review import ReviewStore, summarise
 from assay.review.store import Queue
 from assay.ui.app import found, state_of
-from assay.ui.views import item_view, preference_keys, run_samples
+from assay.ui.views import item_view, label_keys, run_samples
 
 router = APIRouter()
 
@@ -50,7 +50,7 @@ def queue_page(request: Request, queue_id: str, reviewer: str = "", item: int | 
     pos = min(max(item, 1), q.n_items) - 1
     it = found(store.item, q.id, pos)
     view = item_view(q, it, run_samples(ui.workspace, q))
-    keys = preference_keys(q, it) if q.pairwise else q.rubric.keys
+    keys = label_keys(q, it)
     return ui.page(
         "review.html",
         title=f"Review {q.id}",

@@ -206,10 +206,31 @@ def item_view(
     return {"input": a.get("input"), "target": a.get("target"), "outputs": outputs}
 
 
-def preference_keys(queue: Any, item: Any) -> dict[str, str]:
-    """Keys of a pairwise item: 1 = the output shown first, 2 = second, 3 = tie (un-blinded)."""
+def label_keys(queue: Any, item: Any) -> dict[str, str]:
+    """Key -> the label it stores. A pairwise item's keys follow what is shown: 1 = the output
+    shown first, 2 = second, 3 = tie, stored un-blinded (a, b, tie)."""
+    if not queue.pairwise:
+        return dict(queue.rubric.keys)
     first, second = ("b", "a") if item.b_first else ("a", "b")
     return {"1": first, "2": second, "3": "tie"}
+
+
+def typed_label(queue: Any, item: Any, text: str) -> str:
+    """What a reviewer typed (a key, or a label of a single-run rubric) as the label to store."""
+    keys = label_keys(queue, item)
+    if text in keys:
+        return keys[text]
+    if queue.pairwise:
+        from assay.errors import UserError
+
+        raise UserError(f"'{text}' is not an answer for a pairwise item", hint=key_help(queue))
+    return text
+
+
+def key_help(queue: Any) -> str:
+    if queue.pairwise:
+        return "1 = first output better, 2 = second better, 3 = tie"
+    return ", ".join(f"{k} = {p}" for k, p in queue.rubric.keys.items())
 
 
 # -- models, calls and cost ------------------------------------------------------------------------
