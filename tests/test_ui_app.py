@@ -139,8 +139,11 @@ def test_review_in_the_app(client: TestClient, uiws: UIWorkspace) -> None:
 def test_models_cost_and_training(client: TestClient, uiws: UIWorkspace) -> None:
     page = client.get("/models").text
     assert "fake:" in page and 'id="by-day"' in page
-    card = client.get("/models/card", params={"address": "fake:"})
-    assert card.status_code == 200
+    assert "default" in page and 'id="known"' in page
+    card = client.get("/models/card", params={"address": "default"})
+    assert card.status_code == 200 and "memory" in card.text and 'id="verdicts"' in card.text
+    missing = client.get("/models/card", params={"address": "hf:/no/such/model"})
+    assert missing.status_code == 404
     listing = client.get("/training").text
     assert uiws.training in listing and "sft-running-demo" in listing
     run = client.get(f"/training/{uiws.training}").text

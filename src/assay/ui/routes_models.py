@@ -18,11 +18,16 @@ router = APIRouter()
 
 @router.get("/models", response_class=HTMLResponse)
 def models(request: Request, model: str = "") -> Any:
+    from assay.config import load_settings
+    from assay.models.catalog import list_models
+
     ui = state_of(request)
     by_model = usage(ui.workspace, "model")
+    known = list_models(load_settings(ui.workspace.config_path), ui.workspace)
     return ui.page(
         "models.html",
         title="Models and cost",
+        known=known,
         by_model=by_model,
         by_day=usage(ui.workspace, "day"),
         calls=recent_calls(ui.workspace, 100, model),
@@ -33,11 +38,13 @@ def models(request: Request, model: str = "") -> Any:
 @router.get("/models/card", response_class=HTMLResponse)
 def card(request: Request, address: str) -> Any:
     """A model's card (read from its files, no weights loaded) with the memory verdict."""
-    from assay.models.card import model_card
+    from assay.config import load_settings
+    from assay.models.card import model_card, render_card
 
     ui = state_of(request)
-    c = found(model_card, address, workspace=ui.workspace)
-    return ui.page("model_card.html", title=address, card=c, data=c.model_dump(mode="json"))
+    settings = load_settings(ui.workspace.config_path)
+    c = found(model_card, address, settings=settings, workspace=ui.workspace)
+    return ui.page("model_card.html", title=address, text=render_card(c), verdicts=c.verdicts)
 
 
 @router.get("/training", response_class=HTMLResponse)
