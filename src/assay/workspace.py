@@ -101,6 +101,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("060_abstention_calibration", "assay.rag.calibrate:migrate_060_abstention_calibration"),
     ("070_call_retries", _m070_call_retries),
     ("070_checks", "assay.checks.record:migrate_070_checks"),
+    ("070_review", "assay.review.store:migrate_070_review"),
 ]
 
 

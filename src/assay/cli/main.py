@@ -69,6 +69,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "plugins",
         "List installed plugins: what each adds and where it came from.",
     ),
+    "review": (
+        "assay.cli.review_cmd",
+        "review",
+        "Review a run's outputs by hand: queues, labels, agreement.",
+    ),
+    "ui": ("assay.cli.ui_cmd", "ui", "Start the local web app over this workspace."),
 }
 
 

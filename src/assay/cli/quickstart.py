@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -38,3 +40,23 @@ def quickstart(model: str, only: str, skip: str, list_steps: bool) -> None:
     click.secho(f"assay quickstart — workspace {ws.root}", bold=True)
     run_tour(tour, only_set, skip_set)
     click.secho("\ndone. Next: `assay --help`, `assay log`, `assay models list`.", bold=True)
+    for line in ui_hint(tour.results):
+        click.echo(line)
+
+
+def ui_hint(results: dict[str, Any]) -> list[str]:
+    """The `assay ui` command that opens the tour's runs, comparison and documents."""
+    from urllib.parse import quote
+
+    runs = results.get("prompting_runs") or {}
+    ids = [r.id for r in runs.values()]
+    pages = ["/runs"]
+    if len(ids) >= 2:
+        pages.append("/compare?" + "&".join(f"runs={quote(i)}" for i in ids))
+    if results.get("collection"):
+        pages.append(f"/collections/{quote(results['collection'])}")
+    opened = pages[1] if len(pages) > 1 else pages[0]
+    return [
+        f'See them in the web app: assay ui --open "{opened}"',
+        "  pages: " + ", ".join(pages),
+    ]

@@ -203,6 +203,29 @@ class RunStore:
                 (run_id,),
             )
 
+    def set_metric(
+        self, run_id: str, metric: str, scores: dict[str, float], estimate: dict[str, Any]
+    ) -> None:
+        """Add (or replace) a metric computed after the run, such as human review labels: its
+        per-sample scores and its estimate, in one transaction."""
+        with self.ws.transaction() as db:
+            for sid, value in scores.items():
+                row = db.execute(
+                    "SELECT record FROM samples WHERE run_id = ? AND sample_id = ?", (run_id, sid)
+                ).fetchone()
+                if row is None:
+                    continue
+                record = json.loads(row["record"])
+                record.setdefault("scores", {})[metric] = value
+                db.execute(
+                    "UPDATE samples SET record = ? WHERE run_id = ? AND sample_id = ?",
+                    (json.dumps(record, default=str), run_id, sid),
+                )
+            row = db.execute("SELECT metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
+            metrics = json.loads(row["metrics"]) if row and row["metrics"] else {}
+            metrics.setdefault("metrics", {})[metric] = estimate
+            db.execute("UPDATE runs SET metrics = ? WHERE id = ?", (json.dumps(metrics), run_id))
+
     def samples(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.ws.db.execute(
             "SELECT idx, sample_id, record FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)

@@ -273,6 +273,7 @@ def step_rag(tour: Tour) -> None:
         tour.say("skipped: the aclsum package (offline papers) is not installed", dim=True)
         return
     col = Collection(tour.workspace, "quickstart-papers")
+    tour.results["collection"] = col.name
     report = col.add(paths)
     tour.say(f"indexed {len(paths)} ACLSum papers from {folder}: {report.summary()}", dim=True)
     tour.say(f"Q: {RAG_QUESTION}", bold=True)
