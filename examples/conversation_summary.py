@@ -6,7 +6,7 @@
 A researcher plans a study with the model over several turns. The context is deliberately
 small (``--context 256`` tokens), so older turns stop fitting. With policy ``summary`` the
 conversation keeps a running summary, a pydantic object (topic, facts, open questions)
-updated after every turn by structured output (constrained decoding on local models, so it
+updated by structured output as turns leave the window (constrained decoding on local models, so it
 always parses), and sends it in place of the turns that were left out. The pinned fact and
 the system prompt are in every prompt, whatever the budget. Everything is stored in the
 workspace: the example ends by printing the id, and ``assay chat show ID`` or

@@ -31,7 +31,7 @@ class Generate(TaskKind):
         task = ctx.task
         # A trained classifier (run:<id> of the classifier recipe) reads the raw input field,
         # as in training, not the instruction prompt.
-        raw = getattr(ctx.model.backend, "classifies_raw_input", False)
+        raw = ctx.model.capabilities.classifies_raw_input
         prompts = [
             str(row[task.input]) if raw else ctx.prompts.prompt(row, rid) for rid, row in batch
         ]
