@@ -115,6 +115,8 @@ class Solver:
             rec.scores = {}
             if self.task.category:
                 rec.category = row.get(self.task.category)
+            for name in {f for sc in self.scorers for f in sc.keeps}:
+                setattr(rec, name, row.get(name))
         preds = [r.prediction for r in records]
         refs = [r.target for r in records]
         for scorer in self.scorers:
