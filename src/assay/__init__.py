@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "check_citations": "assay.checks.citations",
     "check_stereotype": "assay.checks.runners",
     "check_all": "assay.checks.runners",
+    "check_counterfactual": "assay.checks.counterfactual",
     "CheckResult": "assay.checks.record",
     "synthesize_qa": "assay.rag.synthetic",
     "calibrate_abstention": "assay.rag.calibrate",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from assay import errors
     from assay.checks.citations import check_citations
     from assay.checks.contamination import check_contamination
+    from assay.checks.counterfactual import check_counterfactual
     from assay.checks.record import CheckResult
     from assay.checks.runners import check_all, check_stereotype
     from assay.config import Settings, load_settings

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from assay.cli.vocabulary import Command, Renamed
+from assay.cli.vocabulary import Command, Renamed, override_arguments
 
 
 @click.group()
@@ -23,6 +23,7 @@ def check() -> None:
       assay check contamination RUN_ID --against corpus/ -o contamination.json
       assay check citations answers.jsonl --bib refs.bib
       assay check stereotype RUN_ID
+      assay check counterfactual my-task.yaml -m default --swap gender
     """
 
 
@@ -266,6 +267,125 @@ def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
             f"[{item['ci_low']:.2f}, {item['ci_high']:.2f}] ({item['pairs']} pairs)"
         )
     click.echo(f"recorded {result.id} (pairs scored in run {result.config['eval_run']})")
+
+
+@check.command("counterfactual")
+@click.argument("task_or_run")
+@override_arguments
+@click.option("-m", "--model", help="The model (default: a run's own model; else `default`).")
+@click.option(
+    "--swap",
+    default="gender",
+    show_default=True,
+    help="A swap list: built-in `gender` or `names`, or a YAML file (groups, swaps).",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="A row field to rewrite (repeatable; default: the fields the prompt, the choices "
+    "and the target use).",
+)
+@click.option("--metric", help="The per-item metric to compare (default: the task's first).")
+@click.option("--limit", type=int, help="Probe a seeded sample of N items (the one eval uses).")
+@click.option(
+    "--max-change-rate",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Flag a swap whose answers change more often than this (the whole interval above it).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result with every item as JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def counterfactual(
+    task_or_run: str,
+    overrides: tuple[str, ...],
+    sets: tuple[str, ...],
+    model: str | None,
+    swap: str,
+    fields: tuple[str, ...],
+    metric: str | None,
+    limit: int | None,
+    max_change_rate: float,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Does the model answer differently when only the group of people changes?
+
+    Every item of TASK_OR_RUN (a task with its KEY=VALUE overrides, or a finished run: its
+    task and model) that mentions a term of the swap list is rewritten with one group's terms
+    exchanged for the other's (she <-> he, mother <-> father, Emily <-> Lakisha; whole words,
+    case kept: Mother -> Father, MOTHER -> FATHER). The original and the swapped items are
+    evaluated on the model, then paired: the difference in the metric (exact McNemar for
+    right/wrong scores, else a paired bootstrap; Holm-adjusted across the list's swaps), the
+    rate at which the answer changes, and the items that changed most. Flagged when the metric
+    moves (Holm p < 0.05) or the answers change too often (--max-change-rate). Recorded as a
+    check; a run's check shows in its report.
+
+    \b
+    A swap list in YAML (terms aligned by position):
+      groups:
+        female: [she, her, mother]
+        male: [he, his, father]
+      swaps: [[female, male]]
+    \b
+      assay check counterfactual my-task.yaml -m default --swap gender --limit 200
+      assay check counterfactual RUN_ID --swap names
+      assay check counterfactual bbq dataset.options.path=BBQ/data --swap my-list.yaml
+    """
+    from assay.checks.counterfactual import check_counterfactual
+    from assay.cli.common import echo_json, workspace
+    from assay.cli.eval_cmd import parse_sets
+    from assay.evals.task import builtin_tasks, load_task
+
+    changes = parse_sets(overrides + sets)
+    subject: Any = task_or_run
+    if task_or_run in builtin_tasks() or Path(task_or_run).is_file():
+        subject = load_task(task_or_run)
+        subject = subject.with_overrides(**changes) if changes else subject
+        model = model or "default"
+    elif changes:
+        raise click.UsageError("KEY=VALUE overrides apply to a task, not to a run")
+    result = check_counterfactual(
+        subject,
+        model,
+        swap=swap,
+        fields=fields,
+        metric=metric,
+        limit=limit,
+        max_change_rate=max_change_rate,
+        workspace=workspace(),
+        on_status=lambda m: click.echo(m, err=True),
+    )
+    if output is not None:
+        _write_json(output, result.to_dict())
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _show(result)
+    for test in result.config.get("tests", []):
+        if test["p_holm"] is not None:
+            click.echo(
+                f"  {test['swap']}: {test['n']} items, {test['test']}, p={test['p']:.3g}, "
+                f"Holm p={test['p_holm']:.3g}"
+            )
+    moved = [i for i in result.items if i["changed"] or i["score_swapped"] != i["score_original"]]
+    if moved:
+        click.echo("items that changed most:")
+    for item in moved[:10]:
+        click.echo(
+            f"  {item['id']} ({item['swap']}): score {item['score_original']:g} -> "
+            f"{item['score_swapped']:g}, shift {item['shift']:.2f}"
+        )
+        click.echo(f"      {item['output_original'][:70]!r} -> {item['output_swapped'][:70]!r}")
+    if output is not None:
+        click.echo(f"wrote {output}")
+    click.echo(f"recorded {result.id}")
 
 
 @check.command("all")
