@@ -84,6 +84,12 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     default=None,
     help="Search mode for retrieval (default: the task's, else hybrid).",
 )
+@click.option(
+    "--no-contamination-check",
+    is_flag=True,
+    help="Skip the pre-flight that checks the items against a run: model's training data and "
+    "the task's contamination.against (the report then says: not checked).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON.")
 def eval_(
     task: str,
@@ -101,6 +107,7 @@ def eval_(
     no_rag: bool,
     rag_k: int | None,
     rag_mode: str | None,
+    no_contamination_check: bool,
     as_json: bool,
 ) -> None:
     """Evaluate MODEL(s) on TASK (a built-in name or a task.yaml).
@@ -118,9 +125,10 @@ def eval_(
       assay eval pubmedqa dataset.options.path=../shared/data/pubmedqa
       assay eval qa.yaml -c papers -k 4     # and --no-rag, then assay compare the two
     """
+    from assay.checks.preflight import evaluate_checked
     from assay.cli.common import echo_json, load_model
     from assay.evals.retrieval_step import with_cli_overrides
-    from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.runner import EvalOptions
     from assay.evals.task import load_task
     from assay.reports.text import format_metrics
 
@@ -138,11 +146,12 @@ def eval_(
     results = []
     for address in models:
         model = load_model(address)
-        run = evaluate(
+        run = evaluate_checked(
             config,
             model,
             EvalOptions(limit=limit, skip_invalid=skip_invalid, rerun=rerun),
             on_status=lambda msg: click.echo(msg, err=True),
+            contamination_check=not no_contamination_check,
         )
         results.append(run)
         if not as_json:

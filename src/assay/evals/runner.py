@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from assay.errors import AssayError, UserError
@@ -36,6 +36,8 @@ class EvalOptions:
     progress: bool = True
     batch_size: int | None = None
     rerun: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+    """Added to a new run's provenance (what was checked before it, say)."""
 
 
 def _select(dataset: Dataset, task: TaskConfig, limit: int | None) -> Dataset:
@@ -131,7 +133,8 @@ def run_key(
 ) -> str:
     return stable_hash(
         {
-            "task": task.model_dump(mode="json"),
+            # What the pre-flight checks against does not change what is computed.
+            "task": task.model_dump(mode="json", exclude={"contamination"}),
             "fingerprint": fingerprint,
             "data": data_hash,
             "template": template_hash,
@@ -182,6 +185,7 @@ def evaluate(
             "extraction": solver.extractor.spec() if solver.extractor else None,
             "scorers": [s.spec() for s in solver.scorers],
             **({"retrieval": solver.retriever.provenance()} if solver.retriever else {}),
+            **options.notes,
             **collect(),
         }
         run = store.create(

@@ -107,6 +107,15 @@ class ScorerConfig(_Strict):
     """Keyword options passed to the scorer."""
 
 
+class ContaminationConfig(_Strict):
+    against: list[str] = Field(default_factory=list)
+    """Training data to check the task's items against before every run: files or folders
+    (text, JSONL, CSV), relative to the task file. Overlapping items are reported, not
+    dropped (``--no-contamination-check`` skips the check)."""
+    ngram: int = Field(default=13, ge=1)
+    """Words per n-gram."""
+
+
 class TaskConfig(_Strict):
     name: str
     """The task's name (default: the file's name); runs and reports show it."""
@@ -153,6 +162,8 @@ class TaskConfig(_Strict):
     """Evaluate a seeded sample of this many rows (``--limit`` overrides it)."""
     seed: int = 0
     """Seed for the ``limit`` sample, few-shot draws and sampling."""
+    contamination: ContaminationConfig | None = None
+    """Check the items against training data before each run (as for ``run:`` models)."""
     source_file: str | None = Field(default=None, exclude=True)
 
     @property

@@ -637,7 +637,7 @@ def render_report(
     ``checks`` are the responsible-use checks recorded for the run, by kind (see
     :mod:`assay.checks.record`); kinds not among them are reported as not checked.
     """
-    from assay.reports.checks import responsible_use_section
+    from assay.reports.checks import not_checked_reasons, responsible_use_section
     from assay.version import __version__
 
     figs_html = ""
@@ -679,7 +679,7 @@ def render_report(
         + "</section>"
         + figs_html
         + '<section id="responsible-use"><h2>Responsible use</h2>'
-        + responsible_use_section(checks or {})
+        + responsible_use_section(checks or {}, not_checked_reasons(run.provenance or {}))
         + "</section>"
         + f'<section id="samples"><h2>Samples</h2>{samples_section(run, samples, max_samples)}'
         "</section>"
