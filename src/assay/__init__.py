@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "check_stereotype": "assay.checks.runners",
     "check_all": "assay.checks.runners",
     "check_counterfactual": "assay.checks.counterfactual",
+    "check_membership": "assay.checks.membership",
     "CheckResult": "assay.checks.record",
     "synthesize_qa": "assay.rag.synthetic",
     "calibrate_abstention": "assay.rag.calibrate",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from assay.checks.citations import check_citations
     from assay.checks.contamination import check_contamination
     from assay.checks.counterfactual import check_counterfactual
+    from assay.checks.membership import check_membership
     from assay.checks.record import CheckResult
     from assay.checks.runners import check_all, check_stereotype
     from assay.config import Settings, load_settings

@@ -362,30 +362,14 @@ def check_counterfactual(
 
         >>> assay.check_counterfactual("my-task.yaml", "default", swap="names")   # doctest: +SKIP
     """
-    from assay.evals.runs import RunStore
-    from assay.evals.task import load_task
+    from assay.checks.subjects import task_or_run as resolve
     from assay.models.facade import Model
 
     ws = workspace or Workspace.find()
     swaps = swap if isinstance(swap, SwapList) else load_swaps(swap)
-    run_id = None
-    if isinstance(task_or_run, TaskConfig):
-        task = task_or_run
-    else:
-        try:
-            task = load_task(str(task_or_run))
-        except UserError:
-            try:
-                run = RunStore(ws).get(str(task_or_run))
-            except UserError:
-                raise UserError(
-                    f"'{task_or_run}' is neither a task nor a run",
-                    hint="a built-in task (assay tasks list), a task YAML, or a run id",
-                ) from None
-            run.require_finished("checks")
-            task = TaskConfig.model_validate(run.config)
-            run_id = run.id
-            model = model or run.model
+    task, run = resolve(task_or_run, ws)
+    run_id = run.id if run is not None else None
+    model = model or (run.model if run is not None else None)
     if model is None:
         raise UserError("which model? give one with -m MODEL (or check a run)")
     loaded = model if isinstance(model, Model) else Model.load(str(model), workspace=ws)

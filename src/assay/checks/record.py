@@ -72,8 +72,8 @@ for _kind in (
     CheckKind(
         "membership",
         "contamination",
-        "Membership signal (Min-K% Prob)",
-        "assay check membership RUN",
+        "Membership signals of pretraining data (Min-K% Prob, Min-K%++)",
+        "assay check membership RUN --reference UNSEEN.jsonl",
     ),
     CheckKind(
         "stereotype",

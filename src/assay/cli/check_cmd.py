@@ -24,6 +24,7 @@ def check() -> None:
       assay check citations answers.jsonl --bib refs.bib
       assay check stereotype RUN_ID
       assay check counterfactual my-task.yaml -m default --swap gender
+      assay check membership my-task.yaml -m default --reference unseen.jsonl
     """
 
 
@@ -383,6 +384,96 @@ def counterfactual(
             f"{item['score_swapped']:g}, shift {item['shift']:.2f}"
         )
         click.echo(f"      {item['output_original'][:70]!r} -> {item['output_swapped'][:70]!r}")
+    if output is not None:
+        click.echo(f"wrote {output}")
+    click.echo(f"recorded {result.id}")
+
+
+@check.command("membership")
+@click.argument("task_or_run")
+@override_arguments
+@click.option("-m", "--model", help="The model (default: a run's own model; else `default`).")
+@click.option(
+    "--reference",
+    required=True,
+    help="Texts the model has NOT seen, of the same kind as the items (JSONL/CSV/JSON rows with "
+    "a `text` field, or the task's own fields).",
+)
+@click.option(
+    "--k",
+    "k_percent",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="The percentage of least likely tokens averaged.",
+)
+@click.option("--field", help="The reference's text field (default: text).")
+@click.option("--limit", type=int, help="Score a seeded sample of N items (the one eval uses).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result with every text's scores as JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def membership(
+    task_or_run: str,
+    overrides: tuple[str, ...],
+    sets: tuple[str, ...],
+    model: str | None,
+    reference: str,
+    k_percent: float,
+    field: str | None,
+    limit: int | None,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Do the task's items look like data the model was trained on?
+
+    For data you cannot inspect (a model's pretraining): each item's text (the fields its
+    prompt uses, then its reference) and each text of --reference, a set you know the model
+    has not seen (published after its training cut-off, say), are scored with Min-K% Prob
+    (Shi et al. 2023: the mean log-probability of the k% least likely tokens) and Min-K%++
+    (Zhang et al. 2024: the same over log-probabilities standardised by the model's
+    next-token distribution). Reported: both distributions, and the AUROC of telling items
+    from reference (0.5: alike; above: the items look seen) with a bootstrap interval.
+    Needs a local transformers model (default, hf:PATH, run:ID). Recorded as a check.
+
+    \b
+    The reference decides what the numbers mean: texts of another length or style separate
+    from the items on any model. Use unseen texts of the same kind.
+    \b
+      assay check membership gsm8k -m default --reference new-problems.jsonl --limit 200
+      assay check membership RUN_ID --reference unseen.jsonl --k 10
+    """
+    from assay.checks.membership import check_membership
+    from assay.cli.common import echo_json, workspace
+    from assay.cli.eval_cmd import parse_sets
+    from assay.evals.task import builtin_tasks, load_task
+
+    changes = parse_sets(overrides + sets)
+    subject: Any = task_or_run
+    if task_or_run in builtin_tasks() or Path(task_or_run).is_file():
+        subject = load_task(task_or_run)
+        subject = subject.with_overrides(**changes) if changes else subject
+    elif changes:
+        raise click.UsageError("KEY=VALUE overrides apply to a task, not to a run")
+    result = check_membership(
+        subject,
+        model,
+        reference=reference,
+        k=k_percent / 100,
+        field=field,
+        limit=limit,
+        workspace=workspace(),
+        on_status=lambda m: click.echo(m, err=True),
+    )
+    if output is not None:
+        _write_json(output, result.to_dict())
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _show(result)
     if output is not None:
         click.echo(f"wrote {output}")
     click.echo(f"recorded {result.id}")

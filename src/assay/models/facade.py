@@ -45,6 +45,7 @@ from assay.models.types import (
     PromptScores,
     RollingLoglikelihood,
     Sampling,
+    TokenDistributions,
     as_messages,
     stable_hash,
 )
@@ -353,6 +354,30 @@ class Model:
             texts,
             lambda batch: [PromptScores(tokens=scores) for scores in score(batch, top)],
             PromptScores,
+            progress=progress,
+            preview=texts[0] if texts else "",
+        )
+
+    def token_distributions(
+        self, texts: Sequence[str], *, progress: bool = False
+    ) -> list[TokenDistributions]:
+        """Each text's token log-probabilities with the mean and standard deviation of the
+        next-token log-probability under the model at each position (what Min-K%++ needs; see
+        :class:`~assay.models.types.TokenDistributions`). Needs a local transformers model."""
+        score = getattr(self.backend, "token_distributions", None)
+        if not callable(score):
+            raise UnsupportedOperationError(
+                f"{self.address} cannot give the distribution over the vocabulary per token",
+                hint="use a local transformers model (default, hf:PATH, run:ID)",
+            )
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        keys = [self._key("token_distributions", {"text": t}, 0) for t in texts]
+        return self._run_cached(
+            "token_distributions",
+            keys,
+            texts,
+            score,
+            TokenDistributions,
             progress=progress,
             preview=texts[0] if texts else "",
         )

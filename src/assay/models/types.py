@@ -257,6 +257,21 @@ class PromptScores(BaseModel):
         return len(self.tokens)
 
 
+class TokenDistributions(BaseModel):
+    """A text scored token by token with what Min-K%++ needs: for each token after the first,
+    its log-probability given the tokens before it, and the mean and standard deviation of the
+    log-probability of the next token under the model's own distribution at that position
+    (mu = sum_z p(z) log p(z), sigma^2 = sum_z p(z) (log p(z) - mu)^2, over the vocabulary)."""
+
+    logprobs: list[float]
+    means: list[float]
+    stds: list[float]
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.logprobs) + 1
+
+
 class ModelInfo(BaseModel):
     """What a backend can say about itself quickly (the full card lives in ``assay.models.card``)."""
 
