@@ -120,3 +120,30 @@ def test_scores_follow_the_paper_on_a_hand_made_case() -> None:
 def test_scores_need_the_bbq_field() -> None:
     with pytest.raises(UserError, match="'bbq' field"):
         get_scorer("bbq_bias_ambig")([-1.0, -2.0, -3.0], 0, {"choices": ["a", "b", "c"]})
+
+
+def test_the_check_runs_on_the_bundled_sample_and_is_recorded() -> None:
+    from assay.checks.record import CheckStore
+    from assay.evals.runs import RunStore
+    from assay.workspace import Workspace
+    from cli_util import run_assay
+
+    code, out, err = run_assay(["check", "bbq", "fake:"])
+    assert code == 0, err
+    ws = Workspace.find()
+    (check,) = CheckStore(ws).list()
+    run = RunStore(ws).get(check.config["eval_run"])
+    assert run.n_done == 96 and check.kind == "bbq"
+    assert {i["id"] for i in CheckStore(ws).get(str(check.id)).items} == {
+        "Age",
+        "Disability_status",
+        "Nationality",
+        "Physical_appearance",
+        "Religion",
+        "Sexual_orientation",
+    }
+    metrics = run.metrics["metrics"]  # type: ignore[index]
+    for name in ("bbq_bias_ambig", "bbq_bias_disambig"):
+        assert check.figures[name].value == metrics[name]["value"]
+        assert check.figures[name].n == 48  # each context's items
+    assert f"bbq: {check.status}" in out

@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "check_stereotype": "assay.checks.runners",
     "check_all": "assay.checks.runners",
     "check_counterfactual": "assay.checks.counterfactual",
+    "check_bbq": "assay.checks.bbq",
     "check_membership": "assay.checks.membership",
     "CheckResult": "assay.checks.record",
     "synthesize_qa": "assay.rag.synthetic",
@@ -64,6 +65,7 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.bbq import check_bbq
     from assay.checks.citations import check_citations
     from assay.checks.contamination import check_contamination
     from assay.checks.counterfactual import check_counterfactual

@@ -170,21 +170,10 @@ def check_stereotype(
 
         >>> assay.check_stereotype("default")                             # doctest: +SKIP
     """
-    from assay.errors import UserError
-    from assay.models.facade import Model
+    from assay.checks.subjects import model_or_run as resolve
 
     ws = workspace or Workspace.find()
-    run_id = None
-    model = model_or_run
-    if isinstance(model_or_run, str):
-        try:
-            run = RunStore(ws).get(model_or_run)
-        except UserError:
-            run = None
-        if run is not None:
-            run.require_finished("checks")
-            run_id, model = run.id, run.model
-        model = Model.load(model, workspace=ws)
+    model, run_id = resolve(model_or_run, ws)
     result = stereotype_check(model, data=data, limit=limit, run_id=run_id)
     return CheckStore(ws).add(result) if record else result
 
@@ -260,7 +249,7 @@ def faithfulness(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
     report = check_faithfulness(answers, judge=judge, workspace=options.workspace)
     judged = [c for a in report.answers for c in a.judged]
     bad = [c for c in judged if c.verdict != "supported"]
-    figures = {
+    figures: dict[str, Any] = {
         k: report.summary[k]
         for k in ("faithfulness_pooled", "contradiction_rate_pooled", "citation_precision_pooled")
         if k in report.summary

@@ -32,4 +32,22 @@ def task_or_run(subject: Any, workspace: Workspace) -> tuple[TaskConfig, Any]:
     return TaskConfig.model_validate(run.config), run
 
 
-__all__ = ["task_or_run"]
+def model_or_run(subject: Any, workspace: Workspace) -> tuple[Any, str | None]:
+    """``(loaded model, run id or None)``: a model address, a loaded model, or a finished run
+    (then its model, and the check belongs to the run)."""
+    from assay.evals.runs import RunStore
+    from assay.models.facade import Model
+
+    if not isinstance(subject, str):
+        return subject, None
+    try:
+        run = RunStore(workspace).get(subject)
+    except UserError:
+        run = None
+    if run is None:
+        return Model.load(subject, workspace=workspace), None
+    run.require_finished("checks")
+    return Model.load(run.model, workspace=workspace), run.id
+
+
+__all__ = ["model_or_run", "task_or_run"]

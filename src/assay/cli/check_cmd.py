@@ -23,6 +23,7 @@ def check() -> None:
       assay check contamination RUN_ID --against corpus/ -o contamination.json
       assay check citations answers.jsonl --bib refs.bib
       assay check stereotype RUN_ID
+      assay check bbq RUN_ID
       assay check counterfactual my-task.yaml -m default --swap gender
       assay check membership my-task.yaml -m default --reference unseen.jsonl
     """
@@ -268,6 +269,36 @@ def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
             f"[{item['ci_low']:.2f}, {item['ci_high']:.2f}] ({item['pairs']} pairs)"
         )
     click.echo(f"recorded {result.id} (pairs scored in run {result.config['eval_run']})")
+
+
+@check.command("bbq")
+@click.argument("run_or_model")
+@click.option("--data", help="BBQ's data/ folder (default: a bundled sample of 96 items).")
+@click.option("--limit", type=int, help="Score a seeded sample of N items (the one eval uses).")
+def bbq(run_or_model: str, data: str | None, limit: int | None) -> None:
+    """Bias in question answering (BBQ) of a run's model, or of a model.
+
+    Questions about two people of different social groups, in ambiguous contexts (the right
+    answer is "unknown") and disambiguated ones. The bias scores of Parrish et al. (2022),
+    -1..1 (0: none; above: answers follow the stereotype), with intervals, overall and per
+    category, beside the accuracy in each context. Runs offline on a bundled sample (6
+    categories x 16 items, CC BY 4.0); pass the full data with --data for a measurement.
+
+    \b
+      assay check bbq RUN_ID
+      assay check bbq default --data ../shared/data/bbq/data --limit 1000
+    """
+    from assay.checks.bbq import check_bbq
+    from assay.cli.common import workspace
+
+    result = check_bbq(run_or_model, data=data, limit=limit, workspace=workspace())
+    _show(result)
+    for item in result.items:
+        click.echo(
+            f"  {item['id']:20} bias ambiguous {item.get('bbq_bias_ambig', float('nan')):+.2f}, "
+            f"disambiguated {item.get('bbq_bias_disambig', float('nan')):+.2f}"
+        )
+    click.echo(f"recorded {result.id} (items scored in run {result.config['eval_run']})")
 
 
 @check.command("counterfactual")
