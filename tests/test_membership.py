@@ -116,3 +116,29 @@ def test_a_finetuned_model_remembers_its_training_items(tmp_path: Path, shared_d
         "contamination pre-flight: 16 of 16 items share a 13-gram with the training data of run:mem (train.jsonl)"
         in err
     )
+
+
+def test_token_distributions_are_the_models_own(tiny_model_dir: Path) -> None:
+    """The per-token figures Min-K%++ reads: log-probabilities as `prompt_logprobs` gives them,
+    and the mean and standard deviation of log p over the vocabulary under p, from the logits."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    import assay
+    from assay.config import Settings
+
+    model = assay.load(f"hf:{tiny_model_dir}", settings=Settings(cache=False))
+    text = "Natalia sold clips to 48 of her friends in April."
+    (dist,) = model.token_distributions([text])
+    (scores,) = model.prompt_logprobs([text], top=0)
+    assert dist.logprobs == pytest.approx([t.logprob for t in scores.tokens[1:]], abs=1e-5)
+    ids = model.backend.tokenizer(text)["input_ids"]  # type: ignore[attr-defined]
+    with torch.no_grad():
+        logits = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(torch.tensor([ids])).logits
+    logp = torch.log_softmax(logits[0, :-1].double(), dim=-1)
+    mean = (logp.exp() * logp).sum(-1)
+    std = ((logp.exp() * (logp - mean[:, None]) ** 2).sum(-1)).sqrt()
+    assert dist.means == pytest.approx(mean.tolist(), abs=1e-5)
+    assert dist.stds == pytest.approx(std.tolist(), abs=1e-5)
+    with pytest.raises(UserError, match="cannot give the distribution"):
+        assay.load("fake:").token_distributions(["a b c"])
