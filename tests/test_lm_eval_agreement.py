@@ -468,14 +468,17 @@ def test_truthfulqa_on_smollm2(
 @pytest.fixture(scope="module")
 def bbq_rows(shared_data: Path) -> list[dict[str, Any]]:
     """BBQ items with lm-eval's answer set (two people, ten UNKNOWN phrasings): a seeded sample
-    of ambiguous/disambiguated pairs in two categories."""
+    of 3 ambiguous/disambiguated pairs in each of two categories."""
     from assay.evals.bbq_data import bbq
 
-    ds = bbq(shared_data / "bbq" / "data", category=["Age", "Religion"], answers="lm-eval")
-    ids = {r["id"] for r in select(ds, limit=10, shuffle=True, seed=0).rows}
-    # A question's ambiguous and disambiguated versions are neighbours (example_id 2k, 2k+1).
-    pairs = {(r["category"], r["example_id"] // 2) for r in ds.rows if r["id"] in ids}
-    return [dict(r) for r in ds.rows if (r["category"], r["example_id"] // 2) in pairs]
+    rows = []
+    for category in ("Age", "Religion"):
+        ds = bbq(shared_data / "bbq" / "data", category=category, answers="lm-eval")
+        ids = {r["id"] for r in select(ds, limit=3, shuffle=True, seed=0).rows}
+        # A question's ambiguous and disambiguated versions are neighbours (2k, 2k + 1).
+        pairs = {r["example_id"] // 2 for r in ds.rows if r["id"] in ids}
+        rows += [dict(r) for r in ds.rows if r["example_id"] // 2 in pairs]
+    return rows
 
 
 def test_bbq_on_the_tiny_model(tiny: Model, bbq_rows: list[dict[str, Any]], tmp_path: Path) -> None:
