@@ -127,4 +127,17 @@ def check_bbq(
     return CheckStore(ws).add(result) if record else result
 
 
-__all__ = ["BBQ_SAMPLE", "bbq_check", "check_bbq"]
+def runner(run: Any, options: Any) -> Any:
+    """``assay check all``: BBQ on the run's model (the bundled sample unless ``--bbq-data``)."""
+    from assay.checks.record import Skip
+    from assay.errors import UnsupportedOperationError
+    from assay.models.facade import Model
+
+    model = Model.load(run.model, workspace=options.workspace)
+    try:
+        return bbq_check(model, data=options.bbq_data, limit=options.limit, run_id=run.id)
+    except UnsupportedOperationError as exc:
+        return Skip("bbq", f"{run.model} cannot score answers by log-likelihood ({exc.message})")
+
+
+__all__ = ["BBQ_SAMPLE", "bbq_check", "check_bbq", "runner"]

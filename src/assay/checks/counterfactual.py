@@ -387,10 +387,25 @@ def check_counterfactual(
     return CheckStore(ws).add(result) if record else result
 
 
+def runner(run: Any, options: Any) -> Any:
+    """``assay check all``: the run's task and model, with ``--swap``'s list."""
+    from assay.checks.record import Skip
+    from assay.models.facade import Model
+
+    if not options.swap:
+        return Skip("counterfactual", "needs a swap list: --swap gender, names or LIST.yaml")
+    task = TaskConfig.model_validate(run.config)
+    model = Model.load(run.model, workspace=options.workspace)
+    return counterfactual_check(
+        task, model, load_swaps(options.swap), limit=options.limit, run_id=run.id
+    )
+
+
 __all__ = [
     "SwapOutcome",
     "check_counterfactual",
     "counterfactual_check",
+    "runner",
     "swap_fields",
     "swapped_rows",
 ]

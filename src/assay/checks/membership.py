@@ -300,6 +300,21 @@ def check_membership(
     return CheckStore(ws).add(result) if record else result
 
 
+def runner(run: Any, options: Any) -> Any:
+    """``assay check all``: the run's items on its model, against ``--reference``."""
+    from assay.checks.record import Skip
+    from assay.evals.task import TaskConfig
+    from assay.models.facade import Model
+
+    if not options.reference:
+        return Skip("membership", "needs texts the model has not seen: --reference FILE")
+    model = Model.load(run.model, workspace=options.workspace)
+    if not callable(getattr(model.backend, "token_distributions", None)):
+        return Skip("membership", f"{run.model} is not a local transformers model")
+    task = TaskConfig.model_validate(run.config)
+    return membership_check(task, model, options.reference, limit=options.limit, run_id=run.id)
+
+
 __all__ = [
     "DEFAULT_K",
     "auroc",
@@ -308,5 +323,6 @@ __all__ = [
     "membership_check",
     "min_k_plus_plus",
     "min_k_prob",
+    "runner",
     "signals",
 ]

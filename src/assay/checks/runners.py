@@ -33,6 +33,9 @@ class CheckOptions:
     bias_data: str | None = None  # the CrowS-Pairs CSV (default: the bundled sample)
     judge: str | None = None  # the judge of faithfulness (default: the run's model)
     limit: int | None = None  # items for the checks that run a model
+    bbq_data: str | None = None  # BBQ's data/ folder (default: the bundled sample)
+    swap: str | None = None  # a swap list, for counterfactual probes
+    reference: str | None = None  # unseen texts, for membership signals
     extra: dict[str, Any] = field(default_factory=dict)  # for checks added later
 
 
@@ -291,6 +294,9 @@ def check_all(
     bias_data: str | None = None,
     judge: str | None = None,
     limit: int | None = None,
+    bbq_data: str | None = None,
+    swap: str | None = None,
+    reference: str | None = None,
     workspace: Workspace | None = None,
     on_result: Callable[[CheckResult | Skip], None] | None = None,
 ) -> list[CheckResult | Skip]:
@@ -306,6 +312,9 @@ def check_all(
         bias_data=bias_data,
         judge=judge,
         limit=limit,
+        bbq_data=bbq_data,
+        swap=swap,
+        reference=reference,
     )
     store = RunStore(options.workspace)
     run = store.get(run_id)

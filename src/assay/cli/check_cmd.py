@@ -517,6 +517,9 @@ def membership(
 @click.option("-c", "--collection", help="Or a collection, for the citation check.")
 @click.option("--bias-data", help="The CrowS-Pairs CSV (default: the bundled 54-pair sample).")
 @click.option("--judge", help="The judge of a RAG run's claims (default: the run's model).")
+@click.option("--bbq-data", help="BBQ's data/ folder (default: the bundled 96-item sample).")
+@click.option("--swap", help="A swap list for counterfactual probes: gender, names or a YAML file.")
+@click.option("--reference", help="Texts the model has not seen, for membership signals.")
 @click.option("--limit", type=int, help="Items for the checks that run a model.")
 def all_(
     run: str,
@@ -525,18 +528,23 @@ def all_(
     collection: str | None,
     bias_data: str | None,
     judge: str | None,
+    bbq_data: str | None,
+    swap: str | None,
+    reference: str | None,
     limit: int | None,
 ) -> None:
     """Run every check that applies to RUN and record them.
 
-    Contamination (with --against), stereotype preference of the run's model, fabricated
-    references (with --bib or -c) and, for a RAG run, each claim of its answers judged against
-    the passages it was shown. A check that needs something not given or that does not apply
-    (no generated text) is listed as not checked, with why; `assay report RUN` shows the same.
+    Contamination (with --against), membership signals (with --reference), stereotype
+    preference and BBQ bias scores of the run's model, counterfactual probes of its task (with
+    --swap), fabricated references (with --bib or -c) and, for a RAG run, each claim of its
+    answers judged against the passages it was shown. A check that needs something not given
+    or that does not apply (no generated text) is listed as not checked, with why;
+    `assay report RUN` shows the same.
 
     \b
       assay check all RUN_ID
-      assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib
+      assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib --swap gender
       assay check all RAG_RUN_ID --judge openai:gpt-4o-mini --limit 50
     """
     from assay.checks.record import Skip
@@ -557,6 +565,9 @@ def all_(
         bias_data=bias_data,
         judge=judge,
         limit=limit,
+        bbq_data=bbq_data,
+        swap=swap,
+        reference=reference,
         workspace=workspace(),
         on_result=show,
     )
