@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,11 +37,11 @@ scorers: [mc_acc, mc_acc_norm]
 """
 
 
-def _task(root: Path) -> Path:
+def _task(root: Path, n: int = 11) -> Path:
     # The scripted model scores each choice -1 per word, so its pick depends on the item only:
     # right when the answer is the shortest choice, wrong otherwise.
     rows = []
-    for i in range(11):
+    for i in range(n):
         short, long_ = f"shape {i}", f"a much longer shape number {i}"
         right_is_short = i % 3 != 0
         choices = [long_, short] if i % 2 else [short, long_]
@@ -110,3 +111,31 @@ def test_two_processes_give_the_run_one_process_gives(
 
     assert rows(RunStore(two), shared.id) == rows(RunStore(one), single.id)
     assert shared.provenance["processes"] == 2 and single.provenance["processes"] == 1
+
+
+def test_many_requests_in_flight_to_an_inference_server(tmp_path: Path, serve_app: Any) -> None:
+    """The path for models too large for one process: an OpenAI-compatible server (vLLM, TGI,
+    llama.cpp server; here ``assay serve`` stands in) with many requests in flight. Every item is
+    answered once, and the run equals the one against the same model in process."""
+    import assay
+    from assay.config import load_settings
+    from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.task import load_task
+    from assay.models.fake import scripted
+    from assay.serve.app import create_app
+
+    task = load_task(str(_task(tmp_path, n=96)))
+    local = scripted()
+    server = serve_app(create_app(local))
+    settings = load_settings(overrides={"openai.max_concurrency": 32})
+    remote = assay.load(f"openai:{server.model_id}@{server.base_url}", settings=settings)
+    quiet = EvalOptions(progress=False, batch_size=96)
+    there = evaluate(task, remote, quiet, lambda _: None)
+    here = evaluate(task, local, quiet, lambda _: None)
+    store = RunStore(remote.workspace)
+    got = store.samples(there.id)
+    assert len(got) == 96 and len({s["id"] for s in got}) == 96
+    assert [(s["id"], s["prediction"], s["scores"]) for s in got] == [
+        (s["id"], s["prediction"], s["scores"]) for s in store.samples(here.id)
+    ]
+    assert there.metrics == here.metrics
