@@ -77,37 +77,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    assert CHROMA is not None
-    proc = subprocess.Popen(
-        [CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).raise_for_status()
-            return proc, f"chroma://127.0.0.1:{port}"
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}")
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail("chroma run did not answer within 30 s")
+class ChromaServer:
+    """``chroma run`` on a free port in a temp dir; started at once, waited for when first used."""
+
+    def __init__(self, path: Path) -> None:
+        assert CHROMA is not None
+        self.port = _free_port()
+        self.url = f"chroma://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def ready(self) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1)
+                return self.url
+            except httpx.HTTPError:
+                if self.proc.poll() is not None:
+                    pytest.fail(f"chroma run exited with {self.proc.returncode}")
+                time.sleep(0.1)
+        pytest.fail("chroma run did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = _start_chroma(tmp_path_factory.mktemp("chroma-data"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ChromaServer]]:
+    """Two servers booting while the embedder loads: one to search, one to stop."""
+    running = [ChromaServer(tmp_path_factory.mktemp("chroma-data")) for _ in range(2)]
+    yield running
+    for server in running:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, server: str) -> tuple[Collection, Collection]:
+def both(
+    tmp_path_factory: pytest.TempPathFactory, servers: list[ChromaServer]
+) -> tuple[Collection, Collection]:
     """The same notes in the embedded store and in Chroma (the second add reuses the vectors)."""
     root = tmp_path_factory.mktemp("chroma-ws")
     docs = root / "docs"
@@ -121,7 +134,7 @@ def both(tmp_path_factory: pytest.TempPathFactory, server: str) -> tuple[Collect
     ws = Workspace.init(root)
     local = Collection(ws, "local")
     assert local.add([docs]).count("added") == len(VAULTS)
-    remote = Collection(ws, "remote", store=server)
+    remote = Collection(ws, "remote", store=servers[0].ready())
     report = remote.add([docs])
     assert report.count("added") == len(VAULTS) and report.embedded == 0
     rows = [
@@ -257,19 +270,22 @@ def test_dead_store_is_one_line_and_leaves_nothing(
 
 
 def test_store_that_went_away(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    both: tuple[Collection, Collection],
+    servers: list[ChromaServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    proc, url = _start_chroma(tmp_path / "data")
-    try:
-        ws = Workspace.init(tmp_path / "ws")
-        (tmp_path / "a.md").write_text("# A\n\nThe heron nests in the delta.\n")
-        Collection(ws, "gone", store=url).add([tmp_path / "a.md"])
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    ws = both[0].workspace
+    url = servers[1].ready()
+    (tmp_path / "a.md").write_text("# A\n\nThe heron nests in the delta.\n")
+    Collection(ws, "gone", store=url).add([tmp_path / "a.md"])
+    servers[1].stop()
     monkeypatch.setenv("ASSAY_HOME", str(ws.root))
     started = time.monotonic()
     code, err = run(capsys, "docs", "search", "heron", "-c", "gone", "--mode", "dense")
     assert time.monotonic() - started < 8
     assert code != 0 and "Traceback" not in err
     assert err.startswith(f"error: store {url} does not answer"), err
+    code, err = run(capsys, "docs", "list", "-c", "gone")  # the workspace's record still reads
+    assert code == 0

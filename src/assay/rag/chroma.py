@@ -219,7 +219,7 @@ class ChromaStore:
             )
         added = 0
         for rows in _chunk_rows(store, info, want - have):
-            self._call("POST", f"/collections/{self._cid()}/add", rows)
+            self._call("POST", f"/collections/{self._cid()}/upsert", rows)
             added += len(rows["ids"])
         meta["assay_generation"] = generation
         self._call("PUT", f"/collections/{self._cid()}", {"new_metadata": meta})
@@ -274,7 +274,8 @@ def _where(filt: SearchFilter | None) -> dict[str, Any] | None:
 def _chunk_rows(
     store: RagStore, info: CollectionInfo, wanted: set[int]
 ) -> Iterator[dict[str, Any]]:
-    """The wanted chunks as Chroma ``add`` bodies, with text, citation metadata and vectors."""
+    """The wanted chunks as Chroma ``upsert`` bodies (two syncs at once write the same rows),
+    with text, citation metadata and vectors."""
     if not wanted:
         return
     docs = {d.id: d for d in store.documents(info.id)}
