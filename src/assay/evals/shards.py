@@ -6,6 +6,11 @@ resumes) the run, every process commits the items ``k`` with ``k % N == its inde
 run in the shared workspace, and the main process computes the metrics over all of them once
 every process is done. A run resumes with any number of processes: the split is over the items
 not yet committed. Without a launcher there is one process and nothing changes.
+
+On GPUs, accelerate makes each process's current CUDA device its own (``cuda:LOCAL_RANK``), and
+local models load on the current device, so :func:`current_shard` must run before the model
+loads: ``assay eval`` does so; a script calling :func:`assay.evals.runner.evaluate` under a
+launcher calls it first.
 """
 
 from __future__ import annotations
