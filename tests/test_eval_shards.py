@@ -139,3 +139,17 @@ def test_many_requests_in_flight_to_an_inference_server(tmp_path: Path, serve_ap
         (s["id"], s["prediction"], s["scores"]) for s in store.samples(here.id)
     ]
     assert there.metrics == here.metrics
+
+
+def test_launches_that_cannot_share_one_workspace_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assay.errors import UserError
+    from assay.evals.shards import current_shard
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two machines of two processes
+    with pytest.raises(UserError, match="processes of one machine only"):
+        current_shard()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert current_shard() == Shard(0, 1)

@@ -63,13 +63,27 @@ def current_shard() -> Shard:
     import torch
     from accelerate import PartialState
 
+    n = launched_processes()
+    if os.environ.get("LOCAL_WORLD_SIZE", str(n)) != str(n):
+        raise UserError(
+            "an evaluation is shared out across the processes of one machine only: they commit "
+            "into one workspace database",
+            hint="for several machines, serve the model (vLLM, TGI) and evaluate from one process "
+            "with -m openai:MODEL@URL",
+        )
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if 0 < gpus < n:
+        raise UserError(
+            f"launched as {n} processes, but there are only {gpus} GPU(s): one process per GPU",
+            hint=f"launch with --num_processes {gpus}, or run CPU processes with "
+            "CUDA_VISIBLE_DEVICES=",
+        )
     # The process group: nccl across GPUs; gloo on CPUs, which accelerate sets up only when told
     # (else each process would think itself alone and run every item).
-    state = PartialState(cpu=not torch.cuda.is_available())
-    if state.num_processes != launched_processes():
+    state = PartialState(cpu=gpus == 0)
+    if state.num_processes != n:
         raise UserError(
-            f"launched as {launched_processes()} processes, but accelerate sees "
-            f"{state.num_processes}",
+            f"launched as {n} processes, but accelerate sees {state.num_processes}",
             hint="launch with: accelerate launch --num_processes N -m assay.cli.main eval ...",
         )
     return Shard(state.process_index, state.num_processes, state)
