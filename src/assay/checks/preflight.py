@@ -176,8 +176,11 @@ def evaluate_checked(
 ) -> Any:
     """:func:`assay.evals.runner.evaluate` with the contamination pre-flight before it."""
     from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.shards import current_shard
 
     options = options or EvalOptions()
+    if not current_shard().main:  # under a launcher the main process checks and records
+        return evaluate(task, model, options, on_status)
     say = on_status or (lambda msg: print(msg, file=sys.stderr))
     pre = None
     if contamination_check:
