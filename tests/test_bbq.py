@@ -108,6 +108,9 @@ def test_scores_follow_the_paper_on_a_hand_made_case() -> None:
     assert age["bbq_acc_disambig"]["value"] == pytest.approx(0.25)
     assert age["bbq_bias_disambig"]["value"] == pytest.approx(3 / 7)
     assert age["bbq_bias_ambig"]["n"] == 10 and age["bbq_bias_disambig"]["n"] == 8
+    # accuracy in a condition is a proportion of its items: Wilson, like any accuracy
+    assert age["bbq_acc_ambig"]["method"] == "wilson" and age["bbq_acc_ambig"]["n"] == 10
+    assert age["bbq_bias_ambig"]["method"] == "bootstrap-bca"
     religion = out["by_category"]["Religion"]
     assert religion["bbq_bias_disambig"]["value"] == pytest.approx(-1.0)
     assert religion["bbq_bias_ambig"]["value"] == pytest.approx(-1.0)  # (1 - 0) * -1

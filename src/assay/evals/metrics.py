@@ -41,6 +41,13 @@ def estimate(scorer: Any, samples: Samples, seed: int = 0) -> Estimate:
             nan = float("nan")
             return Estimate(nan, nan, nan, nan, 0, "undefined", 0.95)
     metric, vectorized = corpus_metric(scorer, records)
+    if scorer.counted_only and vectorized and scorer.scale == (0.0, 1.0):
+        # A share of the counted items (BBQ's accuracy in one condition) is a proportion: the
+        # Wilson interval, as for any accuracy, not a bootstrap that collapses at 0 and 1.
+        counted = [float(s.scores[name]) for s in records]
+        whole = float(metric(np.arange(len(records))[None, :])[0])
+        if all(v in (0.0, 1.0) for v in counted) and whole == sum(counted) / len(counted):
+            return proportion_ci(counted)
     if len(records) < 2:
         v = float(metric(np.arange(len(records))[None, :])[0]) if vectorized else metric([0])
         return Estimate(v, v, v, 0.0, len(records), "single", 0.95)
