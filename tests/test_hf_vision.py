@@ -1,0 +1,139 @@
+"""Local vision-language models through transformers, on a tiny random LLaVA built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import assay
+from assay.errors import UnsupportedOperationError
+from assay.models.card import model_card
+from assay.models.facade import Model
+from assay.models.hf.vision import HFVisionBackend
+from assay.models.types import Message
+from cli_util import run_assay
+from image_files import write_jpeg, write_png
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
+    from tiny_models import save_tiny_llava
+
+    return save_tiny_llava(tmp_path_factory.mktemp("tiny-llava"), smollm2_tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def vlm(tiny_vlm_dir: Path) -> Model:
+    return assay.load(f"hf:{tiny_vlm_dir}")
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> tuple[Path, Path]:
+    return write_png(tmp_path / "red.png"), write_jpeg(tmp_path / "blue.jpg", size=(80, 40))
+
+
+def test_a_vision_folder_loads_as_a_model_that_accepts_images(
+    vlm: Model, tiny_vlm_dir: Path
+) -> None:
+    assert isinstance(vlm.backend, HFVisionBackend)
+    assert vlm.capabilities.images and "accepts images" in vlm.capabilities.names()
+    assert not vlm.capabilities.loglikelihood
+    card = model_card(f"hf:{tiny_vlm_dir}")
+    assert card.accepts_images
+    code, out, _ = run_assay(["models", "info", f"hf:{tiny_vlm_dir}"])
+    assert code == 0 and "accepts images" in out
+
+
+def test_preprocessing_puts_image_tokens_and_pixels_in_the_inputs(
+    vlm: Model, pictures: tuple[Path, Path]
+) -> None:
+    backend = vlm.backend
+    assert isinstance(backend, HFVisionBackend)
+    chat = [Message(role="user", content="What colour?", images=[pictures[0], pictures[1]])]
+    text = backend.render_chat(chat)
+    assert text.count("<image>") == 2 and "What colour?" in text
+    from assay.models.types import GenerateRequest
+
+    inputs = backend._inputs([GenerateRequest(prompt=tuple(chat))])
+    # 16 patches per image (32x32 pixels, 8x8 patches), each one an image token
+    assert int((inputs["input_ids"] == backend.image_token_id).sum()) == 32
+    assert tuple(inputs["pixel_values"].shape) == (2, 3, 32, 32)
+
+
+def test_generation_runs_and_a_batch_decodes_what_single_prompts_do(
+    vlm: Model, pictures: tuple[Path, Path]
+) -> None:
+    red, blue = pictures
+    prompts = [
+        [Message(role="user", content="Describe the image.", images=[red])],
+        [Message(role="user", content="And this one, briefly?", images=[blue])],
+        [Message(role="user", content="No image here.")],
+        [Message(role="user", content="Compare them.", images=[red, blue])],
+    ]
+    vlm.settings.cache = False
+    batch = vlm.generate(prompts, max_tokens=6)
+    alone = [vlm.generate([p], max_tokens=6)[0] for p in prompts]
+    assert [g.text for g in batch] == [g.text for g in alone]
+    assert all(g.completion_tokens >= 1 and g.text for g in batch)
+    assert [g.image_tokens for g in batch] == [16, 16, 0, 32]
+    # the image tokens are part of what the model read
+    assert batch[0].prompt_tokens > 16 and batch[3].prompt_tokens > batch[0].prompt_tokens
+    # different pixels, different answer context: the image reaches the model
+    swapped = vlm.generate(
+        [[Message(role="user", content="Describe the image.", images=[blue])]], max_tokens=6
+    )
+    logits_differ = swapped[0].text != batch[0].text or _first_logits_differ(vlm, red, blue)
+    assert logits_differ
+
+
+def _first_logits_differ(vlm: Model, a: Path, b: Path) -> bool:
+    import torch
+
+    from assay.models.types import GenerateRequest
+
+    backend = vlm.backend
+    assert isinstance(backend, HFVisionBackend)
+    outs = []
+    for path in (a, b):
+        chat = (Message(role="user", content="Describe the image.", images=[path]),)
+        inputs = backend._inputs([GenerateRequest(prompt=chat)])
+        with torch.inference_mode():
+            outs.append(backend.model(**inputs).logits[0, -1])
+    return not torch.allclose(outs[0], outs[1])
+
+
+def test_answers_are_cached_by_image_content(
+    vlm: Model, pictures: tuple[Path, Path], tmp_path: Path
+) -> None:
+    vlm.settings.cache = True
+    red, _ = pictures
+    copy = tmp_path / "same-pixels.png"
+    copy.write_bytes(red.read_bytes())
+    first = vlm.generate([[Message(role="user", content="Cache me.", images=[red])]], max_tokens=3)
+    again = vlm.generate([[Message(role="user", content="Cache me.", images=[copy])]], max_tokens=3)
+    assert again[0].cached and again[0].text == first[0].text
+    other = write_png(tmp_path / "green.png", colour=(0, 200, 0))
+    fresh = vlm.generate(
+        [[Message(role="user", content="Cache me.", images=[other])]], max_tokens=3
+    )
+    assert not fresh[0].cached
+
+
+def test_scoring_is_refused_clearly(vlm: Model) -> None:
+    with pytest.raises(UnsupportedOperationError, match="vision-language model"):
+        vlm.loglikelihood([("The sky is", " blue")])
+
+
+def test_cli_generate_with_images(tiny_vlm_dir: Path, pictures: tuple[Path, Path]) -> None:
+    red, blue = pictures
+    code, out, err = run_assay(
+        ["generate", f"hf:{tiny_vlm_dir}", "What is shown?", "--image", str(red),
+         "--image", str(blue), "--max-tokens", "4", "--json"]
+    )  # fmt: skip
+    assert code == 0, err
+    import json
+
+    data = json.loads(out)
+    assert [i["width"] for i in data["prompt"][0]["images"]] == [40, 80]
+    assert data["generations"][0]["image_tokens"] == 32
