@@ -24,8 +24,12 @@ def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir
 
 
 @pytest.fixture(scope="module")
-def vlm(tiny_vlm_dir: Path) -> Model:
-    return assay.load(f"hf:{tiny_vlm_dir}")
+def vlm(tiny_vlm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Model:
+    # Module fixtures start before each test's own ASSAY_HOME: give it a workspace of its own.
+    from assay.workspace import Workspace
+
+    home = Workspace(tmp_path_factory.mktemp("vlm-home"))
+    return assay.load(f"hf:{tiny_vlm_dir}", workspace=home)
 
 
 @pytest.fixture
@@ -137,3 +141,69 @@ def test_cli_generate_with_images(tiny_vlm_dir: Path, pictures: tuple[Path, Path
     data = json.loads(out)
     assert [i["width"] for i in data["prompt"][0]["images"]] == [40, 80]
     assert data["generations"][0]["image_tokens"] == 32
+
+
+def test_serve_passes_image_parts_to_a_vision_model(
+    vlm: Model, pictures: tuple[Path, Path], serve_app
+) -> None:
+    import openai
+
+    from assay.models.images import load_image
+    from assay.serve.app import create_app
+
+    server = serve_app(create_app(vlm), model_id=vlm.address)
+    client = openai.OpenAI(base_url=server.base_url, api_key="x")
+    url = load_image(pictures[0]).data_url()
+    reply = client.chat.completions.create(
+        model=vlm.address,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Describe the image."},
+                    {"type": "image_url", "image_url": {"url": url, "detail": "low"}},
+                ],
+            }
+        ],
+        max_tokens=6,
+        temperature=0,
+    )
+    local = vlm.generate(
+        [[Message(role="user", content="Describe the image.", images=[pictures[0]])]], max_tokens=6
+    )[0]
+    assert reply.choices[0].message.content == local.text
+    assert reply.usage is not None and reply.usage.prompt_tokens == local.prompt_tokens
+    assert reply.usage.prompt_tokens_details is not None
+    assert reply.usage.model_dump()["prompt_tokens_details"]["image_tokens"] == 16
+
+
+def test_serve_refuses_images_for_a_text_only_model_and_bad_parts(serve_app) -> None:
+    import httpx
+
+    from assay.models.fake import scripted
+    from assay.serve.app import create_app
+
+    server = serve_app(create_app(scripted(["fine"])))
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+    def post(part: dict) -> httpx.Response:
+        body = {
+            "model": server.model_id,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, part]}],
+        }
+        return httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=10)
+
+    r = post({"type": "image_url", "image_url": {"url": png}})
+    assert r.status_code == 400
+    assert "text-only model" in r.json()["error"]["message"]
+    assert "'images' capability" in r.json()["error"]["message"]
+    r = post({"type": "image_url", "image_url": {"url": "https://example.org/a.png"}})
+    assert r.status_code == 400 and "base64 data URL" in r.json()["error"]["message"]
+    r = post({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}})
+    assert r.status_code == 400
+    assert "messages[0].content[1]" in r.json()["error"]["message"]
+    r = post({"type": "input_audio", "input_audio": {}})
+    assert r.status_code == 400 and "text or image_url" in r.json()["error"]["message"]
+    # a path is not read from the server's disk
+    r = post({"type": "image_url", "image_url": {"url": str(Path(__file__))}})
+    assert r.status_code == 400 and "base64 data URL" in r.json()["error"]["message"]
