@@ -207,3 +207,36 @@ def test_serve_refuses_images_for_a_text_only_model_and_bad_parts(serve_app) -> 
     # a path is not read from the server's disk
     r = post({"type": "image_url", "image_url": {"url": str(Path(__file__))}})
     assert r.status_code == 400 and "base64 data URL" in r.json()["error"]["message"]
+
+
+def test_chat_attaches_images_and_keeps_them_with_the_turn(
+    tiny_vlm_dir: Path, pictures: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from assay.prompting.conversation import Conversation
+
+    red, _ = pictures
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    script = f"/image {empty}\n/image {red}\nWhat is this?\nAnd now?\n"
+    code, _, err = run_assay(["chat", f"hf:{tiny_vlm_dir}", "--max-tokens", "3"], stdin=script)
+    assert code == 0, err
+    assert "empty.png: the file is empty" in err and "attached" in err and "40x30" in err
+    conv_id = err.split("conversation ")[1].split()[0]
+    conv = Conversation.resume(conv_id, model=f"hf:{tiny_vlm_dir}")
+    # the image went with the first message, is stored by content, and stays in the window
+    assert [len(t.images) for t in conv.turns] == [1, 0, 0, 0]
+    assert conv.turns[0].images[0].sha256 == assay.load_image(red).sha256
+    assert sum(len(m.images) for m in conv.window("again").messages) == 1
+    code, _, _ = run_assay(["chat", "export", conv_id, "-o", str(tmp_path / "c.json")])
+    import json
+
+    assert json.loads((tmp_path / "c.json").read_text())["turns"][0]["images"] == [
+        conv.turns[0].images[0].sha256
+    ]
+    assert code == 0
+
+
+def test_chat_with_a_text_only_model_refuses_the_image(pictures: tuple[Path, Path]) -> None:
+    code, _, err = run_assay(["chat", "fake:"], stdin=f"/image {pictures[0]}\nhello\n")
+    assert code == 0
+    assert "fake: is a text-only model: it lacks the 'images' capability" in err
