@@ -156,3 +156,23 @@ def test_cli_generate_refuses_bad_images_in_one_line(tmp_path: Path) -> None:
     assert code == 2 and "fake: is a text-only model: it lacks the 'images' capability" in err
     code, _, err = run_assay(["generate", "fake:", "hi", "--raw", "--image", str(png)])
     assert code == 2 and "drop --raw" in err
+
+
+def test_templates_show_images_where_image_is_called(tmp_path: Path) -> None:
+    from assay.prompting.templates import PromptTemplate, TemplateError
+
+    png = write_png(tmp_path / "fig.png")
+    tpl = PromptTemplate.from_string(
+        "{# role: system #}\nYou read figures.\n{# role: user #}\n{{ image(figure) }}\n"
+        "What does {{ name }} show?",
+        name="fig.jinja",
+    )
+    assert tpl.variables == {"figure", "name"}
+    chat = tpl.render(figure=str(png), name="Figure 2")
+    assert [m.content for m in chat] == ["You read figures.", "What does Figure 2 show?"]
+    assert [len(m.images) for m in chat] == [0, 1]
+    assert chat[1].images[0].sha256 == load_image(png).sha256
+    with pytest.raises(
+        TemplateError, match=r"fig\.jinja line 4: .*missing\.png: no such image file"
+    ):
+        tpl.render(figure=str(tmp_path / "missing.png"), name="x")

@@ -186,6 +186,8 @@ def generate(
     \b
       assay generate default --template qa.jinja --var question="What is 2+2?"
       assay generate default --template qa.jinja --var question=@q.txt
+    A template shows an image with {{ image(path) }} (over --input rows, {{ image(figure) }}
+    reads each row's 'figure' column).
 
     \b
     Over a file (one output row per input row; rerun the same command to resume):
