@@ -260,3 +260,45 @@ def test_a_template_over_rows_with_an_image_column(
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["row"] for r in written] == [1, 3] and all(r["output"] for r in written)
     assert all(r["prompt_tokens"] > 16 for r in written)  # the image tokens were read
+
+
+def test_a_task_with_an_image_field(tiny_vlm_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "figs").mkdir()
+    write_png(tmp_path / "figs" / "red.png")
+    write_jpeg(tmp_path / "figs" / "blue.jpg")
+    rows = [
+        {"question": "Which colour?", "figure": "figs/red.png", "target": "red"},
+        {"question": "Which colour?", "figure": "figs/blue.jpg", "target": "blue"},
+    ]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"name: colours\nkind: generate\ndataset: {{source: {data}}}\nimage: figure\n"
+        "target: target\ngeneration: {max_tokens: 3}\n"
+    )
+    code, _, err = run_assay(["eval", str(task), "-m", "fake:"])
+    assert code == 2 and "fake: is a text-only model" in err
+    model = f"hf:{tiny_vlm_dir}"
+    code, out, err = run_assay(["eval", str(task), "-m", model])
+    assert code == 0, err
+    run_id = out.split()[0]
+    export = tmp_path / "samples.jsonl"
+    assert run_assay(["runs", "export", run_id, "-o", str(export)])[0] == 0
+    samples = [json.loads(line) for line in export.read_text().splitlines()]
+    red = assay.load_image(tmp_path / "figs" / "red.png").sha256
+    assert samples[0]["images"][0]["sha256"] == red
+    assert all(s["images"][0]["thumbnail"].startswith("data:image/jpeg;base64,") for s in samples)
+    report = tmp_path / "report.html"
+    assert run_assay(["report", run_id, "-o", str(report)])[0] == 0
+    assert report.read_text().count('<img class="thumb"') == 2
+    # the same rows and paths with other pixels are a new run, not "already evaluated"
+    write_png(tmp_path / "figs" / "red.png", colour=(0, 0, 0))
+    code, out, err = run_assay(["eval", str(task), "-m", model])
+    assert code == 0 and "already evaluated" not in err and out.split()[0] != run_id
+    # a row whose image is missing stops the run before it starts, naming the row
+    (tmp_path / "figs" / "blue.jpg").unlink()
+    code, _, err = run_assay(["eval", str(task), "-m", model, "--rerun"])
+    assert code == 2 and "data.jsonl:2" in err and "blue.jpg: no such image file" in err

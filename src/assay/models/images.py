@@ -67,6 +67,14 @@ class Image(BaseModel):
         """The image as a ``data:`` URL (what OpenAI-compatible APIs take in ``image_url``)."""
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
+    def thumbnail_url(self, side: int = 96) -> str:
+        """A small JPEG of the image as a ``data:`` URL (for reports that stand alone)."""
+        im = self.to_pil()
+        im.thumbnail((side, side))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=80)
+        return f"data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
     def with_detail(self, detail: Detail) -> Image:
         return self.model_copy(update={"detail": detail})
 
