@@ -106,6 +106,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
         "083_conversation_images",
         "assay.prompting.conversation_store:migrate_083_conversation_images",
     ),
+    ("084_rag_figures", "assay.rag.store:migrate_084_rag_figures"),
 ]
 
 
