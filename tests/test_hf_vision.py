@@ -302,3 +302,32 @@ def test_a_task_with_an_image_field(tiny_vlm_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "figs" / "blue.jpg").unlink()
     code, _, err = run_assay(["eval", str(task), "-m", model, "--rerun"])
     assert code == 2 and "data.jsonl:2" in err and "blue.jpg: no such image file" in err
+
+
+def test_docs_add_describes_figures_and_ask_cites_them(
+    vlm: Model, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_rag_store_index import HashingEmbedder
+
+    from assay.rag import Collection, figures
+    from assay.workspace import Workspace
+
+    monkeypatch.setattr(figures, "DESCRIBE_MAX_TOKENS", 8)
+    col = Collection(Workspace.find(), "papers", embedder=HashingEmbedder())
+    report = col.add(shared_data / "pdfs" / "06_inlg_W19-8623.pdf", describe_figures=vlm)
+    result = report.results[0]
+    assert (result.n_figures, result.n_described) == (3, 3)
+    assert "3 figures (3 described)" in result.line()
+    rows = col.figures()
+    assert all(r.description for r in rows)
+    chunks = [c for c in col.chunks(1) if (c["section"] or "").startswith("figure on page")]
+    assert [(c["section"], c["page_start"]) for c in chunks] == [
+        ("figure on page 2", 2),
+        ("figure on page 3", 3),
+        ("figure on page 8", 8),
+    ]
+    assert chunks[0]["text"].startswith("Figure 1 (figure on page 2). Figure 1: Distribution")
+    assert rows[0].description in chunks[0]["text"]
+    # retrieval finds the description and cites the figure
+    hits = col.search(rows[2].description or "", k=3)
+    assert any(h.anchor == "06_inlg_W19-8623.pdf, figure on page 8" for h in hits)

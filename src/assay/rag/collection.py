@@ -185,8 +185,8 @@ class Collection:
         loaded = model if isinstance(model, Model) else Model.load(model, workspace=self.workspace)
         if not loaded.capabilities.images:
             raise UnsupportedOperationError(
-                f"--describe-figures {loaded.address}: a text-only model: it lacks the 'images' "
-                "capability",
+                f"cannot describe figures with {loaded.address}, a text-only model: it lacks "
+                "the 'images' capability",
                 hint="describe figures with a vision-language model",
             )
         return loaded
