@@ -307,10 +307,9 @@ def test_a_task_with_an_image_field(tiny_vlm_dir: Path, tmp_path: Path) -> None:
 def test_docs_add_describes_figures_and_ask_cites_them(
     vlm: Model, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_rag_store_index import HashingEmbedder
-
     from assay.rag import Collection, figures
     from assay.workspace import Workspace
+    from test_rag_store_index import HashingEmbedder
 
     monkeypatch.setattr(figures, "DESCRIBE_MAX_TOKENS", 8)
     col = Collection(Workspace.find(), "papers", embedder=HashingEmbedder())

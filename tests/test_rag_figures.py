@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_util import run_assay
-from test_rag_store_index import HashingEmbedder
 
 from assay.errors import UnsupportedOperationError
 from assay.rag import Collection
 from assay.rag.figures import extract_figures
 from assay.workspace import Workspace
+from cli_util import run_assay
+from test_rag_store_index import HashingEmbedder
 
 
 def test_embedded_images_with_their_captions(shared_data: Path) -> None:
@@ -36,7 +36,7 @@ def test_captioned_drawings_are_rendered_and_logos_left_out(shared_data: Path) -
     # the caption's hyphenated line end is joined
     assert "Dow Jones Industrial Average" in (figures[0].caption or "")
     # rendered at 144 dpi: the region's size in points times two
-    left, bottom, right, top = figures[1].box
+    left, _, right, _ = figures[1].box
     assert figures[1].image.width == pytest.approx(2 * (right - left), abs=2)
     # the journal logo on every page of this one is not a figure
     assert extract_figures((shared_data / "pdfs" / "08_jose_00300.pdf").read_bytes()) == []
