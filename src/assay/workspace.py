@@ -103,10 +103,10 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("070_checks", "assay.checks.record:migrate_070_checks"),
     ("070_review", "assay.review.store:migrate_070_review"),
     (
-        "083_conversation_images",
-        "assay.prompting.conversation_store:migrate_083_conversation_images",
+        "085_conversation_images",
+        "assay.prompting.conversation_store:migrate_085_conversation_images",
     ),
-    ("084_rag_figures", "assay.rag.store:migrate_084_rag_figures"),
+    ("086_rag_figures", "assay.rag.store:migrate_086_rag_figures"),
 ]
 
 

@@ -115,7 +115,7 @@ def create(
         )
 
 
-def migrate_083_conversation_images(db: sqlite3.Connection) -> None:
+def migrate_085_conversation_images(db: sqlite3.Connection) -> None:
     # A turn's images, as a JSON list of sha256 (the bytes live in <workspace>/images/).
     db.execute("ALTER TABLE conversation_turns ADD COLUMN images TEXT NOT NULL DEFAULT '[]'")
 

@@ -32,7 +32,7 @@ APPENDED = "generation + 1"
 REMOVED = "((generation >> 32) + 1) << 32"  # a new removal epoch, appends counted from 0
 
 
-def migrate_084_rag_figures(db: sqlite3.Connection) -> None:
+def migrate_086_rag_figures(db: sqlite3.Connection) -> None:
     # A document's figures: the image (by sha256, bytes in <workspace>/images/), where it is,
     # its caption, and the description a vision model wrote (indexed as a chunk) if any.
     run_script(
