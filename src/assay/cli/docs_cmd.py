@@ -49,6 +49,14 @@ def docs() -> None:
     default=None,
     help="default (all-MiniLM-L6-v2), st:PATH, or openai:MODEL[@URL] (an embeddings API).",
 )
+@click.option(
+    "--store",
+    default=None,
+    metavar="chroma://HOST:PORT[/NAME]",
+    help="New collection: also keep its chunks in this ChromaDB server (started with "
+    "`chroma run --path DIR --port PORT`), which then answers its dense searches. Recorded with "
+    "the collection, so later commands (search, ask, eval) use it without this option.",
+)
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (new collection).")
 @click.option("--overlap-tokens", type=int, default=None, help="Overlap (new collection).")
 @click.option(
@@ -78,6 +86,7 @@ def add(
     collection: str,
     max_size_mb: float,
     embedder: str | None,
+    store: str | None,
     chunk_tokens: int | None,
     overlap_tokens: int | None,
     progress: bool,
@@ -92,8 +101,9 @@ def add(
     skips the documents already added ("unchanged") and does the rest.
 
     \b
-    Example:
+    Examples:
       assay docs add papers/ notes/*.md -c library
+      assay docs add papers/ -c shared --store chroma://localhost:8000
     """
     from assay.rag.chunking import ChunkingConfig
     from assay.rag.ingest import FileResult
@@ -116,7 +126,7 @@ def add(
             names = {"max_tokens": "--chunk-tokens", "overlap_tokens": "--overlap-tokens"}
             found = problems(exc, list(names), names=names)
             raise click.BadParameter("; ".join(p.text for p in found)) from None
-    col = _collection(collection, embedder, chunking=chunking)
+    col = _collection(collection, embedder, chunking=chunking, store=store)
     show = progress
 
     def emit(result: FileResult) -> None:
@@ -204,7 +214,26 @@ def collections_(as_json: bool) -> None:
         click.echo("no collections yet (assay docs add PATH)")
         return
     for c in infos:
-        click.echo(f"{c.name}: {c.n_documents} documents, {c.n_chunks} chunks, {c.embedder}")
+        where = f", in {c.store}" if c.store else ""
+        click.echo(f"{c.name}: {c.n_documents} documents, {c.n_chunks} chunks, {c.embedder}{where}")
+
+
+@docs.command("sync")
+@_COLLECTION
+def sync(collection: str) -> None:
+    """Copy a collection into its database server again (after the server lost it).
+
+    Adds the chunks the server lacks and deletes the ones it should not have; the workspace keeps
+    the vectors, so nothing is embedded again.
+
+    \b
+    Example:
+      assay docs sync -c shared
+    """
+    col = _collection(collection)
+    added, deleted = col.sync_store()
+    where = col.info.store if col.info else "its store"
+    click.echo(f"{collection}: {added} chunks copied to {where}, {deleted} deleted")
 
 
 @docs.command("show")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assay.rag.chroma import ChromaStore, parse_store, server_name
 from assay.rag.chunking import ChunkingConfig
 from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thread
 from assay.rag.errors import CollectionError, EmbedderMismatchError
@@ -52,6 +53,9 @@ class Collection:
     ``embedder`` may be an :class:`Embedder`, a spec (``default``, ``st:PATH``) or ``None``: the
     collection's recorded embedder when it exists, else the default. ``chunking`` applies when the
     collection is created; adding to an existing collection with a different one is refused.
+    ``store`` (``chroma://HOST:PORT[/NAME]``) puts a new collection's chunks in a Chroma server
+    too, which then answers its dense searches (:mod:`assay.rag.chroma`); the address is recorded,
+    so later handles find it.
     """
 
     def __init__(
@@ -61,15 +65,18 @@ class Collection:
         *,
         embedder: Embedder | str | None = None,
         chunking: ChunkingConfig | None = None,
+        store: str | None = None,
     ) -> None:
         if not name or not name.strip() or "/" in name:
             raise CollectionError(f"invalid collection name {name!r}")
+        self._store = str(parse_store(store)) if store else None
         self.workspace = workspace or Workspace.find()
         self.name = name
         self.store = RagStore(self.workspace)
         self._embedder = embedder
         self._chunking = chunking
         self._index: SearchIndex | None = None
+        self._remote: ChromaStore | None = None
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -89,6 +96,26 @@ class Collection:
                 hint=f"add documents first: assay docs add PATH -c {self.name}",
             )
         return info
+
+    def remote(self, info: CollectionInfo | None = None) -> ChromaStore | None:
+        """The server holding the collection's chunks, or None when the workspace alone does."""
+        info = info or self.info
+        if info is None or not info.store:
+            return None
+        if self._remote is None or str(self._remote.url) != info.store:
+            self._remote = ChromaStore(
+                info.store, self.name, server_name(str(self.workspace.root), self.name)
+            )
+        return self._remote
+
+    def sync_store(self) -> tuple[int, int]:
+        """Copy the collection into its server (again): ``(chunks added, chunks deleted)``."""
+        info = self._require(counts=False)
+        remote = self.remote(info)
+        if remote is None:
+            raise CollectionError(f"collection '{self.name}' is kept in the workspace only")
+        remote.create(info.embedder, info.dim)
+        return remote.sync(self.store, info)
 
     def embedder(self) -> Embedder:
         """The embedder this handle uses (loaded on first call)."""
@@ -111,6 +138,12 @@ class Collection:
     def _ensure(self) -> CollectionInfo:
         info = self.info
         if info is not None:
+            if self._store is not None and self._store != info.store:
+                raise CollectionError(
+                    f"collection '{self.name}' is kept in {info.store or 'the workspace'}; "
+                    f"asked for {self._store}",
+                    hint="use a new collection name for another store",
+                )
             if self._chunking is not None and self._chunking != info.chunking:
                 raise CollectionError(
                     f"collection '{self.name}' is chunked with {info.chunking.model_dump()}; "
@@ -118,6 +151,12 @@ class Collection:
                     hint="use a new collection for a different chunking",
                 )
             return info
+        remote = None
+        if self._store is not None:
+            remote = ChromaStore(
+                self._store, self.name, server_name(str(self.workspace.root), self.name)
+            )
+            remote.ping()  # named in seconds, before the embedder loads
         embedder = self.embedder()
         chunking = self._chunking or ChunkingConfig()
         if chunking.max_tokens > embedder.max_tokens:
@@ -130,8 +169,11 @@ class Collection:
             if embedder.name == canonical_name(None)
             else str(getattr(embedder, "spec", None) or getattr(embedder, "path", ""))
         )
+        if remote is not None:
+            # the server is made ready before anything is recorded, so a dead one leaves nothing
+            remote.create(embedder.name, embedder.dim)
         return self.store.create_collection(
-            self.name, embedder.name, spec or None, embedder.dim, chunking
+            self.name, embedder.name, spec or None, embedder.dim, chunking, self._store
         )
 
     # -- documents -------------------------------------------------------------------------------
@@ -159,6 +201,9 @@ class Collection:
             self._refuse_empty(paths)
         info = self._ensure()
         embedder = self._check_embedder(info)
+        remote = self.remote(info)
+        if remote is not None:
+            remote.ping()  # a dead server is named before any parsing or embedding
         report = ingest(
             self.store,
             info,
@@ -173,6 +218,8 @@ class Collection:
         )
         if report.count("added") or report.count("replaced"):
             IndexFiles(self.store, info).sync()  # update the index files now, not at first search
+        if remote is not None:
+            remote.sync(self.store, info)  # also finishes a copy an earlier run did not
         return report
 
     def _describer(self, model: Model | str | None) -> Model | None:
@@ -250,13 +297,22 @@ class Collection:
 
     def remove(self, ref: str | int) -> DocumentInfo:
         doc = self.document(ref)
+        remote = self.remote()
+        if remote is not None:
+            remote.ping()
         self.store.remove_document(doc.collection_id, doc.id)
         self._index = None
+        if remote is not None:
+            remote.sync(self.store, self._require(counts=False))
         return doc
 
     def drop(self) -> None:
-        """Delete the collection and everything in it (cached embeddings stay)."""
-        self.store.drop_collection(self._require().id)
+        """Delete the collection and everything in it (cached embeddings stay), in its server too."""
+        info = self._require()
+        remote = self.remote(info)
+        if remote is not None:
+            remote.drop()
+        self.store.drop_collection(info.id)
         self._index = None
 
     # -- search ------------------------------------------------------------------------------------
@@ -312,10 +368,15 @@ class Collection:
         filt = filters or SearchFilter()
         needs_vectors = mode != "bm25" or mmr is not None
         embedder = self._check_embedder(info) if needs_vectors else None
+        remote = self.remote(info) if mode != "bm25" else None
+        if remote is not None and not remote.in_sync(self.store, info):
+            remote.sync(self.store, info)  # a run killed between the workspace and the server
         pool = max(fetch_k or 0, k * 4 if mmr is not None else k, 40 if mode == "hybrid" else k)
 
         with single_thread():
-            return self._search(info, query, k, mode, filt, mmr, pool, embedder, rrf_k, weights)
+            return self._search(
+                info, query, k, mode, filt, mmr, pool, embedder, rrf_k, weights, remote
+            )
 
     def _search(
         self,
@@ -329,6 +390,7 @@ class Collection:
         embedder: Embedder | None,
         rrf_k: int,
         weights: dict[str, float] | None,
+        remote: ChromaStore | None = None,
     ) -> list[SearchHit]:
         db = self.store.db
         index = self._search_index(info)
@@ -340,7 +402,11 @@ class Collection:
             scored = bm25_search(index.bm25, matrix.ids, query, pool, mask)
         else:
             assert qvec is not None
-            dense = dense_search(matrix, qvec, pool, mask)
+            if remote is None:
+                dense = dense_search(matrix, qvec, pool, mask)
+            else:  # the server ranks; a section filter goes as the ids that pass it
+                allowed = matrix.ids[mask].tolist() if filt.section and mask is not None else None
+                dense = remote.dense(qvec, pool, filt, allowed)
             if mode == "dense":
                 scored = dense
             else:

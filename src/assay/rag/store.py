@@ -134,6 +134,12 @@ def migrate_010_rag_store(db: sqlite3.Connection) -> None:
     )
 
 
+def migrate_084_collection_store(db: sqlite3.Connection) -> None:
+    # Where a collection's chunks are also held and searched: NULL for the workspace alone, or a
+    # database server's address (chroma://HOST:PORT[/NAME], see assay.rag.chroma).
+    db.execute("ALTER TABLE rag_collections ADD COLUMN store TEXT")
+
+
 @dataclass
 class CollectionInfo:
     id: int
@@ -146,10 +152,12 @@ class CollectionInfo:
     created: str
     n_documents: int = 0
     n_chunks: int = 0
+    store: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "store": self.store or "workspace",
             "embedder": self.embedder,
             "dim": self.dim,
             "chunking": self.chunking.model_dump(),
@@ -298,6 +306,7 @@ class RagStore:
             created=row["created"],
             n_documents=row["n_documents"],
             n_chunks=row["n_chunks"],
+            store=row["store"],
         )
 
     _COLLECTION_SQL = (
@@ -336,12 +345,13 @@ class RagStore:
         embedder_spec: str | None,
         dim: int,
         chunking: ChunkingConfig,
+        store: str | None = None,
     ) -> CollectionInfo:
         with self.ws.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO rag_collections(name, embedder, embedder_spec, dim, chunking) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, embedder, embedder_spec, dim, chunking.model_dump_json()),
+                "INSERT OR IGNORE INTO rag_collections(name, embedder, embedder_spec, dim, chunking, "
+                "store) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, embedder, embedder_spec, dim, chunking.model_dump_json(), store),
             )
         info = self.collection(name)
         assert info is not None
