@@ -120,9 +120,17 @@ def test_answers_are_cached_by_image_content(
     assert not fresh[0].cached
 
 
-def test_scoring_is_refused_clearly(vlm: Model) -> None:
+def test_scoring_and_too_many_images_are_refused_clearly(
+    vlm: Model, pictures: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.models.images import ImageError
+
     with pytest.raises(UnsupportedOperationError, match="vision-language model"):
         vlm.loglikelihood([("The sky is", " blue")])
+    monkeypatch.setattr(vlm.backend, "max_images", 1)
+    two = [Message(role="user", content="Compare.", images=list(pictures))]
+    with pytest.raises(ImageError, match=r"2 images in one prompt, but .* accepts at most 1"):
+        vlm.generate([two], max_tokens=2)
 
 
 def test_cli_generate_with_images(tiny_vlm_dir: Path, pictures: tuple[Path, Path]) -> None:
