@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import assay
-from assay.errors import UnsupportedOperationError
+from assay.errors import ContextLengthError, UnsupportedOperationError
 from assay.models.card import model_card
 from assay.models.facade import Model
 from assay.models.hf.vision import HFVisionBackend
@@ -131,6 +131,11 @@ def test_scoring_and_too_many_images_are_refused_clearly(
     two = [Message(role="user", content="Compare.", images=list(pictures))]
     with pytest.raises(ImageError, match=r"2 images in one prompt, but .* accepts at most 1"):
         vlm.generate([two], max_tokens=2)
+    monkeypatch.setattr(vlm.backend, "max_images", None)
+    # 33 images of 16 tokens each overflow the 512-token context: counted after preprocessing
+    many = [Message(role="user", content="All of them?", images=[pictures[0]] * 33)]
+    with pytest.raises(ContextLengthError, match="more than the model's context of 512"):
+        vlm.generate([many], max_tokens=2)
 
 
 def test_cli_generate_with_images(tiny_vlm_dir: Path, pictures: tuple[Path, Path]) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from assay.errors import InvalidModelFileError, UnsupportedOperationError
+from assay.errors import ContextLengthError, InvalidModelFileError, UnsupportedOperationError
 from assay.models.capabilities import Capabilities
 from assay.models.fingerprint import weights_fingerprint
 from assay.models.hf.device import _seeded, pick_device, pick_dtype
@@ -220,6 +220,10 @@ class HFVisionBackend:
         s = requests[0].sampling
         max_new = max(r.sampling.max_tokens for r in requests)
         if limit is not None:
+            # Counted after the processor expanded each image into its tokens.
+            longest = int(inputs["attention_mask"].sum(dim=1).max())
+            if longest >= limit:
+                raise ContextLengthError(longest + 1, limit)
             max_new = max(1, min(max_new, limit - width))
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new,
