@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -64,6 +65,21 @@ def docs() -> None:
     show_default=True,
     help="Progress on stderr: bars on a terminal, a line now and then in a log.",
 )
+@click.option(
+    "--figures/--no-figures",
+    default=True,
+    show_default=True,
+    help="Keep the figures of PDFs (embedded images and captioned drawings) with their page "
+    "and caption (see 'assay docs figures').",
+)
+@click.option(
+    "--describe-figures",
+    "describe_model",
+    metavar="MODEL",
+    default=None,
+    help="A model that accepts images describes each figure; the description is indexed and "
+    "cited as 'figure on page N'.",
+)
 @_JSON
 def add(
     paths: tuple[str, ...],
@@ -75,6 +91,8 @@ def add(
     overlap_tokens: int | None,
     progress: bool,
     as_json: bool,
+    figures: bool = True,
+    describe_model: str | None = None,
 ) -> None:
     """Add files, folders or globs (PDF, Markdown, HTML, text) to a collection.
 
@@ -122,7 +140,16 @@ def add(
         else:
             click.echo(line)
 
-    report = col.add(paths, progress=show, max_size_mb=max_size_mb, on_result=emit)
+    if describe_model is not None and not figures:
+        raise click.UsageError("--describe-figures needs the figures: drop --no-figures")
+    report = col.add(
+        paths,
+        progress=show,
+        max_size_mb=max_size_mb,
+        on_result=emit,
+        figures=figures,
+        describe_figures=describe_model,
+    )
     if as_json:
         echo_json(
             {
@@ -134,6 +161,8 @@ def add(
                         "message": r.message,
                         "document_id": r.document_id,
                         "chunks": r.n_chunks,
+                        "figures": r.n_figures,
+                        "described": r.n_described,
                         "quality": r.quality.to_dict() if r.quality else None,
                     }
                     for r in report.results
@@ -256,6 +285,58 @@ def show(doc: str, collection: str, show_text: bool, show_chunks: bool, as_json:
     if show_text:
         click.echo("")
         click.echo(col.document_text(info.id))
+
+
+@docs.command("figures")
+@_COLLECTION
+@click.option("--doc", "document", default=None, help="Only this document (id, path or name).")
+@click.option(
+    "--save",
+    "save_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write each figure's image to this folder (NAME-pPAGE-N.png).",
+)
+@_JSON
+def figures_(collection: str, document: str | None, save_dir: Path | None, as_json: bool) -> None:
+    """List the figures kept with a collection's PDFs: page, caption, size, description.
+
+    \b
+    Examples:
+      assay docs figures -c thesis
+      assay docs figures -c thesis --doc paper.pdf --save figs/
+    Describe figures at ingest with 'assay docs add PATH --describe-figures MODEL'.
+    """
+    col = _collection(collection)
+    rows = col.figures(document)
+    saved: list[str] = []
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        for n, row in enumerate(rows, start=1):
+            image = col.figure_image(row)
+            suffix = ".jpg" if image.media_type == "image/jpeg" else ".png"
+            out = save_dir / f"{Path(row.document).stem}-p{row.page}-{n}{suffix}"
+            out.write_bytes(image.data)
+            saved.append(str(out))
+    if as_json:
+        data = [r.to_dict() for r in rows]
+        for item, path in zip(data, saved, strict=False):
+            item["saved"] = path
+        echo_json(data)
+        return
+    if not rows:
+        click.echo(f"no figures in collection '{collection}'")
+        return
+    for n, row in enumerate(rows, start=1):
+        label = f"{row.label}, " if row.label else ""
+        click.echo(
+            f"{row.document}, {label}page {row.page}: {row.kind} {row.width}x{row.height}"
+            + (f"  -> {saved[n - 1]}" if saved else "")
+        )
+        if row.caption:
+            click.echo(f"  caption: {row.caption}")
+        if row.description:
+            click.echo(f"  description: {row.description}")
 
 
 @docs.command("remove")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.errors import AssayError, UserError
+from assay.errors import AssayError, UnsupportedOperationError, UserError
 from assay.evals.datasets import Dataset
 from assay.evals.kinds.base import KindContext, TaskKind
 from assay.evals.metrics import compute_metrics
@@ -27,6 +27,7 @@ from assay.evals.shards import current_shard
 from assay.evals.steps import PromptBuilder, load_dataset, make_extractor
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
+from assay.models.images import ImageError
 from assay.models.types import stable_hash
 from assay.progress import progress_bar
 from assay.prompting.templates import TemplateError
@@ -95,6 +96,36 @@ def _check_prompts(
             hint="fix the data or the template, or pass --skip-invalid",
         )
     return [i for i in usable if i not in bad]
+
+
+def _check_images(
+    task: TaskConfig, solver: Solver, dataset: Dataset, usable: list[int], skip_invalid: bool
+) -> tuple[list[int], list[str]]:
+    """Read every row's image before the run is created (a missing or broken one is refused,
+    or skipped with --skip-invalid); returns the rows kept and their images' sha256."""
+    if task.image is None:
+        return usable, []
+    if not solver.model.capabilities.images:
+        raise UnsupportedOperationError(
+            f"task '{task.name}' shows images, but {solver.model.address} is a text-only model: "
+            "it lacks the 'images' capability",
+            hint="evaluate a vision-language model",
+        )
+    bad: dict[int, str] = {}
+    hashes: list[str] = []
+    for i in usable:
+        try:
+            hashes += [im.sha256 for im in solver.prompts.row_images(dataset.rows[i])]
+        except ImageError as exc:
+            bad[i] = exc.message
+    if bad and not skip_invalid:
+        first, reason = next(iter(bad.items()))
+        where = dataset.where(dataset.ids[first])
+        raise UserError(
+            f"task '{task.name}': {len(bad)} row(s) have no usable image; {where}: {reason}",
+            hint="fix the image files or the task's image field, or pass --skip-invalid",
+        )
+    return [i for i in usable if i not in bad], hashes
 
 
 class Solver:
@@ -167,6 +198,7 @@ def evaluate(
     usable = _check_rows(task, task.task_kind, dataset, options.skip_invalid)
     solver = Solver(task, model, dataset)
     usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)
+    usable, image_hashes = _check_images(task, solver, dataset, usable, options.skip_invalid)
     skipped = len(dataset.rows) - len(usable)
     if skipped:
         say(f"skipped {skipped} of {len(dataset.rows)} row(s) that miss a needed field")
@@ -174,6 +206,8 @@ def evaluate(
     data_hash = dataset.rows_sha256
     if solver.retriever is not None:  # a re-indexed collection retrieves differently: a new run
         data_hash = stable_hash([data_hash, solver.retriever.key()])
+    if image_hashes:  # rows name images by path: changed pixels are a new run
+        data_hash = stable_hash([data_hash, image_hashes])
     key = run_key(task, model.fingerprint, data_hash, solver.prompts.template_sha256, ids)
 
     run = store.find_unfinished(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from assay.rag.chunking import ChunkingConfig
 from assay.rag.embed import Embedder, canonical_name, load_embedder, single_thread
 from assay.rag.errors import CollectionError, EmbedderMismatchError
 from assay.rag.index import DenseMatrix, IndexFiles, SearchIndex, load_index
-from assay.rag.ingest import FileResult, IngestReport, expand_paths, ingest
+from assay.rag.ingest import FigureOptions, FileResult, IngestReport, expand_paths, ingest
 from assay.rag.readers import DEFAULT_MAX_MB, supported_suffixes
 from assay.rag.search import (
     MODES,
@@ -36,9 +36,13 @@ from assay.rag.search import (
     mmr_select,
     reciprocal_rank_fusion,
 )
-from assay.rag.store import CollectionInfo, DocumentInfo, RagStore
+from assay.rag.store import CollectionInfo, DocumentInfo, FigureRow, RagStore
 from assay.rag.textfix import default_vocabulary
 from assay.workspace import Workspace
+
+if TYPE_CHECKING:
+    from assay.models.facade import Model
+    from assay.models.images import Image
 
 DEFAULT_COLLECTION = "default"
 
@@ -181,11 +185,18 @@ class Collection:
         max_size_mb: float = DEFAULT_MAX_MB,
         batch_size: int = 32,
         on_result: Callable[[FileResult], None] | None = None,
+        figures: bool = True,
+        describe_figures: Model | str | None = None,
     ) -> IngestReport:
-        """Add files, folders or globs. Unchanged files are skipped; changed ones replaced."""
+        """Add files, folders or globs. Unchanged files are skipped; changed ones replaced.
+
+        ``figures``: keep the figures of PDFs (see :meth:`figures`). ``describe_figures``: a
+        model that accepts images (or its address) writes a description of each figure,
+        indexed as a chunk cited as "figure on page N"."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = list(paths)
+        describer = self._describer(describe_figures) if figures else None
         if self.info is None:
             self._refuse_empty(paths)
         info = self._ensure()
@@ -203,12 +214,42 @@ class Collection:
             batch_size=batch_size,
             vocabulary=default_vocabulary(),
             on_result=on_result,
+            figures=FigureOptions(extract=figures, describe=describer),
         )
         if report.count("added") or report.count("replaced"):
             IndexFiles(self.store, info).sync()  # update the index files now, not at first search
         if remote is not None:
             remote.sync(self.store, info)  # also finishes a copy an earlier run did not
         return report
+
+    def _describer(self, model: Model | str | None) -> Model | None:
+        """The model that describes figures, checked before any file is read."""
+        if model is None:
+            return None
+        from assay.errors import UnsupportedOperationError
+        from assay.models.facade import Model
+
+        loaded = model if isinstance(model, Model) else Model.load(model, workspace=self.workspace)
+        if not loaded.capabilities.images:
+            raise UnsupportedOperationError(
+                f"cannot describe figures with {loaded.address}, a text-only model: it lacks "
+                "the 'images' capability",
+                hint="describe figures with a vision-language model",
+            )
+        return loaded
+
+    def figures(self, document: str | int | None = None) -> list[FigureRow]:
+        """The figures kept with the collection's documents (or one document's, by name or
+        id): page, caption, image sha256 (read it with ``image(row)``), description."""
+        info = self._require()
+        doc_id = None if document is None else self.document(document).id
+        return self.store.figures(info.id, doc_id)
+
+    def figure_image(self, figure: FigureRow) -> Image:
+        """A stored figure's image."""
+        from assay.models.image_store import stored_image
+
+        return stored_image(self.workspace, figure.sha256)
 
     def _refuse_empty(self, paths: list[str | Path]) -> None:
         """A new collection is made only when there is something to put in it."""
