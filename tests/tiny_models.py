@@ -91,6 +91,38 @@ def save_tiny_llava(out: Path, tokenizer_dir: Path) -> Path:
     )
     text = LlamaConfig(
         vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.eos_token_id,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(config).save_pretrained(out)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # the CLS token the "default" strategy drops
+        chat_template=VISION_CHAT_TEMPLATE,
+        image_token="<image>",
+    ).save_pretrained(out)
+    return out
 
 
 def save_word_llama(out: Path, texts: list[str]) -> Path:
@@ -122,7 +154,6 @@ def save_word_llama(out: Path, texts: list[str]) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-<<<<<<< HEAD
         max_position_embeddings=256,
         bos_token_id=2,
         eos_token_id=3,
@@ -132,32 +163,4 @@ def save_word_llama(out: Path, texts: list[str]) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(out)
     fast.save_pretrained(out)
-=======
-        max_position_embeddings=512,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.eos_token_id,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
-    )
-    torch.manual_seed(0)
-    LlavaForConditionalGeneration(config).save_pretrained(out)
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
-    LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tok,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,  # the CLS token the "default" strategy drops
-        chat_template=VISION_CHAT_TEMPLATE,
-        image_token="<image>",
-    ).save_pretrained(out)
->>>>>>> main
     return out
