@@ -171,3 +171,11 @@ def test_constrained_rows_from_a_real_tiny_model(
     # decoding under the schema: every reply is a valid pair (a random model may repeat itself)
     assert report.invalid == 0 and report.total >= 1
     assert all(8 <= len(r["question"]) <= 200 and r["chunk_id"] for r in read_qa(out))
+
+
+def test_questions_about_the_passage_or_copied_from_the_example_are_generic() -> None:
+    from assay.rag.synthetic import EXAMPLE_QUESTION, is_generic
+
+    assert is_generic("What is this passage about?")
+    assert is_generic(EXAMPLE_QUESTION.upper())  # the prompt's worked example, copied
+    assert not is_generic("What F1 score did the tagger reach on the test set?")

@@ -60,14 +60,21 @@ class QAPair(BaseModel):
     answer: str = Field(min_length=1, max_length=200)
 
 
-PROMPT = """Here is a passage from "{title}"{where}:
+EXAMPLE_QUESTION = "What F1 score did the parser reach on section 23 of the Penn Treebank?"
+"""The worked example in the prompt: small models answer the form far better with one, and a
+reply that copies it is rejected as generic."""
 
-{passage}
-
-Write one question that this passage answers, and the answer. The question must make sense \
-to someone who has not seen the passage: name the subject instead of saying "the passage", \
-"this paper" or "the authors". The answer is short (a few words or one sentence) and comes \
-from the passage."""
+PROMPT = (
+    "Example.\n"
+    'Passage: "We trained the parser on 40,000 sentences of the Penn Treebank and reached 91.2 '
+    'F1 on section 23."\n'
+    '{{"question": "' + EXAMPLE_QUESTION + '", "answer": "91.2 F1"}}\n\n'
+    'Now a passage from "{title}"{where}:\n\n"{passage}"\n\n'
+    "Write one question that this passage answers, and its short answer, as in the example. The "
+    'question names its subject (never "the passage", "this paper" or "the authors") and asks '
+    "for a specific fact stated in the passage. The answer is short (a few words or one "
+    "sentence) and comes from the passage."
+)
 
 
 @dataclass
@@ -145,7 +152,8 @@ class SynthReport:
 
 def is_generic(question: str) -> bool:
     """A question that refers to the passage it was written from ("What is this passage about?")."""
-    return bool(_GENERIC.search(question))
+    copied = " ".join(question.lower().split()) == EXAMPLE_QUESTION.lower()
+    return copied or bool(_GENERIC.search(question))
 
 
 def normalise_question(text: str) -> str:
