@@ -102,6 +102,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("070_call_retries", _m070_call_retries),
     ("070_checks", "assay.checks.record:migrate_070_checks"),
     ("070_review", "assay.review.store:migrate_070_review"),
+    ("085_sweeps", "assay.sweeps.store:migrate_085_sweeps"),
 ]
 
 

@@ -36,6 +36,8 @@ class EvalOptions:
     progress: bool = True
     batch_size: int | None = None
     rerun: bool = False
+    dataset: Dataset | None = None
+    """The task's dataset, already loaded (a sweep loads it once for all its cells)."""
 
 
 def _select(dataset: Dataset, task: TaskConfig, limit: int | None) -> Dataset:
@@ -148,7 +150,8 @@ def evaluate(
     options = options or EvalOptions()
     say = on_status or (lambda msg: print(msg, file=sys.stderr))
     store = RunStore(model.workspace)
-    dataset = _select(load_dataset(task.dataset), task, options.limit)
+    loaded = options.dataset if options.dataset is not None else load_dataset(task.dataset)
+    dataset = _select(loaded, task, options.limit)
     usable = _check_rows(task, task.task_kind, dataset, options.skip_invalid)
     solver = Solver(task, model, dataset)
     usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)
