@@ -55,9 +55,9 @@ class _Strict(BaseModel):
 class Axes(_Strict):
     """The grid: every combination of the values listed is one cell."""
 
-    model: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    model: list[str] = Field(default_factory=lambda: ["default"])
     """Model addresses or aliases, as ``-m`` takes them."""
-    precision: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
+    precision: list[str] = Field(default_factory=lambda: ["auto"])
     """Weight precision of local ``hf:`` models: fp32, bf16, fp16, int8 (dynamic quantisation,
     CPU) or auto; other models run as they are served, once."""
     prompt: dict[str, str] = Field(default_factory=dict)
@@ -72,6 +72,13 @@ class Axes(_Strict):
     """Sampling temperature; empty: the task's."""
     max_tokens: list[int] = Field(default_factory=list)
     """New tokens at most per answer; empty: the task's."""
+
+    @field_validator("model", "precision")
+    @classmethod
+    def _not_empty(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("is empty, so the grid has no cells: list at least one")
+        return values
 
     @field_validator("precision")
     @classmethod

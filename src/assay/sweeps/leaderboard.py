@@ -19,7 +19,7 @@ from assay.reports.analysis import higher_is_better
 from assay.stats import Estimate
 from assay.stats.variance import VarianceComponents, variance_components
 from assay.sweeps.grid import SERVED
-from assay.sweeps.plan import too_few_items
+from assay.sweeps.plan import ASSUMED_AGREEMENT, too_few_items
 from assay.sweeps.store import CellRow, SweepRow, SweepStore
 
 if TYPE_CHECKING:
@@ -236,23 +236,34 @@ def _variance(store: RunStore, board: Leaderboard) -> None:
 
 
 def _power(store: RunStore, board: Leaderboard) -> None:
-    """Warn when the items cannot separate the best cell from the runner-up at the effect."""
+    """Warn when the items are too few to tell two cells ``effect`` apart, planned with the
+    mean paired disagreement (or sd of differences) between the best cell and the others."""
     done = board.done
     if len(done) < 2:
         return
-    a = _scores(store, str(done[0].run_id), board.metric)
-    b = _scores(store, str(done[1].run_id), board.metric)
-    shared = [k for k in a if k in b]
-    if len(shared) < 2:
+    best = _scores(store, str(done[0].run_id), board.metric)
+    pairs = [(best, _scores(store, str(e.run_id), board.metric)) for e in done[1:]]
+    shared = [[k for k in a if k in b] for a, b in pairs]
+    n = min(len(s) for s in shared)
+    if n < 2:
         return
-    binary = all(a[k] in (0.0, 1.0) and b[k] in (0.0, 1.0) for k in shared)
-    if binary:
-        discordance = sum(a[k] != b[k] for k in shared) / len(shared)
-        warning = too_few_items(len(shared), board.effect, max(discordance, 1e-9))
+    values = [v for a, b in pairs for k in a if k in b for v in (a[k], b[k])]
+    if all(v in (0.0, 1.0) for v in values):
+        psi = statistics.mean(
+            sum(a[k] != b[k] for k in keys) / len(keys)
+            for (a, b), keys in zip(pairs, shared, strict=True)
+        )
+        assumed = psi < board.effect  # cells that barely disagree: plan as `assay plan` would
+        warning = too_few_items(
+            n, board.effect, 1.0 - ASSUMED_AGREEMENT if assumed else psi, assumed=assumed
+        )
     else:
-        diffs = [a[k] - b[k] for k in shared]
-        sd = statistics.stdev(diffs)
-        warning = too_few_items(len(shared), board.effect, None, sd_diff=sd) if sd > 0 else None
+        sds = [
+            statistics.stdev([a[k] - b[k] for k in keys])
+            for (a, b), keys in zip(pairs, shared, strict=True)
+        ]
+        sd = statistics.mean(sds)
+        warning = too_few_items(n, board.effect, None, sd_diff=sd) if sd > 0 else None
     if warning:
         board.warnings.append(warning)
 
