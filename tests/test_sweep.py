@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from assay.config import load_settings
 from assay.evals.runs import RunStore
 from assay.evals.task import TaskConfig
 from assay.models.capabilities import Capabilities
 from assay.models.facade import Model
 from assay.models.fake import FakeBackend
 from assay.sweeps import plan, show, sweep
-from assay.sweeps.config import load_sweep
 from assay.sweeps.render import pareto_front, to_html, to_markdown
 from assay.sweeps.runner import _cannot_run
 from assay.sweeps.store import SweepStore
@@ -179,19 +179,13 @@ def test_task_the_model_cannot_score_is_refused_per_cell(folder: Path) -> None:
         capabilities = Capabilities()
 
     model = Model(
-        NoLogprobs(), address="api:x", settings=load_sweep_settings(), workspace=Workspace.find()
+        NoLogprobs(), address="api:x", settings=load_settings(None), workspace=Workspace.find()
     )
     task = TaskConfig.model_validate(
         {"name": "mc", "kind": "multiple_choice", "dataset": {"source": "x.jsonl"}}
     )
     problem = _cannot_run(task, model)
     assert problem is not None and "log-likelihood" in problem and "api:x" in problem
-
-
-def load_sweep_settings():  # type: ignore[no-untyped-def]
-    from assay.config import load_settings
-
-    return load_settings(None)
 
 
 def test_prompt_axis_gives_a_variance_decomposition(folder: Path) -> None:
