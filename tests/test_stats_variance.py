@@ -8,7 +8,6 @@ import pytest
 from assay.errors import UserError
 from assay.stats.variance import variance_components
 
-
 PROMPTS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 0.0])
 """The prompts are the ones chosen (fixed effects): their spread is the sample variance."""
 
