@@ -225,3 +225,44 @@ def test_pareto_front() -> None:
     points = [(1.0, 0.7), (2.0, 0.7), (0.5, 0.5), (3.0, 0.9), (2.5, 0.6)]
     assert sorted(pareto_front(points, higher_is_better=True)) == [0, 2, 3]
     assert sorted(pareto_front([(1.0, 3.0), (2.0, 1.0)], higher_is_better=False)) == [0, 1]
+
+
+def test_interrupted_sweep_continues_where_it_stopped(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assay.sweeps.runner as runner
+
+    real_load = runner._load
+    state = {"batches": 0, "answered": 0, "stop_at": 2}
+
+    def counting_load(cell, workspace):  # type: ignore[no-untyped-def]
+        """The last cell's model answers by batches; the second batch is interrupted once."""
+        model = real_load(cell, workspace)
+        if cell.model.endswith("five.yaml"):
+            generate = model.backend.generate
+
+            def counted(requests, **kw):  # type: ignore[no-untyped-def]
+                state["batches"] += 1
+                if state["batches"] == state["stop_at"]:
+                    raise KeyboardInterrupt
+                state["answered"] += len(requests)
+                return generate(requests, **kw)
+
+            model.backend.generate = counted  # type: ignore[method-assign]
+        return model
+
+    monkeypatch.setattr(runner, "_load", counting_load)
+    path = write_sweep(folder, GRID.format(d=folder))
+    with pytest.raises(KeyboardInterrupt):
+        sweep(path, progress=False)
+    ws = Workspace.find()
+    (stopped,) = SweepStore(ws).list()
+    assert [c.status for c in stopped.cells] == ["done", "done", "pending"]
+    (unfinished,) = [r for r in RunStore(ws).list() if r.status != "done"]
+    assert unfinished.n_done == 8  # the first batch was committed
+
+    result = sweep(path, progress=False)
+    assert result.id == stopped.id and result.sweep.status == "done"
+    last = result.sweep.cells[2]
+    assert last.status == "done" and last.run_id == unfinished.id  # resumed, not restarted
+    assert state["answered"] == ITEMS  # no item was answered twice

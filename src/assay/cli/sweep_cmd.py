@@ -14,7 +14,7 @@ class SweepGroup(click.Group):
     """``assay sweep FILE`` runs the file; ``assay sweep show|list|run`` are sub-commands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -120,7 +120,7 @@ def run(
     from assay.sweeps import SweepResult
     from assay.sweeps.config import load_sweep
     from assay.sweeps.leaderboard import build_leaderboards
-    from assay.sweeps.plan import plan_sweep
+    from assay.sweeps.plan import items_warning, plan_sweep
     from assay.sweeps.runner import run_sweep
 
     config = load_sweep(file, parse_overrides(overrides, example="limit=50"))
@@ -132,9 +132,9 @@ def run(
         else:
             _print_plan(plan)
         return
-    plan = plan_sweep(config, ws)
-    for w in plan.warnings:
-        click.echo(f"warning: {w}", err=True)
+    warning = items_warning(config)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     record = run_sweep(
         config, workspace=ws, rerun=rerun, on_status=lambda m: click.echo(m, err=True)
     )

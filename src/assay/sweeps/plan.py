@@ -149,6 +149,22 @@ def plan_sweep(config: SweepConfig, workspace: Workspace | None = None) -> Sweep
     return plan
 
 
+def items_warning(config: SweepConfig) -> str | None:
+    """Before a sweep runs: the warning that its items are too few to tell its cells
+    ``effect`` apart (at an assumed paired agreement), or None."""
+    from assay.evals.steps import load_dataset
+
+    if len(expand(config)) < 2:
+        return None
+    sizes = []
+    for name in config.task_names:
+        task = resolve_task(config, name)
+        available = len(load_dataset(task.dataset).rows)
+        limit = config.limit or task.limit
+        sizes.append(min(limit, available) if limit else available)
+    return too_few_items(min(sizes), config.effect, 1.0 - ASSUMED_AGREEMENT, assumed=True)
+
+
 def _cell_task(config: SweepConfig, cell: Cell) -> Any:
     task = resolve_task(config, cell.task)
     changes = cell.overrides()
@@ -202,4 +218,4 @@ def too_few_items(
     )
 
 
-__all__ = ["CellPlan", "SweepPlan", "plan_sweep", "too_few_items"]
+__all__ = ["CellPlan", "SweepPlan", "items_warning", "plan_sweep", "too_few_items"]
