@@ -13,6 +13,7 @@ from assay.stats import Estimate
 from assay.sweeps.leaderboard import Entry, Leaderboard
 
 COLUMNS = (
+    "#",
     "cell",
     "metric (95% CI)",
     "vs best (95% CI)",
@@ -45,14 +46,15 @@ def interval(est: Estimate, signed: bool = False) -> str:
     return est.format(signed=signed).rsplit(" (n=", 1)[0]
 
 
-def row(e: Entry, best: bool) -> list[str]:
+def row(rank: int, e: Entry, best: bool) -> list[str]:
     if e.metric is None:
-        return [e.label, f"failed: {e.error or e.status}", *["-"] * (len(COLUMNS) - 2)]
+        return [str(rank), e.label, f"failed: {e.error or e.status}", *["-"] * (len(COLUMNS) - 3)]
     verdict = "best" if best else {True: "yes", False: "no", None: "-"}[e.distinguishable]
     memory = format_bytes(e.memory_bytes) if e.memory_bytes is not None else "-"
     if e.memory_source == "card":
         memory += " (est.)"
     return [
+        str(rank),
         e.label,
         interval(e.metric),
         "-" if e.difference is None else interval(e.difference, signed=True),
@@ -74,7 +76,7 @@ def row(e: Entry, best: bool) -> list[str]:
 
 def table(board: Leaderboard) -> list[list[str]]:
     best = board.done[0] if board.done else None
-    return [list(COLUMNS)] + [row(e, e is best) for e in board.entries]
+    return [list(COLUMNS)] + [row(k, e, e is best) for k, e in enumerate(board.entries, 1)]
 
 
 def _title(board: Leaderboard) -> str:
@@ -101,7 +103,7 @@ def to_text(boards: Sequence[Leaderboard], *, wide: bool = True) -> str:
     out = []
     for board in boards:
         rows = table(board)
-        keep = range(len(COLUMNS)) if wide else range(11)
+        keep = range(len(COLUMNS)) if wide else range(12)
         rows = [[r[i] for i in keep] for r in rows]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out.append(_title(board))
@@ -168,7 +170,7 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
 AXES: tuple[tuple[str, str], ...] = (
     ("cost", "cost (US$)"),
     ("latency_p50", "latency p50 (s)"),
-    ("memory_bytes", "memory (bytes)"),
+    ("memory_bytes", "memory (MiB)"),
 )
 
 
@@ -185,7 +187,8 @@ def pareto_figures(board: Leaderboard) -> list[Any]:
             continue
         fig = _figure((6.0, 3.8))
         ax = fig.add_subplot()
-        xs = [float(v) for _, v in pts]
+        scale = 2**20 if key == "memory_bytes" else 1
+        xs = [float(v) / scale for _, v in pts]
         ys = [e.metric.value for e, _ in pts if e.metric is not None]
         low = [y - e.metric.ci_low for (e, _), y in zip(pts, ys, strict=True) if e.metric]
         high = [e.metric.ci_high - y for (e, _), y in zip(pts, ys, strict=True) if e.metric]
@@ -195,8 +198,18 @@ def pareto_figures(board: Leaderboard) -> list[Any]:
             key=lambda i: xs[i],
         )
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", color="#C44E52", lw=1.2)
+        # Points are numbered as the table's rows; cells at one point share a label.
+        rank = {id(e): k for k, e in enumerate(board.entries, 1)}
+        span = (max(xs) - min(xs)) or 1.0
+        at: dict[tuple[int, float], tuple[float, list[str]]] = {}
         for (e, _), x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(e.label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            near = (round(50 * (x - min(xs)) / span), round(y, 6))  # one label per 2% of x
+            at.setdefault(near, (x, []))[1].append(str(rank[id(e)]))
+        for (_, y), (x, names) in at.items():
+            ax.annotate(
+                ",".join(names), (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points"
+            )
+        ax.margins(x=0.3, y=0.15)
         ax.set_xlabel(label)
         ax.set_ylabel(board.metric)
         ax.grid(alpha=0.3)
@@ -204,9 +217,9 @@ def pareto_figures(board: Leaderboard) -> list[Any]:
             ReportFigure(
                 f"pareto-{key}",
                 f"{board.metric} against {label}",
-                "Each cell with its 95% interval; the red line joins the Pareto front (no other "
-                "cell is both cheaper and better). Overlapping intervals are not a test: the "
-                "table's paired comparison is.",
+                "Each cell (numbered as in the table) with its 95% interval; the red line joins "
+                "the Pareto front (no other cell is both cheaper and better). Overlapping "
+                "intervals are not a test: the table's paired comparison is.",
                 fig,
             )
         )
