@@ -37,7 +37,7 @@ axes:
     assert fp32.status == int8.status == "done" and fp32.run_id != int8.run_id
     assert fp32.n == int8.n == 12
     # measured weights: int8 linear layers take a quarter of fp32's (embeddings stay fp32)
-    assert fp32.memory_source == "measured" and int8.memory_bytes is not None
+    assert fp32.memory_source == "weights" and int8.memory_bytes is not None
     assert fp32.memory_bytes is not None and int8.memory_bytes < fp32.memory_bytes
     assert int8.quantization == "int8 (dynamic)"
     assert (fp32.difference or int8.difference) is not None  # paired, one against the other

@@ -50,7 +50,8 @@ class Entry:
     tokens_per_s: float | None = None
     memory_bytes: int | None = None
     memory_source: str = ""
-    """``measured`` (weights as loaded) or ``card`` (estimated from the model's files)."""
+    """``peak`` (GPU peak during the cell), ``weights`` (the weights as loaded) or ``card``
+    (estimated from the model's files)."""
     parameters: int | None = None
     license: str | None = None
     access: str = ""
@@ -297,7 +298,7 @@ def build_leaderboards(sweep: SweepRow, workspace: Workspace) -> list[Leaderboar
                 e.metric = Estimate.from_dict(raw) if raw else None
                 _usage(e, store, run, cell, prices)
                 if cell.memory_bytes is not None:
-                    e.memory_bytes, e.memory_source = cell.memory_bytes, "measured"
+                    e.memory_bytes, e.memory_source = cell.memory_bytes, cell.memory_source
             entries.append(e)
         sign = 1.0 if higher else -1.0
         entries.sort(

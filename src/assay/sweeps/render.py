@@ -51,8 +51,7 @@ def row(rank: int, e: Entry, best: bool) -> list[str]:
         return [str(rank), e.label, f"failed: {e.error or e.status}", *["-"] * (len(COLUMNS) - 3)]
     verdict = "best" if best else {True: "yes", False: "no", None: "-"}[e.distinguishable]
     memory = format_bytes(e.memory_bytes) if e.memory_bytes is not None else "-"
-    if e.memory_source == "card":
-        memory += " (est.)"
+    memory += {"card": " (est.)", "peak": " (peak)"}.get(e.memory_source, "")
     return [
         str(rank),
         e.label,

@@ -47,9 +47,20 @@ def _load(cell: Cell, workspace: Workspace) -> Model:
     return Model.load(cell.model, settings=settings, workspace=workspace)
 
 
-def _memory(model: Model) -> int | None:
+def _reset_peak(model: Model) -> None:
+    reset = getattr(model.backend, "reset_peak_memory", None)
+    if callable(reset):
+        reset()
+
+
+def _memory(model: Model) -> tuple[int | None, str]:
+    """The cell's memory: the GPU peak where there is one, else the weights as loaded."""
+    peak = getattr(model.backend, "peak_memory_bytes", None)
+    value = peak() if callable(peak) else None
+    if value is not None:
+        return int(value), "peak"
     measure = getattr(model.backend, "weights_bytes", None)
-    return int(measure()) if callable(measure) else None
+    return (int(measure()), "weights") if callable(measure) else (None, "")
 
 
 def _cannot_run(task: Any, model: Model) -> str | None:
@@ -131,6 +142,7 @@ def _run_cell(
             rerun=rerun,
             dataset=shared.dataset(cell, task),
         )
+        _reset_peak(model)
         run = evaluate(task, model, options, on_status=status)
     except _CellFailed as exc:
         row.status, row.error = "failed", str(exc)
@@ -144,7 +156,7 @@ def _run_cell(
     row.status, row.run_id = "done", run.id
     row.reused = any(m.startswith("already evaluated") for m in messages)
     row.wall_s = round(time.perf_counter() - start, 3)
-    row.memory_bytes = _memory(model)
+    row.memory_bytes, row.memory_source = _memory(model)
     return row
 
 

@@ -41,6 +41,7 @@ def migrate_085_sweeps(db: Any) -> None:
             error TEXT,
             wall_s REAL,
             memory_bytes INTEGER,
+            memory_source TEXT,
             reused INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (sweep_id, idx)
         );
@@ -59,6 +60,8 @@ class CellRow:
     error: str | None = None
     wall_s: float | None = None
     memory_bytes: int | None = None
+    memory_source: str = ""
+    """``peak`` (GPU peak during the cell) or ``weights`` (the weights as loaded)."""
     reused: bool = False
 
 
@@ -122,13 +125,14 @@ class SweepStore:
         with self.ws.transaction() as db:
             db.execute(
                 "UPDATE sweep_cells SET status = ?, run_id = ?, error = ?, wall_s = ?, "
-                "memory_bytes = ?, reused = ? WHERE sweep_id = ? AND idx = ?",
+                "memory_bytes = ?, memory_source = ?, reused = ? WHERE sweep_id = ? AND idx = ?",
                 (
                     cell.status,
                     cell.run_id,
                     cell.error,
                     cell.wall_s,
                     cell.memory_bytes,
+                    cell.memory_source,
                     int(cell.reused),
                     sweep_id,
                     cell.index,
@@ -155,6 +159,7 @@ class SweepStore:
                 error=c["error"],
                 wall_s=c["wall_s"],
                 memory_bytes=c["memory_bytes"],
+                memory_source=c["memory_source"] or "",
                 reused=bool(c["reused"]),
             )
             for c in self.ws.db.execute(

@@ -17,7 +17,14 @@ from assay.errors import ContextLengthError, InvalidModelFileError
 from assay.models import hf
 from assay.models.constrain import SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, weights_fingerprint
-from assay.models.hf.device import pick_device, pick_dtype, quantize_int8, weights_bytes
+from assay.models.hf.device import (
+    peak_memory,
+    pick_device,
+    pick_dtype,
+    quantize_int8,
+    reset_peak_memory,
+    weights_bytes,
+)
 from assay.models.protocol import render_plain_chat
 from assay.models.shared_prefix import PrefixCache
 from assay.models.types import GenerateRequest, Message, ModelInfo
@@ -116,6 +123,14 @@ class HFCore:
     def weights_bytes(self) -> int:
         """Memory the weights take as loaded, at this precision."""
         return weights_bytes(self.model)
+
+    def reset_peak_memory(self) -> None:
+        reset_peak_memory(self.device)
+
+    def peak_memory_bytes(self) -> int | None:
+        """Peak GPU memory since :meth:`reset_peak_memory` (weights, KV cache, activations);
+        None on a CPU."""
+        return peak_memory(self.device)
 
     def _find_context_length(self) -> int | None:
         config = self.model.config

@@ -67,6 +67,20 @@ def weights_bytes(model: Any) -> int:
     return total
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start counting the peak of allocated GPU memory afresh (nothing to do on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """The most GPU memory allocated since :func:`reset_peak_memory`; None off CUDA (a CPU
+    process's peak cannot be told apart from everything else it holds)."""
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.max_memory_allocated(device))
+
+
 @contextlib.contextmanager
 def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     """Run under ``seed`` without disturbing the caller's random state."""
