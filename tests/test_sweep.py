@@ -148,8 +148,12 @@ def test_dry_run_prints_grid_calls_and_cost(folder: Path) -> None:
     assert priced["cost"] == pytest.approx(priced["prompt_tokens"] + 2 * 80)
     assert data["cells"][1]["cost"] == 0 and data["seconds"] is None
     assert not SweepStore(Workspace.find()).list()  # nothing ran
-    code, out, _ = run_assay(["sweep", str(path), "--dry-run"])
+    code, out, err = run_assay(["sweep", str(path), "--dry-run"])
     assert "3 cells" in out and "total: 30 calls" in out
+    assert "10 items are too few to tell cells 0.05 apart" in err
+    served = write_sweep(folder, GRID.format(d=folder) + "  precision: [int8]\n", "int8.yaml")
+    code, out, err = run_assay(["sweep", str(served), "--dry-run"])
+    assert code == 0 and "precision int8 applies to local hf: models only" in err
 
 
 @pytest.mark.parametrize(
@@ -266,3 +270,31 @@ def test_interrupted_sweep_continues_where_it_stopped(
     last = result.sweep.cells[2]
     assert last.status == "done" and last.run_id == unfinished.id  # resumed, not restarted
     assert state["answered"] == ITEMS  # no item was answered twice
+
+
+def test_several_tasks_and_a_kind_one_model_cannot_run(folder: Path) -> None:
+    rows = [
+        {"id": str(i), "question": f"Q{i}", "choices": ["a", "b"], "target": 0} for i in range(12)
+    ]
+    (folder / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "mc.yaml").write_text(
+        f"name: mc\nkind: multiple_choice\n"
+        f"dataset: {{source: {folder / 'mc.jsonl'}, id_field: id}}\n"
+    )
+    # scores choices like a local model; five.yaml gives no log-probabilities, as many APIs
+    (folder / "scores.yaml").write_text(
+        'replies: ["4"]\nloglikelihoods: {" a": -0.5, " b": -2.0}\n'
+    )
+    body = (
+        "tasks: [task.yaml, mc.yaml]\naxes:\n"
+        f"  model: ['fake:{folder}/scores.yaml', 'fake:{folder}/five.yaml']\n"
+    )
+    result = sweep(write_sweep(folder, body), progress=False)
+    assert [b.task for b in result.boards] == ["task.yaml", "mc.yaml"]
+    fours, mc = result.boards
+    assert [e.status for e in fours.entries] == ["done", "done"]
+    assert [e.status for e in mc.entries] == ["done", "failed"]
+    assert mc.entries[0].metric is not None and mc.entries[0].metric.value == 1.0
+    assert "log-likelihood" in str(mc.entries[1].error)
+    assert result.sweep.status == "incomplete"
+    assert "1 cell(s) failed" in mc.recommendation

@@ -120,7 +120,7 @@ def run(
     from assay.sweeps import SweepResult
     from assay.sweeps.config import load_sweep
     from assay.sweeps.leaderboard import build_leaderboards
-    from assay.sweeps.plan import items_warning, plan_sweep
+    from assay.sweeps.plan import plan_sweep, sweep_warnings
     from assay.sweeps.runner import run_sweep
 
     config = load_sweep(file, parse_overrides(overrides, example="limit=50"))
@@ -132,8 +132,7 @@ def run(
         else:
             _print_plan(plan)
         return
-    warning = items_warning(config)
-    if warning:
+    for warning in sweep_warnings(config):
         click.echo(f"warning: {warning}", err=True)
     record = run_sweep(
         config, workspace=ws, rerun=rerun, on_status=lambda m: click.echo(m, err=True)

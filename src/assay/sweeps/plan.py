@@ -144,17 +144,37 @@ def plan_sweep(config: SweepConfig, workspace: Workspace | None = None) -> Sweep
     plan = SweepPlan(config.name, plans, _axes(cells))
     n_items = min((c.items for c in plans), default=0)
     warning = too_few_items(n_items, config.effect, 1.0 - ASSUMED_AGREEMENT, assumed=True)
+    plan.warnings = [w for w in [precision_warning(config, cells)] if w]
     if warning and len(plans) > 1:
         plan.warnings.append(warning)
     return plan
 
 
-def items_warning(config: SweepConfig) -> str | None:
-    """Before a sweep runs: the warning that its items are too few to tell its cells
-    ``effect`` apart (at an assumed paired agreement), or None."""
+def precision_warning(config: SweepConfig, cells: list[Cell]) -> str | None:
+    """A precision axis that no cell can use: no model of the sweep is a local hf: model."""
+    from assay.sweeps.grid import SERVED
+
+    asked = [p for p in config.axes.precision if p != "auto"]
+    if asked and all(c.precision == SERVED for c in cells):
+        return (
+            f"precision {', '.join(asked)} applies to local hf: models only; "
+            "every model of this sweep runs as it is served"
+        )
+    return None
+
+
+def sweep_warnings(config: SweepConfig) -> list[str]:
+    """What to know before a sweep runs: a precision axis no cell uses, and items too few to
+    tell the cells ``effect`` apart (at an assumed paired agreement)."""
+    cells = expand(config)
+    out = [w for w in [precision_warning(config, cells), items_warning(config, cells)] if w]
+    return out
+
+
+def items_warning(config: SweepConfig, cells: list[Cell]) -> str | None:
     from assay.evals.steps import load_dataset
 
-    if len(expand(config)) < 2:
+    if len(cells) < 2:
         return None
     sizes = []
     for name in config.task_names:
@@ -218,4 +238,4 @@ def too_few_items(
     )
 
 
-__all__ = ["CellPlan", "SweepPlan", "items_warning", "plan_sweep", "too_few_items"]
+__all__ = ["CellPlan", "SweepPlan", "plan_sweep", "sweep_warnings", "too_few_items"]
