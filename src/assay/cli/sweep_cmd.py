@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 FORMAT_CHOICE = click.Choice(["text", "markdown", "json", "html"])
+
+
+def leaderboard_options(command: F) -> F:
+    """``--format`` and ``-o``: how and where the leaderboard is written."""
+    command = click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write the leaderboard to this file (html: SWEEP_ID.html when not given).",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=FORMAT_CHOICE,
+        default="text",
+        show_default=True,
+        help="text: a terminal table; markdown; json; html: a page with Pareto plots.",
+    )(command)
 
 
 class SweepGroup(click.Group):
@@ -90,14 +112,7 @@ def _print_plan(plan: Any) -> None:
 @click.argument("overrides", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Print the grid, calls, cost and time; run nothing.")
 @click.option("--rerun", is_flag=True, help="Run every cell again, even those already done.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the leaderboard to this file.",
-)
+@leaderboard_options
 @click.option(
     "--json", "as_json", is_flag=True, help="The leaderboard (or --dry-run plan) as JSON."
 )
@@ -151,14 +166,7 @@ def run(
 
 @sweep.command()
 @click.argument("sweep_id")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write it to this file (html: SWEEP_ID.html when not given).",
-)
+@leaderboard_options
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 def show(sweep_id: str, fmt: str, output: Path | None, as_json: bool) -> None:
     """The leaderboard of a recorded sweep: quality with intervals, paired differences to the
