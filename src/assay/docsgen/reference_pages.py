@@ -70,9 +70,7 @@ def sweep_page() -> str:
         + docstring_markdown(config.__doc__ or "")
         + "\n\n`assay sweep FILE --dry-run` prints the grid, the calls and an estimate of cost "
         "and time; `assay sweep FILE KEY=VALUE` overrides any key below for one sweep.\n\n"
-        "## Keys\n\n"
-        + field_tables(config.SweepConfig)
-        + "\n"
+        "## Keys\n\n" + field_tables(config.SweepConfig) + "\n"
     )
 
 
