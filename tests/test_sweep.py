@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from assay.config import load_settings
 from assay.evals.runs import RunStore
@@ -300,3 +301,37 @@ def test_several_tasks_and_a_kind_one_model_cannot_run(folder: Path) -> None:
     assert "log-likelihood" in str(mc.entries[1].error)
     assert result.sweep.status == "incomplete"
     assert "1 cell(s) failed" in mc.recommendation
+
+
+def test_paraphrases_become_a_prompts_file_the_sweep_reads(folder: Path) -> None:
+    (folder / "para.yaml").write_text(
+        'replies: ["Rewritten instruction: Reply with one number.", "\\"Give the number.\\"",'
+        ' "Reply with one number."]\n'
+    )
+    prompts = folder / "prompts.yaml"
+    code, _, err = run_assay(
+        [
+            "sweep",
+            "paraphrase",
+            "Answer with a number.",
+            "-m",
+            f"fake:{folder}/para.yaml",
+            "-n",
+            "3",
+            "-o",
+            str(prompts),
+        ]
+    )
+    assert code == 0 and "3 prompts" in err, err
+    written = yaml.safe_load(prompts.read_text())
+    assert written == {
+        "original": "Answer with a number.\n\n{{ question }}",
+        "p1": "Reply with one number.\n\n{{ question }}",  # label trimmed; the repeat dropped
+        "p2": "Give the number.\n\n{{ question }}",
+    }
+    body = f"task: task.yaml\naxes:\n  model: ['fake:{folder}/four.yaml']\n  prompt: prompts.yaml\n"
+    result = sweep(write_sweep(folder, body), progress=False)
+    assert sorted(c.axes["prompt"] for c in result.sweep.cells) == ["original", "p1", "p2"]
+    missing = write_sweep(folder, body.replace("prompts.yaml", "nope.yaml"), "missing.yaml")
+    code, _, err = run_assay(["sweep", str(missing), "--dry-run"])
+    assert code == 2 and "missing.yaml:4: axes.prompt names" in err and "nope.yaml" in err

@@ -196,3 +196,55 @@ def list_(limit: int, as_json: bool) -> None:
             f"{r['id']}  {r['status']:<10}  {r['done']}/{r['cells']} done"
             + (f", {r['failed']} failed" if r["failed"] else "")
         )
+
+
+@sweep.command()
+@click.argument("instruction")
+@click.option(
+    "-m",
+    "--model",
+    "model",
+    default="default",
+    show_default=True,
+    help="The model that writes the paraphrases.",
+)
+@click.option("-n", "count", type=int, default=4, show_default=True, help="Paraphrases to ask for.")
+@click.option(
+    "--template",
+    default="{instruction}\n\n{{{{ question }}}}",
+    show_default=True,
+    help="Each prompt, with {instruction} where the wording goes (Jinja braces doubled).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the prompts file here (else print it).",
+)
+def paraphrase(
+    instruction: str, model: str, count: int, template: str, seed: int, output: Path | None
+) -> None:
+    """Write wordings of INSTRUCTION with a model, as a prompts file for `axes.prompt`.
+
+    \b
+      assay sweep paraphrase "Answer the question with a number." -m default -n 4 -o prompts.yaml
+      # sweep.yaml:  axes: {prompt: prompts.yaml}
+    The original wording is kept as 'original'; edit the file before sweeping: a paraphrase
+    that changes the meaning measures something else.
+    """
+    from assay.cli.common import load_model
+    from assay.sweeps.paraphrase import dump_prompts
+    from assay.sweeps.paraphrase import paraphrase as write_paraphrases
+
+    prompts = write_paraphrases(
+        instruction, load_model(model), n=count, template=template, seed=seed
+    )
+    text = dump_prompts(prompts)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}: {len(prompts)} prompts", err=True)

@@ -60,10 +60,10 @@ class Axes(_Strict):
     precision: list[str] = Field(default_factory=lambda: ["auto"])
     """Weight precision of local ``hf:`` models: fp32, bf16, fp16, int8 (dynamic quantisation,
     CPU) or auto; other models run as they are served, once."""
-    prompt: dict[str, str] = Field(default_factory=dict)
+    prompt: dict[str, str] | str = Field(default_factory=dict)
     """Named templates (Jinja, as a task's ``template``): wordings of the same instruction, so
-    the report can tell the spread due to the wording from the spread due to the items.
-    Empty: the task's own template."""
+    the report can tell the spread due to the wording from the spread due to the items; or a
+    YAML file of them (``assay sweep paraphrase`` writes one). Empty: the task's template."""
     shots: list[int] = Field(default_factory=list)
     """Few-shot examples per item (``fewshot.k``); empty: the task's."""
     cot: list[str] = Field(default_factory=list)
@@ -100,7 +100,11 @@ class Axes(_Strict):
 
     @field_validator("prompt")
     @classmethod
-    def _prompts(cls, values: dict[str, str]) -> dict[str, str]:
+    def _prompts(cls, values: dict[str, str] | str) -> dict[str, str] | str:
+        if isinstance(values, str):
+            if not values.strip():
+                raise ValueError("names no prompts file")
+            return values
         for name, text in values.items():
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"prompt '{name}' is empty")
@@ -184,6 +188,12 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         SweepConfig, loaded.data, str(path), lines=loaded.lines, hidden=["source_file"]
     )
     config.source_file = str(path)
+    if isinstance(config.axes.prompt, str):
+        from assay.sweeps.paraphrase import load_prompts
+
+        line = loaded.lines.get("axes.prompt")
+        where = f"{path}{':' + str(line) if line else ''}"
+        config.axes.prompt = load_prompts(path.parent / config.axes.prompt, where)
     _check_models(config, str(path), loaded.lines)
     for i, name in enumerate(config.task_names):
         key = "task" if config.task is not None else f"tasks.{i}"

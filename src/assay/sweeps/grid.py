@@ -89,7 +89,8 @@ def is_local(address: str) -> bool:
 def expand(config: SweepConfig) -> list[Cell]:
     """Every cell of the grid, in a stable order (tasks, then models, then the other axes)."""
     axes = config.axes
-    prompts: list[tuple[str | None, str | None]] = list(axes.prompt.items()) or [(None, None)]
+    named = axes.prompt if isinstance(axes.prompt, dict) else {}  # a file is read by load_sweep
+    prompts: list[tuple[str | None, str | None]] = list(named.items()) or [(None, None)]
     others: dict[str, list[Any]] = {
         "shots": list(axes.shots) or [None],
         "cot": list(axes.cot) or [None],
