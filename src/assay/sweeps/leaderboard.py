@@ -167,7 +167,13 @@ def _card_facts(entries: list[Entry], workspace: Workspace) -> None:
         e.license = card.license
         e.instruction_tuned = card.instruction_tuned
         e.access = {"api": "API", "fake": "scripted"}.get(card.format, "open weights")
-        e.quantization = "int8 (dynamic)" if precision == "int8" else card.quantization or None
+        if precision == "int8":
+            e.quantization = "int8 (dynamic)"
+        elif card.quantization and precision != SERVED:
+            e.quantization = f"{card.quantization} file, dequantised"  # hf: loads it unpacked
+        else:
+            e.quantization = card.quantization or None
+
         if e.memory_bytes is None and card.memory is not None and precision != SERVED:
             dtype = {"auto": "fp32", "fp16": "bf16"}.get(precision, precision)
             row = card.memory.row(dtype)

@@ -189,7 +189,8 @@ def run_sweep(
     recorded = {c.index: c for c in (existing.cells if existing else [])}
     shared = _Cells(config, ws)
     # Cells that share a model run one after another, so each model is loaded once.
-    order = sorted(cells, key=lambda c: ([x.model for x in cells].index(c.model), c.precision))
+    loads = list(dict.fromkeys((c.model, c.precision) for c in cells))
+    order = sorted(cells, key=lambda c: loads.index((c.model, c.precision)))
     for n, cell in enumerate(order, 1):
         before = recorded.get(cell.index)
         if before is not None and before.status == "done" and not rerun:
