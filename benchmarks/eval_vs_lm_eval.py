@@ -17,6 +17,11 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
 * ``gen-fewshot`` The same with four worked solutions in front (GSM8K's answer format, as
                 lm-eval's ``gsm8k`` task writes examples; test questions 1000-1003, as the
                 packaged GSM8K has no train split), lm-eval's ``first_n`` sampler.
+* ``bbq``       BBQ items (a seeded sample over the staged categories) with lm-eval's ``bbq``
+                task: context, question, two people and ten phrasings of "unknown", each
+                scored by log-likelihood after the shared context; assay's built-in ``bbq``
+                task with ``answers=lm-eval``, lm-eval's own ``utils.py`` (its bias scores) on
+                its side.
 * ``gen``       GSM8K test questions, a raw ``Question: ... Answer:`` prompt, greedy
                 generate-until (stops ``\\n\\n`` and ``Question:``, up to 128 new tokens), the last
                 number extracted by a regex and compared with the gold answer.
@@ -43,12 +48,12 @@ the log-likelihood or generation calls. Agreement is checked on the way: per-cho
 log-likelihoods (max difference), identical predictions and accuracy, and for ``gen`` how many
 greedy outputs and extracted answers are identical.
 
-Targets: ``mc``, ``mc-fewshot`` and ``mc-texts`` >= 2x lm-eval's samples/s; ``gen`` and
+Targets: ``mc``, ``mc-fewshot``, ``mc-texts`` and ``bbq`` >= 2x lm-eval's samples/s; ``gen`` and
 ``gen-fewshot`` >= 1x with identical greedy outputs.
 
 Usage::
 
-    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,gen,gen-fewshot] [--quick] [--rounds N]
+    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,bbq,gen,gen-fewshot] [--quick] [--rounds N]
                                          [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` gives steadier numbers: torch's worker
@@ -79,6 +84,7 @@ import machine
 HERE = Path(__file__).resolve().parent
 DEFAULT_HOME = HERE / ".cache"
 DEFAULT_PUBMEDQA = HERE.parents[1] / "shared" / "data" / "pubmedqa"
+DEFAULT_BBQ = HERE.parents[1] / "shared" / "data" / "bbq" / "data"
 BATCH = 8
 MC_TARGET = 2.0
 GEN_TARGET = 1.0
@@ -233,6 +239,38 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
                 "fewshot_config": {"sampler": "first_n"},
             }
         lm_eval_yaml(tasks_dir, name, data, **config)
+    elif bench == "bbq":
+        import shutil
+
+        import lm_eval
+        import yaml
+
+        from assay.evals.bbq_data import bbq
+
+        picked = select(bbq(DEFAULT_BBQ, answers="lm-eval"), limit=plan.mc, shuffle=True, seed=0)
+        rows = [dict(r) for r in picked.rows]
+        write_jsonl(data, rows)
+        task = load_task("bbq").with_overrides(dataset={"builtin": None, "source": str(data)})
+        upstream = Path(lm_eval.__file__).parent / "tasks" / "bbq"
+        shutil.copy(upstream / "utils.py", tasks_dir / "utils.py")
+        spec = yaml.safe_load(
+            (upstream / "bbq_multiple_choice.yaml").read_text().replace("!function ", "")
+        )
+        lm_eval_yaml(
+            tasks_dir,
+            name,
+            data,
+            **{k: spec[k] for k in ("output_type", "doc_to_text", "metric_list")},
+        )
+        path = tasks_dir / f"{name}.yaml"
+        text = path.read_text().replace("aggregation: utils.", "aggregation: !function utils.")
+        functions = {
+            "process_docs": "process_docs",
+            "process_results": "process_results_multiple_choice",
+            "doc_to_target": "doc_to_target",
+            "doc_to_choice": "doc_to_choice",
+        }
+        path.write_text(text + "".join(f"{k}: !function utils.{v}\n" for k, v in functions.items()))
     elif bench == "mc-texts":
         picked = select(load_builtin("mmlu"), limit=plan.mc_texts, shuffle=True, seed=0).rows
         rows = [dict(r) for r in picked]
@@ -551,7 +589,7 @@ def model_folder(home: Path) -> Path:
     return convert_gguf(path, file_sha256(path, workspace), workspace)
 
 
-BENCHES = ("mc", "mc-fewshot", "mc-texts", "gen", "gen-fewshot")
+BENCHES = ("mc", "mc-fewshot", "mc-texts", "bbq", "gen", "gen-fewshot")
 
 
 def main(argv: list[str] | None = None) -> int:

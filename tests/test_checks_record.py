@@ -71,11 +71,14 @@ def test_check_all_records_what_applies_and_says_what_was_not_checked(tmp_path: 
     assert "contamination: not checked: needs the training data" in out
     assert "citations: flagged: 3 of 9 references not found in refs.bib" in out
     assert "stereotype: " in out  # the scripted model scores sentences: it runs
+    assert "bbq: " in out and "bbq: not checked" not in out
+    assert "counterfactual: not checked: needs a swap list" in out
+    assert "membership: not checked: needs texts the model has not seen" in out
     code, out, err = run_assay(["check", "all", run.id, "--against", str(train), "--bib", str(bib)])
     assert code == 0, err
     assert "contamination: flagged: 1/6 items share a 13-gram" in out
     checks = CheckStore(Workspace.find()).for_run(run.id, items=True)
-    assert set(checks) == {"contamination", "citations", "stereotype"}
+    assert set(checks) == {"contamination", "citations", "stereotype", "bbq"}
     contamination = checks["contamination"]
     assert set(contamination.figures) == {"contaminated_share", "exact_match: clean - all"}
     assert [i["id"] for i in contamination.items if i["contaminated"]] == ["q0"]
@@ -88,10 +91,10 @@ def test_check_all_records_what_applies_and_says_what_was_not_checked(tmp_path: 
     section = page.split('<section id="responsible-use">')[1].split("</section>")[0]
     assert '<span class="badge flagged">flagged</span> <b>Fabricated references</b>' in section
     assert "fabricated_rate</b> 0.333 [" in section
-    assert section.count("not checked</span>") == len(KINDS) - 3
+    assert section.count("not checked</span>") == len(KINDS) - 4
     assert "Membership signal" in section  # a kind not run is listed, as not checked
     code, out, _ = run_assay(["runs", "list"])
-    assert out.count("[check]") == 5  # the first and the second `check all`
+    assert out.count("[check]") == 7  # the first and the second `check all`
 
 
 def test_unfinished_runs_and_runs_without_text_are_refused(tmp_path: Path) -> None:

@@ -398,6 +398,7 @@ def test_load_builtin_registry() -> None:
         "aclsum",
         "bbc-news",
         "crows-pairs",
+        "bbq",
         "truthfulqa",
         "reference-recall",
     ]

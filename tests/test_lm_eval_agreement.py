@@ -462,3 +462,98 @@ def test_truthfulqa_on_smollm2(
 ) -> None:
     # 8 questions: each has ~300-token contexts and 2-24 answers, scored on both sides.
     _truthfulqa_agreement(smollm2, truthfulqa_rows[:8], tmp_path)
+
+
+# -- bias: BBQ ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bbq_rows(shared_data: Path) -> list[dict[str, Any]]:
+    """BBQ items with lm-eval's answer set (two people, ten UNKNOWN phrasings): a seeded sample
+    of 3 ambiguous/disambiguated pairs in each of two categories."""
+    from assay.evals.bbq_data import bbq
+
+    rows = []
+    for category in ("Age", "Religion"):
+        ds = bbq(shared_data / "bbq" / "data", category=category, answers="lm-eval")
+        ids = {r["id"] for r in select(ds, limit=3, shuffle=True, seed=0).rows}
+        # A question's ambiguous and disambiguated versions are neighbours (2k, 2k + 1).
+        pairs = {r["example_id"] // 2 for r in ds.rows if r["id"] in ids}
+        rows += [dict(r) for r in ds.rows if r["example_id"] // 2 in pairs]
+    return rows
+
+
+def test_bbq_on_the_tiny_model(tiny: Model, bbq_rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    """bbq (answers=lm-eval) against lm-eval's own bbq task code (process_docs derives the
+    biased answers on its side): the prompts, per-answer log-likelihoods within 1e-4, the
+    accuracy per condition and both bias scores, overall and per category. Where lm-eval
+    reports 0 for a group with non-UNKNOWN but no biased answers, the paper's formula gives -1."""
+    import shutil
+
+    import lm_eval
+
+    data = _write_rows(tmp_path / "bbq.jsonl", bbq_rows)
+    tasks = tmp_path / "tasks"
+    upstream = Path(lm_eval.__file__).parent / "tasks" / "bbq"
+    tasks.mkdir(parents=True, exist_ok=True)
+    shutil.copy(upstream / "utils.py", tasks / "utils.py")
+    spec = yaml.safe_load(
+        (upstream / "bbq_multiple_choice.yaml").read_text().replace("!function ", "")
+    )
+    body = {
+        "task": "assay_bbq",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        **{k: spec[k] for k in ("output_type", "doc_to_text", "metric_list")},
+    }
+    functions = {
+        "process_docs": "process_docs",
+        "process_results": "process_results_multiple_choice",
+        "doc_to_target": "doc_to_target",
+        "doc_to_choice": "doc_to_choice",
+    }
+    text = yaml.safe_dump(body, sort_keys=False) + "".join(
+        f"{key}: !function utils.{fn}\n" for key, fn in functions.items()
+    )
+    (tasks / "assay_bbq.yaml").write_text(
+        text.replace("aggregation: utils.", "aggregation: !function utils.")
+    )
+    task = load_task("bbq").with_overrides(dataset={"builtin": None, "source": str(data)})
+    run = evaluate(task, tiny, EvalOptions(progress=False, batch_size=BATCH, rerun=True))
+    assert run.metrics is not None
+    ours = RunStore(tiny.workspace).samples(run.id)
+    theirs, results = _run_lm_eval(_folder(tiny), tasks, "assay_bbq")
+    for rec, ref in zip(ours, theirs, strict=True):
+        assert rec["input"] == ref["arguments"][0][0]
+        assert rec["continuations"] == [a[1] for a in ref["arguments"]]
+        assert rec["loglikelihoods"] == pytest.approx([r[0][0] for r in ref["resps"]], abs=TOL)
+        assert rec["scores"]["mc_acc"] == ref["acc"]
+
+    def expected(metric: str, refs: list[dict[str, Any]], lm_eval_value: float) -> float:
+        # lm-eval's quirk: no biased answer -> 0, even with non-UNKNOWN answers (paper: -1).
+        disamb = metric.startswith("disamb")
+        cond = [r for r in refs if bool(r[metric][3]) == disamb]
+        biased = sum(r[metric][1] for r in cond)
+        non_unknown = sum(r[metric][2] for r in cond)
+        if biased == 0 and non_unknown > 0:
+            paper = -1.0 if disamb else -(1 - sum(r["acc"] for r in cond) / len(cond))
+            return paper
+        return lm_eval_value
+
+    m = run.metrics["metrics"]
+    assert m["bbq_acc_ambig"]["value"] == pytest.approx(results["accuracy_amb,none"], abs=1e-12)
+    assert m["bbq_acc_disambig"]["value"] == pytest.approx(
+        results["accuracy_disamb,none"], abs=1e-12
+    )
+    for ours_name, theirs_name in (
+        ("bbq_bias_ambig", "amb_bias_score"),
+        ("bbq_bias_disambig", "disamb_bias_score"),
+    ):
+        want = expected(theirs_name, theirs, results[f"{theirs_name},none"])
+        assert m[ours_name]["value"] == pytest.approx(want, abs=1e-12)
+        assert m[ours_name]["ci_low"] <= m[ours_name]["value"] <= m[ours_name]["ci_high"]
+        for cat, per in run.metrics["by_category"].items():
+            refs = [r for r in theirs if r["doc"]["category"] == cat]
+            name = f"{theirs_name}_{cat}"
+            want = expected(theirs_name, refs, results[f"{name},none"])
+            assert per[ours_name]["value"] == pytest.approx(want, abs=1e-12), (cat, ours_name)
+    assert set(run.metrics["by_category"]) == {"Age", "Religion"}

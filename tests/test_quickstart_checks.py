@@ -1,5 +1,5 @@
 """The quickstart's checks step: a contamination pre-flight of the classifier's training articles
-against the bbc-news test articles, and a stereotype check of the model, in the reports. The
+against the bbc-news test articles, and two bias checks of the model (CrowS-Pairs, BBQ), in the reports. The
 finetuned model is stood in for by a scripted one (the step only reads its runs)."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_checks_step_records_both_checks_in_the_reports(monkeypatch: pytest.Monk
     trained_on = (ws.root / "quickstart" / "bbc-train.jsonl").read_text().splitlines()
     assert len(trained_on) == 60
     checks = CheckStore(ws).for_run(run.id)
-    assert set(checks) == {"contamination", "stereotype"}
+    assert set(checks) == {"contamination", "stereotype", "bbq"}
     assert checks["contamination"].config["task"] == "bbc-news"
     assert checks["stereotype"].figures["pct_stereotype"].n == 54
 
@@ -47,3 +47,4 @@ def test_checks_step_records_both_checks_in_the_reports(monkeypatch: pytest.Monk
     assert "Evaluation items in the training data" in section
     assert "Stereotype preference (CrowS-Pairs)" in section
     assert "the bundled 54-pair sample" in section
+    assert "the bundled 96-item sample" in section  # BBQ

@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "Model": "assay.models.facade",
     "Sampling": "assay.models.types",
     "Message": "assay.models.types",
+    "Image": "assay.models.images",
+    "load_image": "assay.models.images",
     "Generation": "assay.models.types",
     "Loglikelihood": "assay.models.types",
     "RollingLoglikelihood": "assay.models.types",
@@ -47,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "check_citations": "assay.checks.citations",
     "check_stereotype": "assay.checks.runners",
     "check_all": "assay.checks.runners",
+    "check_counterfactual": "assay.checks.counterfactual",
+    "check_bbq": "assay.checks.bbq",
+    "check_membership": "assay.checks.membership",
     "CheckResult": "assay.checks.record",
     "synthesize_qa": "assay.rag.synthetic",
     "calibrate_abstention": "assay.rag.calibrate",
@@ -63,8 +68,11 @@ __all__ = ["__version__", "errors", *_EXPORTS]
 
 if TYPE_CHECKING:
     from assay import errors
+    from assay.checks.bbq import check_bbq
     from assay.checks.citations import check_citations
     from assay.checks.contamination import check_contamination
+    from assay.checks.counterfactual import check_counterfactual
+    from assay.checks.membership import check_membership
     from assay.checks.record import CheckResult
     from assay.checks.runners import check_all, check_stereotype
     from assay.config import Settings, load_settings
@@ -73,6 +81,7 @@ if TYPE_CHECKING:
     from assay.models.card import model_card
     from assay.models.facade import Model, load
     from assay.models.fake import FakeBackend
+    from assay.models.images import Image, load_image
     from assay.models.protocol import Backend
     from assay.models.types import (
         Generation,

@@ -72,8 +72,9 @@ for _kind in (
     CheckKind(
         "membership",
         "contamination",
-        "Membership signal (Min-K% Prob)",
-        "assay check membership RUN",
+        "Membership signals of pretraining data (Min-K% Prob, Min-K%++)",
+        "assay check membership RUN --reference UNSEEN.jsonl",
+        "assay.checks.membership:runner",
     ),
     CheckKind(
         "stereotype",
@@ -82,12 +83,19 @@ for _kind in (
         "assay check stereotype RUN",
         "assay.checks.runners:stereotype",
     ),
-    CheckKind("bbq", "bias", "Bias in question answering (BBQ)", "assay check bbq RUN"),
+    CheckKind(
+        "bbq",
+        "bias",
+        "Bias in question answering (BBQ)",
+        "assay check bbq RUN",
+        "assay.checks.bbq:runner",
+    ),
     CheckKind(
         "counterfactual",
         "bias",
         "Counterfactual probes on the task (group terms swapped)",
-        "assay check counterfactual RUN",
+        "assay check counterfactual RUN --swap gender|names|LIST.yaml",
+        "assay.checks.counterfactual:runner",
     ),
     CheckKind(
         "citations",

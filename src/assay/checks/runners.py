@@ -33,6 +33,9 @@ class CheckOptions:
     bias_data: str | None = None  # the CrowS-Pairs CSV (default: the bundled sample)
     judge: str | None = None  # the judge of faithfulness (default: the run's model)
     limit: int | None = None  # items for the checks that run a model
+    bbq_data: str | None = None  # BBQ's data/ folder (default: the bundled sample)
+    swap: str | None = None  # a swap list, for counterfactual probes
+    reference: str | None = None  # unseen texts, for membership signals
     extra: dict[str, Any] = field(default_factory=dict)  # for checks added later
 
 
@@ -170,21 +173,10 @@ def check_stereotype(
 
         >>> assay.check_stereotype("default")                             # doctest: +SKIP
     """
-    from assay.errors import UserError
-    from assay.models.facade import Model
+    from assay.checks.subjects import model_or_run as resolve
 
     ws = workspace or Workspace.find()
-    run_id = None
-    model = model_or_run
-    if isinstance(model_or_run, str):
-        try:
-            run = RunStore(ws).get(model_or_run)
-        except UserError:
-            run = None
-        if run is not None:
-            run.require_finished("checks")
-            run_id, model = run.id, run.model
-        model = Model.load(model, workspace=ws)
+    model, run_id = resolve(model_or_run, ws)
     result = stereotype_check(model, data=data, limit=limit, run_id=run_id)
     return CheckStore(ws).add(result) if record else result
 
@@ -260,7 +252,7 @@ def faithfulness(run: RunRow, options: CheckOptions) -> CheckResult | Skip:
     report = check_faithfulness(answers, judge=judge, workspace=options.workspace)
     judged = [c for a in report.answers for c in a.judged]
     bad = [c for c in judged if c.verdict != "supported"]
-    figures = {
+    figures: dict[str, Any] = {
         k: report.summary[k]
         for k in ("faithfulness_pooled", "contradiction_rate_pooled", "citation_precision_pooled")
         if k in report.summary
@@ -302,6 +294,9 @@ def check_all(
     bias_data: str | None = None,
     judge: str | None = None,
     limit: int | None = None,
+    bbq_data: str | None = None,
+    swap: str | None = None,
+    reference: str | None = None,
     workspace: Workspace | None = None,
     on_result: Callable[[CheckResult | Skip], None] | None = None,
 ) -> list[CheckResult | Skip]:
@@ -317,6 +312,9 @@ def check_all(
         bias_data=bias_data,
         judge=judge,
         limit=limit,
+        bbq_data=bbq_data,
+        swap=swap,
+        reference=reference,
     )
     store = RunStore(options.workspace)
     run = store.get(run_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from assay.cli.vocabulary import Command, Renamed
+from assay.cli.vocabulary import Command, Renamed, override_arguments
 
 
 @click.group()
@@ -23,6 +23,9 @@ def check() -> None:
       assay check contamination RUN_ID --against corpus/ -o contamination.json
       assay check citations answers.jsonl --bib refs.bib
       assay check stereotype RUN_ID
+      assay check bbq RUN_ID
+      assay check counterfactual my-task.yaml -m default --swap gender
+      assay check membership my-task.yaml -m default --reference unseen.jsonl
     """
 
 
@@ -268,6 +271,245 @@ def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
     click.echo(f"recorded {result.id} (pairs scored in run {result.config['eval_run']})")
 
 
+@check.command("bbq")
+@click.argument("run_or_model")
+@click.option("--data", help="BBQ's data/ folder (default: a bundled sample of 96 items).")
+@click.option("--limit", type=int, help="Score a seeded sample of N items (the one eval uses).")
+def bbq(run_or_model: str, data: str | None, limit: int | None) -> None:
+    """Bias in question answering (BBQ) of a run's model, or of a model.
+
+    Questions about two people of different social groups, in ambiguous contexts (the right
+    answer is "unknown") and disambiguated ones. The bias scores of Parrish et al. (2022),
+    -1..1 (0: none; above: answers follow the stereotype), with intervals, overall and per
+    category, beside the accuracy in each context. Runs offline on a bundled sample (6
+    categories x 16 items, CC BY 4.0); pass the full data with --data for a measurement.
+
+    \b
+      assay check bbq RUN_ID
+      assay check bbq default --data ../shared/data/bbq/data --limit 1000
+    """
+    from assay.checks.bbq import check_bbq
+    from assay.cli.common import workspace
+
+    result = check_bbq(run_or_model, data=data, limit=limit, workspace=workspace())
+    _show(result)
+    for item in result.items:
+        click.echo(
+            f"  {item['id']:20} bias ambiguous {item.get('bbq_bias_ambig', float('nan')):+.2f}, "
+            f"disambiguated {item.get('bbq_bias_disambig', float('nan')):+.2f}"
+        )
+    click.echo(f"recorded {result.id} (items scored in run {result.config['eval_run']})")
+
+
+@check.command("counterfactual")
+@click.argument("task_or_run")
+@override_arguments
+@click.option("-m", "--model", help="The model (default: a run's own model; else `default`).")
+@click.option(
+    "--swap",
+    default="gender",
+    show_default=True,
+    help="A swap list: built-in `gender` or `names`, or a YAML file (groups, swaps).",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="A row field to rewrite (repeatable; default: the fields the prompt, the choices "
+    "and the target use).",
+)
+@click.option("--metric", help="The per-item metric to compare (default: the task's first).")
+@click.option("--limit", type=int, help="Probe a seeded sample of N items (the one eval uses).")
+@click.option(
+    "--max-change-rate",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Flag a swap whose answers change more often than this (the whole interval above it).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result with every item as JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def counterfactual(
+    task_or_run: str,
+    overrides: tuple[str, ...],
+    sets: tuple[str, ...],
+    model: str | None,
+    swap: str,
+    fields: tuple[str, ...],
+    metric: str | None,
+    limit: int | None,
+    max_change_rate: float,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Does the model answer differently when only the group of people changes?
+
+    Every item of TASK_OR_RUN (a task with its KEY=VALUE overrides, or a finished run: its
+    task and model) that mentions a term of the swap list is rewritten with one group's terms
+    exchanged for the other's (she <-> he, mother <-> father, Emily <-> Lakisha; whole words,
+    case kept: Mother -> Father, MOTHER -> FATHER). The original and the swapped items are
+    evaluated on the model, then paired: the difference in the metric (exact McNemar for
+    right/wrong scores, else a paired bootstrap; Holm-adjusted across the list's swaps), the
+    rate at which the answer changes, and the items that changed most. Flagged when the metric
+    moves (Holm p < 0.05) or the answers change too often (--max-change-rate). Recorded as a
+    check; a run's check shows in its report.
+
+    \b
+    A swap list in YAML (terms aligned by position):
+      groups:
+        female: [she, her, mother]
+        male: [he, his, father]
+      swaps: [[female, male]]
+    \b
+      assay check counterfactual my-task.yaml -m default --swap gender --limit 200
+      assay check counterfactual RUN_ID --swap names
+      assay check counterfactual bbq dataset.options.path=BBQ/data --swap my-list.yaml
+    """
+    from assay.checks.counterfactual import check_counterfactual
+    from assay.cli.common import echo_json, workspace
+    from assay.cli.eval_cmd import parse_sets
+    from assay.evals.task import builtin_tasks, load_task
+
+    changes = parse_sets(overrides + sets)
+    subject: Any = task_or_run
+    if task_or_run in builtin_tasks() or Path(task_or_run).is_file():
+        subject = load_task(task_or_run)
+        subject = subject.with_overrides(**changes) if changes else subject
+        model = model or "default"
+    elif changes:
+        raise click.UsageError("KEY=VALUE overrides apply to a task, not to a run")
+    result = check_counterfactual(
+        subject,
+        model,
+        swap=swap,
+        fields=fields,
+        metric=metric,
+        limit=limit,
+        max_change_rate=max_change_rate,
+        workspace=workspace(),
+        on_status=lambda m: click.echo(m, err=True),
+    )
+    if output is not None:
+        _write_json(output, result.to_dict())
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _show(result)
+    for test in result.config.get("tests", []):
+        if test["p_holm"] is not None:
+            click.echo(
+                f"  {test['swap']}: {test['n']} items, {test['test']}, p={test['p']:.3g}, "
+                f"Holm p={test['p_holm']:.3g}"
+            )
+    moved = [i for i in result.items if i["changed"] or i["score_swapped"] != i["score_original"]]
+    if moved:
+        click.echo("items that changed most:")
+    for item in moved[:10]:
+        click.echo(
+            f"  {item['id']} ({item['swap']}): score {item['score_original']:g} -> "
+            f"{item['score_swapped']:g}, shift {item['shift']:.2f}"
+        )
+        click.echo(f"      {item['output_original'][:70]!r} -> {item['output_swapped'][:70]!r}")
+    if output is not None:
+        click.echo(f"wrote {output}")
+    click.echo(f"recorded {result.id}")
+
+
+@check.command("membership")
+@click.argument("task_or_run")
+@override_arguments
+@click.option("-m", "--model", help="The model (default: a run's own model; else `default`).")
+@click.option(
+    "--reference",
+    required=True,
+    help="Texts the model has NOT seen, of the same kind as the items (JSONL/CSV/JSON rows with "
+    "a `text` field, or the task's own fields).",
+)
+@click.option(
+    "--k",
+    "k_percent",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="The percentage of least likely tokens averaged.",
+)
+@click.option("--field", help="The reference's text field (default: text).")
+@click.option("--limit", type=int, help="Score a seeded sample of N items (the one eval uses).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result with every text's scores as JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def membership(
+    task_or_run: str,
+    overrides: tuple[str, ...],
+    sets: tuple[str, ...],
+    model: str | None,
+    reference: str,
+    k_percent: float,
+    field: str | None,
+    limit: int | None,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Do the task's items look like data the model was trained on?
+
+    For data you cannot inspect (a model's pretraining): each item's text (the fields its
+    prompt uses, then its reference) and each text of --reference, a set you know the model
+    has not seen (published after its training cut-off, say), are scored with Min-K% Prob
+    (Shi et al. 2023: the mean log-probability of the k% least likely tokens) and Min-K%++
+    (Zhang et al. 2024: the same over log-probabilities standardised by the model's
+    next-token distribution). Reported: both distributions, and the AUROC of telling items
+    from reference (0.5: alike; above: the items look seen) with a bootstrap interval.
+    Needs a local transformers model (default, hf:PATH, run:ID). Recorded as a check.
+
+    \b
+    The reference decides what the numbers mean: texts of another length or style separate
+    from the items on any model. Use unseen texts of the same kind.
+    \b
+      assay check membership gsm8k -m default --reference new-problems.jsonl --limit 200
+      assay check membership RUN_ID --reference unseen.jsonl --k 10
+    """
+    from assay.checks.membership import check_membership
+    from assay.cli.common import echo_json, workspace
+    from assay.cli.eval_cmd import parse_sets
+    from assay.evals.task import builtin_tasks, load_task
+
+    changes = parse_sets(overrides + sets)
+    subject: Any = task_or_run
+    if task_or_run in builtin_tasks() or Path(task_or_run).is_file():
+        subject = load_task(task_or_run)
+        subject = subject.with_overrides(**changes) if changes else subject
+    elif changes:
+        raise click.UsageError("KEY=VALUE overrides apply to a task, not to a run")
+    result = check_membership(
+        subject,
+        model,
+        reference=reference,
+        k=k_percent / 100,
+        field=field,
+        limit=limit,
+        workspace=workspace(),
+        on_status=lambda m: click.echo(m, err=True),
+    )
+    if output is not None:
+        _write_json(output, result.to_dict())
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _show(result)
+    if output is not None:
+        click.echo(f"wrote {output}")
+    click.echo(f"recorded {result.id}")
+
+
 @check.command("all")
 @click.argument("run")
 @click.option("--against", multiple=True, help="Training data for the contamination check.")
@@ -275,6 +517,9 @@ def stereotype(run_or_model: str, data: str | None, limit: int | None) -> None:
 @click.option("-c", "--collection", help="Or a collection, for the citation check.")
 @click.option("--bias-data", help="The CrowS-Pairs CSV (default: the bundled 54-pair sample).")
 @click.option("--judge", help="The judge of a RAG run's claims (default: the run's model).")
+@click.option("--bbq-data", help="BBQ's data/ folder (default: the bundled 96-item sample).")
+@click.option("--swap", help="A swap list for counterfactual probes: gender, names or a YAML file.")
+@click.option("--reference", help="Texts the model has not seen, for membership signals.")
 @click.option("--limit", type=int, help="Items for the checks that run a model.")
 def all_(
     run: str,
@@ -283,18 +528,23 @@ def all_(
     collection: str | None,
     bias_data: str | None,
     judge: str | None,
+    bbq_data: str | None,
+    swap: str | None,
+    reference: str | None,
     limit: int | None,
 ) -> None:
     """Run every check that applies to RUN and record them.
 
-    Contamination (with --against), stereotype preference of the run's model, fabricated
-    references (with --bib or -c) and, for a RAG run, each claim of its answers judged against
-    the passages it was shown. A check that needs something not given or that does not apply
-    (no generated text) is listed as not checked, with why; `assay report RUN` shows the same.
+    Contamination (with --against), membership signals (with --reference), stereotype
+    preference and BBQ bias scores of the run's model, counterfactual probes of its task (with
+    --swap), fabricated references (with --bib or -c) and, for a RAG run, each claim of its
+    answers judged against the passages it was shown. A check that needs something not given
+    or that does not apply (no generated text) is listed as not checked, with why;
+    `assay report RUN` shows the same.
 
     \b
       assay check all RUN_ID
-      assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib
+      assay check all RUN_ID --against finetune/train.jsonl --bib refs.bib --swap gender
       assay check all RAG_RUN_ID --judge openai:gpt-4o-mini --limit 50
     """
     from assay.checks.record import Skip
@@ -315,6 +565,9 @@ def all_(
         bias_data=bias_data,
         judge=judge,
         limit=limit,
+        bbq_data=bbq_data,
+        swap=swap,
+        reference=reference,
         workspace=workspace(),
         on_result=show,
     )

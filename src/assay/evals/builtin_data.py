@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError, UserError
+from assay.evals.bbq_data import bbq
 from assay.evals.bias_data import crows_pairs
 from assay.evals.datasets import (
     Dataset,
@@ -692,6 +693,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "aclsum": aclsum,
     "bbc-news": bbc_news,
     "crows-pairs": crows_pairs,
+    "bbq": bbq,
     "truthfulqa": truthfulqa,
     "reference-recall": reference_recall,
 }

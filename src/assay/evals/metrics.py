@@ -35,7 +35,19 @@ def estimate(scorer: Any, samples: Samples, seed: int = 0) -> Estimate:
         if len(values) < 2:
             return Estimate(values[0], values[0], values[0], 0.0, 1, "single", 0.95)
         return mean_ci(values)
+    if scorer.counted_only:
+        records = _counted(scorer, records)
+        if not records:  # e.g. no item of the condition it counts
+            nan = float("nan")
+            return Estimate(nan, nan, nan, nan, 0, "undefined", 0.95)
     metric, vectorized = corpus_metric(scorer, records)
+    if scorer.counted_only and vectorized and scorer.scale == (0.0, 1.0):
+        # A share of the counted items (BBQ's accuracy in one condition) is a proportion: the
+        # Wilson interval, as for any accuracy, not a bootstrap that collapses at 0 and 1.
+        counted = [float(s.scores[name]) for s in records]
+        whole = float(metric(np.arange(len(records))[None, :])[0])
+        if all(v in (0.0, 1.0) for v in counted) and whole == sum(counted) / len(counted):
+            return proportion_ci(counted)
     if len(records) < 2:
         v = float(metric(np.arange(len(records))[None, :])[0]) if vectorized else metric([0])
         return Estimate(v, v, v, 0.0, len(records), "single", 0.95)
@@ -86,7 +98,11 @@ def compute_metrics(task: Any, samples: Samples, scorers: Sequence[Any]) -> dict
         for s in records:
             groups[str(s.get("category", "?"))].append(s)
         out["by_category"] = {
-            cat: {sc.name: estimate(sc, rows, task.seed).to_dict() for sc in scorers if sc.is_mean}
+            cat: {
+                sc.name: estimate(sc, rows, task.seed).to_dict()
+                for sc in scorers
+                if sc.is_mean or sc.per_category
+            }
             for cat, rows in sorted(groups.items())
         }
     confident = [s for s in records if s.confidence is not None]
@@ -108,6 +124,16 @@ def compute_metrics(task: Any, samples: Samples, scorers: Sequence[Any]) -> dict
             "completion": sum(tokens),
         }
     return out
+
+
+def _counted(scorer: Any, records: list[SampleRecord]) -> list[SampleRecord]:
+    """The items whose statistics are not all zero: those the metric counts."""
+    rows = [{**s.as_dict(), "choices": s.get("choices")} for s in records]
+    summed = scorer.corpus_stats([s.prediction for s in records], [s.target for s in records], rows)
+    if summed is None:
+        return records
+    table = np.asarray(summed[0])
+    return [s for s, row in zip(records, table, strict=True) if row.any()]
 
 
 def _records(samples: Samples) -> list[SampleRecord]:

@@ -315,6 +315,7 @@ def _finetune_training_file(tour: Tour, size: FinetuneStep) -> Path:
 
 
 def step_checks(tour: Tour) -> None:
+    from assay.checks.bbq import bbq_check
     from assay.checks.contamination import check_contamination
     from assay.checks.record import CheckStore
     from assay.checks.runners import clean_subsets, contamination_result, stereotype_check
@@ -350,14 +351,24 @@ def step_checks(tour: Tour) -> None:
         "of 54 pairs (6 per bias type; read the interval, not the point)",
         dim=True,
     )
-    result = stereotype_check(_model(tour))
-    tour.say(f"{result.status}: {result.headline}")
-    for name, est in result.figures.items():
+    results = [stereotype_check(_model(tour))]
+    tour.say(f"{results[0].status}: {results[0].headline}")
+    for name, est in results[0].figures.items():
         tour.say(f"  {name} {est}")
-    # the same model: its check belongs in the report of each of its runs
-    for run_id in dict.fromkeys(r.id for r in runs) or [None]:
-        result.run_id = run_id
-        checks.add(result)
+    tour.say(
+        "bias: BBQ question answering (Parrish et al., 2022) on the bundled sample of 96 items; "
+        "bias scores near 0 are unbiased, the interval says how sure",
+        dim=True,
+    )
+    results.append(bbq_check(_model(tour)))
+    tour.say(f"{results[1].status}: {results[1].headline}")
+    for name, est in results[1].figures.items():
+        tour.say(f"  {name} {est}")
+    # the same model: its checks belong in the report of each of its runs
+    for result in results:
+        for run_id in dict.fromkeys(r.id for r in runs) or [None]:
+            result.run_id = run_id
+            checks.add(result)
     tour.say(
         "recorded (assay runs list) and shown in each report's Responsible use "
         "section, which says 'not checked' for every other check",
@@ -400,7 +411,7 @@ STEPS: list[Step] = [
         step_finetune,
     ),
     Step("rag", "Answer from documents, with citations", step_rag),
-    Step("checks", "Responsible use: contamination pre-flight and a bias check", step_checks),
+    Step("checks", "Responsible use: contamination pre-flight and two bias checks", step_checks),
     Step("report", "Write the HTML reports", step_report),
 ]
 

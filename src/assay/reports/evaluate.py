@@ -30,14 +30,21 @@ def evaluate(
     overrides: Mapping[str, Any] | None = None,
     rerun: bool = False,
     progress: bool = True,
+    contamination_check: bool = True,
     workspace: Workspace | None = None,
 ) -> Run:
     """Evaluate ``model`` on ``task`` (a built-in name, a YAML file or a loaded config).
 
     ``shots`` sets the few-shot count (``fewshot.k``); ``overrides`` are dotted task keys, as
-    ``--set`` takes them (``{"generation.max_tokens": 64}``). Returns a view of the run."""
+    ``--set`` takes them (``{"generation.max_tokens": 64}``). Returns a view of the run.
+
+    A ``run:ID`` model's items are first checked against its recorded training data (and
+    against the task's ``contamination.against``): counts are printed and the run's report
+    shows the check; ``contamination_check=False`` skips it."""
+    import sys
+
+    from assay.checks.preflight import evaluate_checked
     from assay.evals.runner import EvalOptions
-    from assay.evals.runner import evaluate as run_task
     from assay.evals.runs import RunStore
     from assay.evals.task import load_task
     from assay.models.facade import Model as ModelClass
@@ -55,7 +62,13 @@ def evaluate(
         loaded = ModelClass.load(model, workspace=ws)
     else:
         loaded = model
-    record = run_task(config, loaded, EvalOptions(limit=limit, progress=progress, rerun=rerun))
+    record = evaluate_checked(
+        config,
+        loaded,
+        EvalOptions(limit=limit, progress=progress, rerun=rerun),
+        lambda msg: print(msg, file=sys.stderr),
+        contamination_check=contamination_check,
+    )
     return Run(RunStore(loaded.workspace), record)
 
 

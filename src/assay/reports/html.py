@@ -333,6 +333,17 @@ STATUS_LABEL = {
 STATUS_RANK = {"failed": 0, "wrong": 1, "scored": 2, "correct": 3}
 
 
+def _thumbnails(sample: Mapping[str, Any]) -> str:
+    """The sample's images, small, before its input (data URLs: the page stays one file)."""
+    out = []
+    for image in sample.get("images") or []:
+        url = image.get("thumbnail") if isinstance(image, Mapping) else None
+        if isinstance(url, str) and url.startswith("data:image/"):
+            sha = esc(str(image.get("sha256", ""))[:12])
+            out.append(f'<img class="thumb" src="{esc(url)}" alt="image {sha}" title="{sha}">')
+    return f'<div class="thumbs">{"".join(out)}</div>' if out else ""
+
+
 def samples_section(run: RunRow, samples: Sequence[Mapping[str, Any]], max_samples: int) -> str:
     if not samples:
         return '<p class="muted">No samples recorded yet.</p>'
@@ -395,7 +406,7 @@ def samples_section(run: RunRow, samples: Sequence[Mapping[str, Any]], max_sampl
             cells.append(f'<td data-v="{STATUS_RANK[status]}">{badge}</td>')
         if has["category"]:
             cells.append(f'<td class="short">{esc(s.get("category"))}</td>')
-        cells.append(f'<td class="text">{_clip(s.get("input"), tail=True)}</td>')
+        cells.append(f'<td class="text">{_thumbnails(s)}{_clip(s.get("input"), tail=True)}</td>')
         if mc:
             chosen = analysis.chosen_index(s)
             cells.append(
@@ -637,7 +648,7 @@ def render_report(
     ``checks`` are the responsible-use checks recorded for the run, by kind (see
     :mod:`assay.checks.record`); kinds not among them are reported as not checked.
     """
-    from assay.reports.checks import responsible_use_section
+    from assay.reports.checks import not_checked_reasons, responsible_use_section
     from assay.version import __version__
 
     figs_html = ""
@@ -679,7 +690,7 @@ def render_report(
         + "</section>"
         + figs_html
         + '<section id="responsible-use"><h2>Responsible use</h2>'
-        + responsible_use_section(checks or {})
+        + responsible_use_section(checks or {}, not_checked_reasons(run.provenance or {}))
         + "</section>"
         + f'<section id="samples"><h2>Samples</h2>{samples_section(run, samples, max_samples)}'
         "</section>"

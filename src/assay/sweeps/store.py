@@ -17,7 +17,7 @@ from assay.errors import UserError
 from assay.workspace import Workspace, run_script
 
 
-def migrate_085_sweeps(db: Any) -> None:
+def migrate_087_sweeps(db: Any) -> None:
     run_script(
         db,
         """
@@ -184,4 +184,4 @@ class SweepStore:
         return [self.get(r["id"]) for r in rows]
 
 
-__all__ = ["CellRow", "SweepRow", "SweepStore", "migrate_085_sweeps"]
+__all__ = ["CellRow", "SweepRow", "SweepStore", "migrate_087_sweeps"]

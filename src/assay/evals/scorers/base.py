@@ -46,6 +46,15 @@ class Scorer:
     scale: tuple[float, float] | None = (0.0, 1.0)
     """The range of the values; ``None`` when unbounded."""
     description: str = ""
+    keeps: tuple[str, ...] = ()
+    """Row fields the corpus value reads, kept on each sample record (``corpus_fn`` and
+    ``stats_fn`` see the records, not the dataset rows)."""
+    per_category: bool = False
+    """Report a corpus-level value per category too (means always are)."""
+    counted_only: bool = False
+    """The metric counts only items whose ``stats_fn`` row is not all zero (BBQ: one context
+    condition); its interval resamples those, so their number stays fixed as the design fixes
+    it, and its n is theirs."""
 
     def __call__(self, prediction: Any, reference: Any, sample: Sample | None = None) -> float:
         return _as_float(self.fn(prediction, reference, sample or {}), self.name)

@@ -16,6 +16,8 @@ from assay.evals.scorers import (
     text,
 )
 from assay.evals.scorers.base import Sample, Scorer
+from assay.evals.scorers.bbq import BBQ_SCORERS
+from assay.evals.scorers.bbq import DESCRIPTIONS as BBQ_DESCRIPTIONS
 from assay.evals.scorers.perplexity import item_perplexity
 from assay.evals.scorers.perplexity import perplexity as corpus_perplexity
 
@@ -312,6 +314,7 @@ DESCRIPTIONS = {
     "log-likelihood (lm-eval crows_pairs; 0.5 is unbiased)",
     "likelihood_diff": "CrowS-Pairs: |log-likelihood difference| between the two sentences "
     "(lm-eval crows_pairs)",
+    **BBQ_DESCRIPTIONS,
     "accuracy": "predicted label equals the gold label (stripped; ignore_case optional)",
     "macro_f1": "macro-averaged F1 over the labels (corpus-level); items score correctness",
     "macro_precision": "macro-averaged precision over the labels (corpus-level)",
@@ -340,6 +343,7 @@ BUILTIN_SCORERS: dict[str, Callable[..., Scorer]] = {
     "pct_stereotype": _pct_stereotype,
     "mc2": _mc2,
     "likelihood_diff": _likelihood_diff,
+    **BBQ_SCORERS,
     "accuracy": _accuracy,
     "macro_f1": _macro("macro_f1"),
     "macro_precision": _macro("macro_precision"),

@@ -9,7 +9,13 @@ import torch
 
 from assay.errors import ContextLengthError
 from assay.models.hf.shared_context import SharedContext
-from assay.models.types import Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood, TokenScore
+from assay.models.types import (
+    Loglikelihood,
+    LoglikelihoodRequest,
+    RollingLoglikelihood,
+    TokenDistributions,
+    TokenScore,
+)
 from assay.models.windows import rolling_windows
 
 
@@ -114,4 +120,30 @@ class Scoring(SharedContext):
                         )
                     )
                 out[i] = scores
+        return out
+
+    def token_distributions(self, texts: Sequence[str]) -> list[TokenDistributions]:
+        """Each text's token log-probabilities with the mean and standard deviation of the
+        next-token log-probability under the model at each position (see
+        :class:`~assay.models.types.TokenDistributions`), from one pass over its logits."""
+        encoded = []
+        for text in texts:
+            ids = list(self.tokenizer(text, **self._special_kwargs(text))["input_ids"])
+            if self._context is not None and len(ids) > self._context:
+                raise ContextLengthError(len(ids), self._context)
+            encoded.append(ids)
+        out = [TokenDistributions(logprobs=[], means=[], stds=[]) for _ in texts]
+        with self._lock:
+            for i, logits in self._logits(encoded):
+                ids = encoded[i]
+                logprobs = torch.log_softmax(logits[: len(ids) - 1].double(), dim=-1)
+                probs = logprobs.exp()
+                mean = (probs * logprobs).sum(-1)
+                var = (probs * (logprobs - mean[:, None]) ** 2).sum(-1)
+                target = torch.tensor(ids[1:], dtype=torch.long)
+                out[i] = TokenDistributions(
+                    logprobs=logprobs.gather(-1, target[:, None])[:, 0].tolist(),
+                    means=mean.tolist(),
+                    stds=var.clamp_min(0).sqrt().tolist(),
+                )
         return out
