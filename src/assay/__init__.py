@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "run": "assay.reports.display",
     "compare": "assay.reports.display",
     "evaluate": "assay.reports.evaluate",
+    "sweep": "assay.sweeps",
     "Collection": "assay.rag.collection",
     "train": "assay.finetune",
     "score": "assay.scoring",
@@ -103,6 +104,7 @@ if TYPE_CHECKING:
     from assay.reports.evaluate import evaluate
     from assay.scoring import compare_perplexity, score, score_continuation
     from assay.serve.app import serve
+    from assay.sweeps import sweep
     from assay.workspace import Workspace
 
 

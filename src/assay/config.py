@@ -71,8 +71,9 @@ class Settings(BaseModel):
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where local models run (``$ASSAY_DEVICE``); auto picks CUDA, then MPS, then the CPU."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Weight precision of local models (``$ASSAY_DTYPE``)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = "auto"
+    """Weight precision of local models (``$ASSAY_DTYPE``). ``int8``: float32 weights with every
+    linear layer quantised to int8 by torch's dynamic quantisation (CPU only, ``hf:`` models)."""
     batch_size: int = 8
     """Prompts per model call in batched work (``$ASSAY_BATCH_SIZE``)."""
     cache: bool = True

@@ -108,6 +108,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
         "assay.prompting.conversation_store:migrate_085_conversation_images",
     ),
     ("086_rag_figures", "assay.rag.store:migrate_086_rag_figures"),
+    ("087_sweeps", "assay.sweeps.store:migrate_087_sweeps"),
 ]
 
 

@@ -53,6 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("assay.cli.runs_cmd", "runs", "List, show and export evaluation runs."),
     "compare": ("assay.cli.compare_cmd", "compare", "Compare runs with paired statistics."),
     "plan": ("assay.cli.plan_cmd", "plan", "How many items an evaluation needs (power)."),
+    "sweep": (
+        "assay.cli.sweep_cmd",
+        "sweep",
+        "Sweep models, precisions and prompts on the same items; a leaderboard.",
+    ),
     "check": (
         "assay.cli.check_cmd",
         "check",

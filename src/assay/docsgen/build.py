@@ -18,6 +18,7 @@ def build() -> dict[str, str]:
     from assay.docsgen.reference_pages import (
         python_page,
         recipes_page,
+        sweep_page,
         task_page,
         workspace_page,
     )
@@ -26,6 +27,7 @@ def build() -> dict[str, str]:
         "reference/cli.md": cli_reference(cli),
         "reference/cli-vocabulary.md": vocabulary_page(cli),
         "reference/task-yaml.md": task_page(),
+        "reference/sweep-yaml.md": sweep_page(),
         "reference/workspace-config.md": workspace_page(),
         "reference/recipes.md": recipes_page(),
         "reference/python.md": python_page(),

@@ -62,6 +62,18 @@ def task_page() -> str:
     )
 
 
+def sweep_page() -> str:
+    from assay.sweeps import config
+
+    return (
+        "# Sweep YAML\n\n"
+        + docstring_markdown(config.__doc__ or "")
+        + "\n\n`assay sweep FILE --dry-run` prints the grid, the calls and an estimate of cost "
+        "and time; `assay sweep FILE KEY=VALUE` overrides any key below for one sweep.\n\n"
+        "## Keys\n\n" + field_tables(config.SweepConfig) + "\n"
+    )
+
+
 def workspace_page() -> str:
     from assay import config
 

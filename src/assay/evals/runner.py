@@ -43,6 +43,8 @@ class EvalOptions:
     rerun: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
     """Added to a new run's provenance (what was checked before it, say)."""
+    dataset: Dataset | None = None
+    """The task's dataset, already loaded (a sweep loads it once for all its cells)."""
 
 
 def _select(dataset: Dataset, task: TaskConfig, limit: int | None) -> Dataset:
@@ -194,7 +196,8 @@ def evaluate(
             tell(msg)
 
     store = RunStore(model.workspace)
-    dataset = _select(load_dataset(task.dataset), task, options.limit)
+    loaded = options.dataset if options.dataset is not None else load_dataset(task.dataset)
+    dataset = _select(loaded, task, options.limit)
     usable = _check_rows(task, task.task_kind, dataset, options.skip_invalid)
     solver = Solver(task, model, dataset)
     usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)

@@ -191,6 +191,8 @@ def _load_plan(card: ModelCard, settings: Settings, device: DeviceMemory) -> tup
         return "fp32", f"dtype float32 {where}"
     if chosen in ("bfloat16", "float16"):
         return "bf16", f"dtype {chosen} {where}"
+    if chosen == "int8":
+        return "int8", f"dtype int8 (dynamic quantisation) {where}"
     # "auto": float32 on CPU (bf16 is slow on many CPUs), bf16 on a GPU
     unpacked = ", dequantised" if card.format == "gguf" else ""
     if device.name == "RAM":

@@ -17,7 +17,14 @@ from assay.errors import ContextLengthError, InvalidModelFileError
 from assay.models import hf
 from assay.models.constrain import SchemaCompiler
 from assay.models.fingerprint import CONVERSION_FILE, weights_fingerprint
-from assay.models.hf.device import pick_device, pick_dtype
+from assay.models.hf.device import (
+    peak_memory,
+    pick_device,
+    pick_dtype,
+    quantize_int8,
+    reset_peak_memory,
+    weights_bytes,
+)
 from assay.models.protocol import render_plain_chat
 from assay.models.shared_prefix import PrefixCache
 from assay.models.types import GenerateRequest, Message, ModelInfo
@@ -62,9 +69,12 @@ class HFCore:
         self.source = source
         self.gguf_path = gguf_path
         self._workspace = workspace
-        self._fingerprint = fingerprint
+        self._weights_id = fingerprint
+        self._fingerprint: str | None = None
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
+        self.precision = settings.dtype
+        """As asked (``auto``, ``float32``, ``bfloat16``, ``float16``, ``int8``)."""
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
             model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=self.dtype)
@@ -74,6 +84,8 @@ class HFCore:
                 hint="check that the folder holds a causal language model written by save_pretrained",
             ) from None
         self.model: Any = model.to(self.device).eval()
+        if self.precision == "int8":
+            self.model = quantize_int8(self.model, self.device)
         self._lock = threading.Lock()
 
         tok = self.tokenizer
@@ -102,8 +114,23 @@ class HFCore:
     # -- identity ------------------------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.folder, self._workspace)
+            weights = self._weights_id or weights_fingerprint(self.folder, self._workspace)
+            # Another precision gives other answers: its runs and cached replies are its own.
+            explicit = self.precision not in ("auto", "float32")
+            self._fingerprint = f"{weights}+{self.precision}" if explicit else weights
         return self._fingerprint
+
+    def weights_bytes(self) -> int:
+        """Memory the weights take as loaded, at this precision."""
+        return weights_bytes(self.model)
+
+    def reset_peak_memory(self) -> None:
+        reset_peak_memory(self.device)
+
+    def peak_memory_bytes(self) -> int | None:
+        """Peak GPU memory since :meth:`reset_peak_memory` (weights, KV cache, activations);
+        None on a CPU."""
+        return peak_memory(self.device)
 
     def _find_context_length(self) -> int | None:
         config = self.model.config
@@ -129,7 +156,7 @@ class HFCore:
         architectures = getattr(config, "architectures", None) or []
         details: dict[str, Any] = {
             "parameters": int(self.model.num_parameters()),
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": "int8" if self.precision == "int8" else str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "architecture": architectures[0] if architectures else config.model_type,
             "model_type": config.model_type,
