@@ -422,7 +422,7 @@ def run_with_kills(
     scenario.prepare_home(straight)
     started = time.monotonic()
     log = scenario.work / "uninterrupted.log"
-    proc = _start(scenario, straight, f"{scenario.name}-straight", log)
+    proc = _start(scenario, straight, _key(scenario, 0), log)
     if proc.wait(timeout_s) != 0:
         out.problems.append(f"the uninterrupted run failed: {log.read_text()[-500:]}")
         return out
@@ -432,7 +432,7 @@ def run_with_kills(
     scenario.prepare_home(home)
     while True:
         out.attempts += 1
-        key = f"{scenario.name}-{out.attempts}"
+        key = _key(scenario, out.attempts)
         before = scenario.committed(home)
         log = scenario.work / f"attempt-{out.attempts}.log"
         proc = _start(scenario, home, key, log)
@@ -467,8 +467,14 @@ def run_with_kills(
     return out
 
 
+def _key(scenario: Scenario, attempt: int) -> str:
+    """The API key of one attempt (0: the uninterrupted run): unique on a server shared by
+    several scenarios, since each has its own folder."""
+    return f"{scenario.work.resolve()}#{attempt}"
+
+
 def _asked_before(scenario: Scenario, attempt: int) -> set[str]:
-    keys = {f"{scenario.name}-{i}" for i in range(1, attempt)}
+    keys = {_key(scenario, i) for i in range(1, attempt)}
     return {u for k, text in scenario.api.received if k in keys for u in scenario.unit_of(text)}
 
 
