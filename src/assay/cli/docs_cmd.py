@@ -113,6 +113,14 @@ def add(
             click.echo(line)
 
     report = col.add(paths, progress=show, max_size_mb=max_size_mb, on_result=emit)
+    if not col.exists:
+        from assay.rag.errors import CollectionError
+
+        raise CollectionError(
+            f"no file could be added, so collection '{collection}' was not created "
+            f"({report.count('failed')} failed, see above)",
+            hint="fix or leave out the files listed as failed",
+        )
     if as_json:
         echo_json(
             {

@@ -144,21 +144,28 @@ class Collection:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = list(paths)
-        if self.info is None:
+        created = self.info is None
+        if created:
             self._refuse_empty(paths)
         info = self._ensure()
-        embedder = self._check_embedder(info)
-        report = ingest(
-            self.store,
-            info,
-            embedder,
-            paths,
-            max_size_mb=max_size_mb,
-            progress=progress,
-            batch_size=batch_size,
-            vocabulary=default_vocabulary(),
-            on_result=on_result,
-        )
+        try:
+            embedder = self._check_embedder(info)
+            report = ingest(
+                self.store,
+                info,
+                embedder,
+                paths,
+                max_size_mb=max_size_mb,
+                progress=progress,
+                batch_size=batch_size,
+                vocabulary=default_vocabulary(),
+                on_result=on_result,
+            )
+        finally:
+            # A collection made for files of which none could be added is not left behind empty.
+            if created and not self.store.documents(info.id):
+                self.store.drop_collection(info.id)
+                self._index = None
         if report.count("added") or report.count("replaced"):
             IndexFiles(self.store, info).sync()  # update the index files now, not at first search
         return report
