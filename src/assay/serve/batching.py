@@ -33,7 +33,7 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, served: ServedModel, max_batch: int = 16, wait_s: float = 0.005) -> None:
+    def __init__(self, served: ServedModel, max_batch: int = 16, wait_s: float = 0.02) -> None:
         self.served = served
         self.max_batch = max(1, max_batch)
         self.wait_s = wait_s

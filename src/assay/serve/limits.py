@@ -27,7 +27,7 @@ class ServeLimits:
     """Largest ``max_tokens`` a request may ask for (None: the model's context is the limit)."""
     max_batch: int = 16
     """Requests decoded together at most."""
-    batch_wait_s: float = 0.005
+    batch_wait_s: float = 0.02
     """How long the first waiting request waits for others to join its batch."""
 
     def default_max_tokens(self, default: int) -> int:
