@@ -26,7 +26,7 @@ PRICE = {"prompt": 2.0, "completion": 10.0}  # dollars per million tokens
 def api() -> Iterator[FaultyAPI]:
     # Hung requests cost a whole timeout each: rarer than the other faults, so the suite is quick.
     faults = tuple(f for f in FAULTS if f != "hang") * 4 + ("hang",)
-    server = FaultyAPI(fault_rate=0.3, seed=11, faults=faults, hang_s=4.0)
+    server = FaultyAPI(fault_rate=0.3, seed=11, faults=faults, hang_s=3.0)
     yield server
     server.close()
 
@@ -37,7 +37,9 @@ def ws() -> Workspace:
     ws.config_path.parent.mkdir(parents=True, exist_ok=True)
     settings = {
         "openai": {
-            "timeout_s": 3.0,
+            "timeout_s": 2.0,
+            # Backoff short: the suite tests what is retried and counted, not how long it waits.
+            "retry_base_delay_s": 0.02,
             "max_retries": 8,
             "retry_budget_s": 60,
             "max_concurrency": 8,

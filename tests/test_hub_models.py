@@ -117,6 +117,8 @@ def test_online_with_the_hub_unreachable_uses_the_cache(
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # closed
     card = model_card(f"hf:{REPO}@{V1}", devices=[])
     assert card.metadata["hub"]["commit"] == V1
+    card = model_card(f"hf:{REPO}", devices=[])  # a branch: the hub is asked, does not answer
+    assert card.metadata["hub"]["commit"] == MAIN
     code, _, err = run_assay(["models", "info", "hf:acme/missing"])
     assert code == 2 and err.startswith(
         "error: cannot get hf:acme/missing from the Hugging Face hub"

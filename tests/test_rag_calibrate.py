@@ -25,6 +25,7 @@ from assay.rag.calibrate import (
     rates,
 )
 from assay.workspace import Workspace
+from cli_util import run_assay
 
 FILLER = "It was inspected twice last spring and found in good order by the site staff."
 INSIDE = {
@@ -155,5 +156,6 @@ def test_bad_input(ws: Workspace) -> None:
             folder=ws.root / "few",
             workspace=ws,
         )
-    result = CliRunner().invoke(cli, ["docs", "calibrate", "-c", "inside", "--outside", "nope"])
-    assert result.exit_code != 0 and "Traceback" not in result.output
+    code, _, err = run_assay(["docs", "calibrate", "-c", "inside", "--outside", "nope"])
+    assert code != 0 and "Traceback" not in err
+    assert err.startswith("error: no collection named 'nope'")  # said before any model loads

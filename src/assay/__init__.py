@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "Model": "assay.models.facade",
     "Sampling": "assay.models.types",
     "Message": "assay.models.types",
+    "Image": "assay.models.images",
+    "load_image": "assay.models.images",
     "Generation": "assay.models.types",
     "Loglikelihood": "assay.models.types",
     "RollingLoglikelihood": "assay.models.types",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from assay.models.card import model_card
     from assay.models.facade import Model, load
     from assay.models.fake import FakeBackend
+    from assay.models.images import Image, load_image
     from assay.models.protocol import Backend
     from assay.models.types import (
         Generation,

@@ -102,6 +102,12 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ("070_call_retries", _m070_call_retries),
     ("070_checks", "assay.checks.record:migrate_070_checks"),
     ("070_review", "assay.review.store:migrate_070_review"),
+    ("084_collection_store", "assay.rag.store:migrate_084_collection_store"),
+    (
+        "085_conversation_images",
+        "assay.prompting.conversation_store:migrate_085_conversation_images",
+    ),
+    ("086_rag_figures", "assay.rag.store:migrate_086_rag_figures"),
 ]
 
 

@@ -15,10 +15,12 @@ import click
 from assay.cli.vocabulary import model_option, pick_model
 
 if TYPE_CHECKING:
+    from assay.models.images import Image
     from assay.prompting.conversation import Conversation
 
 HELP_LINES = (
     "commands: /reset starts a new conversation, /pin FACT keeps a fact in every prompt, "
+    "/image PATH shows an image with your next message, "
     "/summary shows the running summary, /tokens the prompt size, /exit (or Ctrl-D) quits"
 )
 SUBCOMMANDS = ("talk", "list", "show", "export")
@@ -50,6 +52,10 @@ def chat() -> None:
       assay chat default --policy summary --pin "The cohort is 412 patients."
       assay chat --resume conv-1a2b      (an id prefix is enough)
       assay chat export conv-1a2b -o session.md
+
+    \b
+    Images (a model that accepts images): type /image PATH, then your question;
+    the image goes with that message and stays in the conversation.
 
     Replies stream token by token. Each turn sends the system prompt and pinned facts, then
     the newest turns that fit the model's context (leaving --max-tokens for the reply). Policy
@@ -138,6 +144,8 @@ def _talk(conv: Conversation) -> None:
         # Bytes that are not UTF-8 come through as surrogates, repaired line by line below.
         sys.stdin.reconfigure(errors="surrogateescape")
     interactive = sys.stdin.isatty()
+    attached: list[Image] = []
+    """Images for the next message (``/image PATH``)."""
     _announce(conv, resumed=bool(conv.turns))
     if interactive:
         click.echo(HELP_LINES, err=True)
@@ -151,12 +159,16 @@ def _talk(conv: Conversation) -> None:
             continue
         if text in ("/exit", "/quit"):
             break
+        if text.startswith("/image"):
+            _attach(conv, text, attached)
+            continue
         if text.startswith("/") and _command(conv, text):
             continue
         if interactive:
             click.echo("model> ", nl=False)
+        images, attached = attached, []
         try:
-            for piece in conv.stream(text):
+            for piece in conv.stream(text, images=images):
                 click.echo(piece, nl=False)
         except ContextLengthError as exc:
             click.echo(f"\nerror: {exc.message}; shorten the message or use /reset", err=True)
@@ -172,6 +184,34 @@ def _talk(conv: Conversation) -> None:
             )
     click.echo(
         f"conversation {conv.id} saved; resume with: assay chat --resume {conv.id}", err=True
+    )
+
+
+def _attach(conv: Conversation, text: str, attached: list[Image]) -> None:
+    """``/image PATH``: read and check the image now; it goes with the next message."""
+    from assay.errors import UserError
+    from assay.models.images import load_image
+
+    _, _, arg = text.partition(" ")
+    path = arg.strip().strip("'\"")
+    if not path:
+        click.echo(f"usage: /image PATH ({len(attached)} attached to the next message)", err=True)
+        return
+    if not conv.model.capabilities.images:
+        click.echo(
+            f"error: {conv.model.address} is a text-only model: it lacks the 'images' capability",
+            err=True,
+        )
+        return
+    try:
+        image = load_image(path)
+    except UserError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return
+    attached.append(image)
+    click.echo(
+        f"attached {path} ({image.width}x{image.height}); it goes with your next message",
+        err=True,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -48,6 +49,14 @@ def docs() -> None:
     default=None,
     help="default (all-MiniLM-L6-v2), st:PATH, or openai:MODEL[@URL] (an embeddings API).",
 )
+@click.option(
+    "--store",
+    default=None,
+    metavar="chroma://HOST:PORT[/NAME]",
+    help="New collection: also keep its chunks in this ChromaDB server (started with "
+    "`chroma run --path DIR --port PORT`), which then answers its dense searches. Recorded with "
+    "the collection, so later commands (search, ask, eval) use it without this option.",
+)
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (new collection).")
 @click.option("--overlap-tokens", type=int, default=None, help="Overlap (new collection).")
 @click.option(
@@ -56,16 +65,34 @@ def docs() -> None:
     show_default=True,
     help="Progress on stderr: bars on a terminal, a line now and then in a log.",
 )
+@click.option(
+    "--figures/--no-figures",
+    default=True,
+    show_default=True,
+    help="Keep the figures of PDFs (embedded images and captioned drawings) with their page "
+    "and caption (see 'assay docs figures').",
+)
+@click.option(
+    "--describe-figures",
+    "describe_model",
+    metavar="MODEL",
+    default=None,
+    help="A model that accepts images describes each figure; the description is indexed and "
+    "cited as 'figure on page N'.",
+)
 @_JSON
 def add(
     paths: tuple[str, ...],
     collection: str,
     max_size_mb: float,
     embedder: str | None,
+    store: str | None,
     chunk_tokens: int | None,
     overlap_tokens: int | None,
     progress: bool,
     as_json: bool,
+    figures: bool = True,
+    describe_model: str | None = None,
 ) -> None:
     """Add files, folders or globs (PDF, Markdown, HTML, text) to a collection.
 
@@ -74,8 +101,9 @@ def add(
     skips the documents already added ("unchanged") and does the rest.
 
     \b
-    Example:
+    Examples:
       assay docs add papers/ notes/*.md -c library
+      assay docs add papers/ -c shared --store chroma://localhost:8000
     """
     from assay.rag.chunking import ChunkingConfig
     from assay.rag.ingest import FileResult
@@ -98,7 +126,7 @@ def add(
             names = {"max_tokens": "--chunk-tokens", "overlap_tokens": "--overlap-tokens"}
             found = problems(exc, list(names), names=names)
             raise click.BadParameter("; ".join(p.text for p in found)) from None
-    col = _collection(collection, embedder, chunking=chunking)
+    col = _collection(collection, embedder, chunking=chunking, store=store)
     show = progress
 
     def emit(result: FileResult) -> None:
@@ -112,7 +140,16 @@ def add(
         else:
             click.echo(line)
 
-    report = col.add(paths, progress=show, max_size_mb=max_size_mb, on_result=emit)
+    if describe_model is not None and not figures:
+        raise click.UsageError("--describe-figures needs the figures: drop --no-figures")
+    report = col.add(
+        paths,
+        progress=show,
+        max_size_mb=max_size_mb,
+        on_result=emit,
+        figures=figures,
+        describe_figures=describe_model,
+    )
     if not col.exists:
         from assay.rag.errors import CollectionError
 
@@ -132,6 +169,8 @@ def add(
                         "message": r.message,
                         "document_id": r.document_id,
                         "chunks": r.n_chunks,
+                        "figures": r.n_figures,
+                        "described": r.n_described,
                         "quality": r.quality.to_dict() if r.quality else None,
                     }
                     for r in report.results
@@ -183,7 +222,26 @@ def collections_(as_json: bool) -> None:
         click.echo("no collections yet (assay docs add PATH)")
         return
     for c in infos:
-        click.echo(f"{c.name}: {c.n_documents} documents, {c.n_chunks} chunks, {c.embedder}")
+        where = f", in {c.store}" if c.store else ""
+        click.echo(f"{c.name}: {c.n_documents} documents, {c.n_chunks} chunks, {c.embedder}{where}")
+
+
+@docs.command("sync")
+@_COLLECTION
+def sync(collection: str) -> None:
+    """Copy a collection into its database server again (after the server lost it).
+
+    Adds the chunks the server lacks and deletes the ones it should not have; the workspace keeps
+    the vectors, so nothing is embedded again.
+
+    \b
+    Example:
+      assay docs sync -c shared
+    """
+    col = _collection(collection)
+    added, deleted = col.sync_store()
+    where = col.info.store if col.info else "its store"
+    click.echo(f"{collection}: {added} chunks copied to {where}, {deleted} deleted")
 
 
 @docs.command("show")
@@ -235,6 +293,58 @@ def show(doc: str, collection: str, show_text: bool, show_chunks: bool, as_json:
     if show_text:
         click.echo("")
         click.echo(col.document_text(info.id))
+
+
+@docs.command("figures")
+@_COLLECTION
+@click.option("--doc", "document", default=None, help="Only this document (id, path or name).")
+@click.option(
+    "--save",
+    "save_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write each figure's image to this folder (NAME-pPAGE-N.png).",
+)
+@_JSON
+def figures_(collection: str, document: str | None, save_dir: Path | None, as_json: bool) -> None:
+    """List the figures kept with a collection's PDFs: page, caption, size, description.
+
+    \b
+    Examples:
+      assay docs figures -c thesis
+      assay docs figures -c thesis --doc paper.pdf --save figs/
+    Describe figures at ingest with 'assay docs add PATH --describe-figures MODEL'.
+    """
+    col = _collection(collection)
+    rows = col.figures(document)
+    saved: list[str] = []
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        for n, row in enumerate(rows, start=1):
+            image = col.figure_image(row)
+            suffix = ".jpg" if image.media_type == "image/jpeg" else ".png"
+            out = save_dir / f"{Path(row.document).stem}-p{row.page}-{n}{suffix}"
+            out.write_bytes(image.data)
+            saved.append(str(out))
+    if as_json:
+        data = [r.to_dict() for r in rows]
+        for item, path in zip(data, saved, strict=False):
+            item["saved"] = path
+        echo_json(data)
+        return
+    if not rows:
+        click.echo(f"no figures in collection '{collection}'")
+        return
+    for n, row in enumerate(rows, start=1):
+        label = f"{row.label}, " if row.label else ""
+        click.echo(
+            f"{row.document}, {label}page {row.page}: {row.kind} {row.width}x{row.height}"
+            + (f"  -> {saved[n - 1]}" if saved else "")
+        )
+        if row.caption:
+            click.echo(f"  caption: {row.caption}")
+        if row.description:
+            click.echo(f"  description: {row.description}")
 
 
 @docs.command("remove")

@@ -117,10 +117,15 @@ def eval_(
       assay eval mmlu-science --shots 5 --select fixed   # one example set for all: faster
       assay eval pubmedqa dataset.options.path=../shared/data/pubmedqa
       assay eval qa.yaml -c papers -k 4     # and --no-rag, then assay compare the two
+
+    \b
+    Across processes or GPUs, the items are shared out and gathered into one run:
+      accelerate launch --num_processes 4 -m assay.cli.main eval mmlu-science -m MODEL
     """
     from assay.cli.common import echo_json, load_model
     from assay.evals.retrieval_step import with_cli_overrides
     from assay.evals.runner import EvalOptions, evaluate
+    from assay.evals.shards import current_shard
     from assay.evals.task import load_task
     from assay.reports.text import format_metrics
 
@@ -136,6 +141,7 @@ def eval_(
     config = load_task(task).with_overrides(**changes) if changes else load_task(task)
     config = with_cli_overrides(config, collection=rag, k=rag_k, mode=rag_mode, off=no_rag)
     results = []
+    shown = current_shard().main  # under a launcher, one process prints the results
     for address in models:
         model = load_model(address)
         run = evaluate(
@@ -145,12 +151,14 @@ def eval_(
             on_status=lambda msg: click.echo(msg, err=True),
         )
         results.append(run)
-        if not as_json:
+        if shown and not as_json:
             click.secho(
                 f"{run.id}  {config.name} × {model.address}  ({run.n_done} samples)", bold=True
             )
             for line in format_metrics(run.metrics or {}):
                 click.echo(line)
+    if not shown:
+        return
     if as_json:
         echo_json([{**r.summary(), "metrics": r.metrics} for r in results])
     elif len(results) > 1:

@@ -117,6 +117,21 @@ RENAMED = (Renamed("-m", "--max-tokens", when=str.isdigit, why="-m is the model 
     help="JSON Schema file: print JSON valid against it (constrained decoding on local "
     "models; invalid answers are re-asked, 3 attempts in all).",
 )
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="PATH",
+    help="Show the model an image with the prompt (PNG, JPEG, ...; a PDF's first page); "
+    "repeatable. Needs a model that accepts images.",
+)
+@click.option(
+    "--image-detail",
+    type=click.Choice(["auto", "low", "high"]),
+    default="auto",
+    show_default=True,
+    help="How closely an API model looks at the images (OpenAI's detail).",
+)
 @prompt_options
 def generate(
     model: str | None,
@@ -138,6 +153,8 @@ def generate(
     on_error: str,
     batch_size: int | None,
     schema_path: Path | None = None,
+    images: tuple[str, ...] = (),
+    image_detail: str = "auto",
     **prompting: Any,
 ) -> None:
     """Generate text from MODEL for PROMPT (or standard input).
@@ -157,6 +174,7 @@ def generate(
       assay generate default "2 + 2 =" --raw --stop '\\n'
       assay generate default "Hi" --system "Answer in French." --json
       assay generate default "Ada Lovelace, 36, mathematician" --schema person.json
+      assay generate hf:./smolvlm "What does this plot show?" --image fig.png
 
     \b
     Templates (Jinja2; role markers start chat turns; no marker = one user turn):
@@ -168,6 +186,8 @@ def generate(
     \b
       assay generate default --template qa.jinja --var question="What is 2+2?"
       assay generate default --template qa.jinja --var question=@q.txt
+    A template shows an image with {{ image(path) }} (over --input rows, {{ image(figure) }}
+    reads each row's 'figure' column).
 
     \b
     Over a file (one output row per input row; rerun the same command to resume):
@@ -202,6 +222,13 @@ def generate(
         if batch_size < 1:
             raise click.BadParameter("must be at least 1", param_hint="--batch-size")
         overrides["batch_size"] = batch_size
+    if images and (schema_path is not None or input_path is not None):
+        flag = "--schema" if schema_path is not None else "--input"
+        raise click.UsageError(f"--image goes with one prompt; it does not combine with {flag}")
+    from assay.models.images import load_image
+
+    # Read and checked before the model loads: a bad file fails at once.
+    shown = [load_image(p, detail=image_detail) for p in images]  # type: ignore[arg-type]
     if schema_path is not None and given_options(prompting):
         flags = ", ".join(given_options(prompting))
         raise click.UsageError(f"--schema does not combine with {flags}")
@@ -234,7 +261,7 @@ def generate(
     if output is not None:
         raise click.UsageError("--output goes with --input (run a template over a file)")
 
-    from assay.prompting.prompt import make_prompt
+    from assay.prompting.prompt import make_prompt, with_images
     from assay.prompting.templates import load_template
 
     tpl: PromptTemplate | None = None
@@ -254,9 +281,11 @@ def generate(
 
     shaping = shaping_from_options(prompting, tpl)
     final, _ = shaping.apply(make_prompt(source, system=system, raw=raw))
+    final = with_images(final, shown)
     loaded = common.load_model(model, overrides)
-    # A cached answer is printed whole, with the summary saying it came from the cache.
-    if as_json or n > 1 or loaded.cached(final, sampling) is not None:
+    # A cached answer is printed whole, with the summary saying it came from the cache; so is
+    # an answer about images, whose token count only the model's own reply tells.
+    if as_json or n > 1 or shown or loaded.cached(final, sampling) is not None:
         _generate(loaded, final, sampling, as_json, tpl, values, shaping)
     else:
         report_extraction(shaping.extract(_stream(loaded, final, sampling)))

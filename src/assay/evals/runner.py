@@ -4,6 +4,9 @@ The same command run again finds the unfinished run with the same key (task conf
 fingerprint, data, template, seed) and computes only the samples not yet committed. A finished
 run with the same key is returned as it is. Model answers are cached one by one as they are
 decoded, before their batch is committed, so a resumed run also reuses those (and says how many).
+
+Under ``accelerate launch`` the items are shared out across the processes into the same run
+(:mod:`assay.evals.shards`); the result is the one a single process gives.
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.errors import AssayError, UserError
+from assay.errors import AssayError, UnsupportedOperationError, UserError
 from assay.evals.datasets import Dataset
 from assay.evals.kinds.base import KindContext, TaskKind
 from assay.evals.metrics import compute_metrics
 from assay.evals.record import SampleRecord
 from assay.evals.retrieval_step import RetrievalStep, make_retriever
 from assay.evals.runs import RunRow, RunStore
+from assay.evals.shards import current_shard
 from assay.evals.steps import PromptBuilder, load_dataset, make_extractor
 from assay.evals.task import TaskConfig
 from assay.models.facade import Model
+from assay.models.images import ImageError
 from assay.models.types import stable_hash
 from assay.progress import progress_bar
 from assay.prompting.templates import TemplateError
@@ -91,6 +96,36 @@ def _check_prompts(
     return [i for i in usable if i not in bad]
 
 
+def _check_images(
+    task: TaskConfig, solver: Solver, dataset: Dataset, usable: list[int], skip_invalid: bool
+) -> tuple[list[int], list[str]]:
+    """Read every row's image before the run is created (a missing or broken one is refused,
+    or skipped with --skip-invalid); returns the rows kept and their images' sha256."""
+    if task.image is None:
+        return usable, []
+    if not solver.model.capabilities.images:
+        raise UnsupportedOperationError(
+            f"task '{task.name}' shows images, but {solver.model.address} is a text-only model: "
+            "it lacks the 'images' capability",
+            hint="evaluate a vision-language model",
+        )
+    bad: dict[int, str] = {}
+    hashes: list[str] = []
+    for i in usable:
+        try:
+            hashes += [im.sha256 for im in solver.prompts.row_images(dataset.rows[i])]
+        except ImageError as exc:
+            bad[i] = exc.message
+    if bad and not skip_invalid:
+        first, reason = next(iter(bad.items()))
+        where = dataset.where(dataset.ids[first])
+        raise UserError(
+            f"task '{task.name}': {len(bad)} row(s) have no usable image; {where}: {reason}",
+            hint="fix the image files or the task's image field, or pass --skip-invalid",
+        )
+    return [i for i in usable if i not in bad], hashes
+
+
 class Solver:
     """Turns a batch of rows into finished, scored sample records with the task's kind (wrapped
     in the retrieval step when the task retrieves)."""
@@ -146,12 +181,19 @@ def evaluate(
 ) -> RunRow:
     """Evaluate ``model`` on ``task``; returns the finished run (resuming one if it exists)."""
     options = options or EvalOptions()
-    say = on_status or (lambda msg: print(msg, file=sys.stderr))
+    shard = current_shard()
+    tell = on_status or (lambda msg: print(msg, file=sys.stderr))
+
+    def say(msg: str) -> None:
+        if shard.main:  # the other processes would repeat it
+            tell(msg)
+
     store = RunStore(model.workspace)
     dataset = _select(load_dataset(task.dataset), task, options.limit)
     usable = _check_rows(task, task.task_kind, dataset, options.skip_invalid)
     solver = Solver(task, model, dataset)
     usable = _check_prompts(task, solver, dataset, usable, options.skip_invalid)
+    usable, image_hashes = _check_images(task, solver, dataset, usable, options.skip_invalid)
     skipped = len(dataset.rows) - len(usable)
     if skipped:
         say(f"skipped {skipped} of {len(dataset.rows)} row(s) that miss a needed field")
@@ -159,6 +201,8 @@ def evaluate(
     data_hash = dataset.rows_sha256
     if solver.retriever is not None:  # a re-indexed collection retrieves differently: a new run
         data_hash = stable_hash([data_hash, solver.retriever.key()])
+    if image_hashes:  # rows name images by path: changed pixels are a new run
+        data_hash = stable_hash([data_hash, image_hashes])
     key = run_key(task, model.fingerprint, data_hash, solver.prompts.template_sha256, ids)
 
     run = store.find_unfinished(key)
@@ -170,41 +214,28 @@ def evaluate(
         if done is not None:
             say(f"already evaluated: run {done['id']} (use --rerun to run again)")
             return store.get(done["id"])
-    if run is None:
-        provenance = {
-            "dataset": dataset.provenance.to_dict(),
-            "template_sha256": solver.prompts.template_sha256,
-            "model": {"address": model.address, "fingerprint": model.fingerprint},
-            "seed": task.seed,
-            "skipped_rows": skipped,
-            "extraction": solver.extractor.spec() if solver.extractor else None,
-            "scorers": [s.spec() for s in solver.scorers],
-            **({"retrieval": solver.retriever.provenance()} if solver.retriever else {}),
-            **collect(),
-        }
-        run = store.create(
-            key=key,
-            task=task.name,
-            model=model.address,
-            fingerprint=model.fingerprint,
-            config=task.model_dump(mode="json"),
-            provenance=provenance,
-            n_total=len(usable),
+    if shard.main:
+        run = _open_run(
+            store, run, key, task, model, solver, dataset, skipped, usable, say, shard.count
         )
-    else:
-        say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already committed")
-        store.reopen(run.id)
-
+    shard.wait()  # the run exists before the other processes look it up
+    if not shard.main:
+        run = store.find_unfinished(key)
+    assert run is not None, "the main process creates the run before the others look"
     done_ids = store.done_ids(run.id)
-    todo = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
+    shard.wait()  # everyone has read what is done before anyone commits more
+    left = [(i, ids[k]) for k, i in enumerate(usable) if ids[k] not in done_ids]
+    todo = shard.take(left)
+    if shard.count > 1:
+        tell(f"{shard.label}{len(todo)} of the {len(left)} items left in run {run.id}")
     size = options.batch_size or model.settings.batch_size
     hits_before = model.cache_hits
     bar = progress_bar(
-        len(usable),
+        len(usable) if shard.count == 1 else len(todo),
         task.name,
         "sample",
-        initial=len(usable) - len(todo),
-        enabled=options.progress and bool(todo),
+        initial=len(usable) - len(todo) if shard.count == 1 else 0,
+        enabled=options.progress and bool(todo) and shard.main,
     )
     try:
         for start in range(0, len(todo), size):
@@ -215,7 +246,8 @@ def evaluate(
                 run.id, [(i, rid, rec) for (i, rid), rec in zip(chunk, records, strict=True)]
             )
             bar.update(len(chunk))
-        metrics = compute_metrics(task, store.records(run.id), solver.scorers)
+        shard.wait()  # every process's share is committed
+        metrics = compute_metrics(task, store.records(run.id), solver.scorers) if shard.main else {}
     except Exception as exc:
         # Recorded, so reports and comparisons refuse it; the same command resumes it.
         store.fail(
@@ -226,9 +258,55 @@ def evaluate(
         bar.close()
     reused = model.cache_hits - hits_before
     if reused:
-        say(f"run {run.id}: {reused} model answers came from the response cache, not recomputed")
-    store.finish(run.id, metrics)
+        tell(
+            f"{shard.label}run {run.id}: {reused} model answers came from the response cache, "
+            "not recomputed"
+        )
+    if shard.main:
+        store.finish(run.id, metrics)
+    shard.wait()  # the others return the finished run too
     return store.get(run.id)
+
+
+def _open_run(
+    store: RunStore,
+    run: RunRow | None,
+    key: str,
+    task: TaskConfig,
+    model: Model,
+    solver: Solver,
+    dataset: Dataset,
+    skipped: int,
+    usable: list[int],
+    say: Callable[[str], None],
+    processes: int,
+) -> RunRow:
+    """Create the run, or reopen the unfinished one found for this key."""
+    if run is not None:
+        say(f"resuming run {run.id}: {run.n_done}/{run.n_total} samples already committed")
+        store.reopen(run.id)
+        return run
+    provenance = {
+        "dataset": dataset.provenance.to_dict(),
+        "template_sha256": solver.prompts.template_sha256,
+        "model": {"address": model.address, "fingerprint": model.fingerprint},
+        "seed": task.seed,
+        "skipped_rows": skipped,
+        "extraction": solver.extractor.spec() if solver.extractor else None,
+        "scorers": [s.spec() for s in solver.scorers],
+        "processes": processes,
+        **({"retrieval": solver.retriever.provenance()} if solver.retriever else {}),
+        **collect(),
+    }
+    return store.create(
+        key=key,
+        task=task.name,
+        model=model.address,
+        fingerprint=model.fingerprint,
+        config=task.model_dump(mode="json"),
+        provenance=provenance,
+        n_total=len(usable),
+    )
 
 
 __all__ = ["EvalOptions", "Solver", "evaluate", "run_key"]

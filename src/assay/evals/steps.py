@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -20,10 +21,12 @@ from assay.errors import ConfigError, UserError
 from assay.evals.datasets import Dataset
 from assay.evals.retrieval_step import example_row
 from assay.evals.task import DatasetConfig, TaskConfig
+from assay.models.images import Image, ImageError, load_image
 from assay.models.types import Message
 from assay.prompting.cot import apply_cot, cot_extractor
 from assay.prompting.extract import Extraction, Extractor, get_extractor
 from assay.prompting.fewshot import Example, FewShot, layout_chat
+from assay.prompting.prompt import with_images
 from assay.prompting.templates import PromptTemplate
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -53,6 +56,7 @@ class PromptBuilder:
 
     task: TaskConfig
     dataset: Dataset
+    _images: dict[str, Image] = field(default_factory=dict, repr=False)
 
     @cached_property
     def template(self) -> PromptTemplate:
@@ -97,7 +101,37 @@ class PromptBuilder:
         users = [m.content for m in chat if m.role == "user"]
         return users[-1] if users else ""
 
+    def row_images(self, row: Mapping[str, Any]) -> tuple[Image, ...]:
+        """The row's image (the task's ``image`` field), read and checked; none without one."""
+        name = self.task.image
+        if name is None:
+            return ()
+        value = row.get(name)
+        if value in (None, ""):
+            raise ImageError(f"the row has no image in field '{name}'")
+        key = str(value)
+        if key not in self._images:
+            source: Any = value
+            if isinstance(value, str) and not value.startswith("data:"):
+                path = Path(value).expanduser()
+                if not path.is_absolute():
+                    path = self._data_folder / path
+                source = path
+            self._images[key] = load_image(source)
+        return (self._images[key],)
+
+    @cached_property
+    def _data_folder(self) -> Path:
+        """Where relative image paths start: the dataset file's folder."""
+        where = Path(self.dataset.provenance.path)
+        return where if where.is_dir() else where.parent
+
     def chat(self, row: Mapping[str, Any], row_id: str) -> list[Message]:
+        rendered = self._chat(row, row_id)
+        images = self.row_images(row)
+        return with_images(rendered, images) if images else rendered  # type: ignore[return-value]
+
+    def _chat(self, row: Mapping[str, Any], row_id: str) -> list[Message]:
         rendered = self.template.render(dict(row))
         if self.task.system:
             rendered = [Message(role="system", content=self.task.system), *rendered]
@@ -123,6 +157,11 @@ class PromptBuilder:
         separated by a blank line, then the item's prompt."""
         if self.task.use_chat:
             return self.chat(row, row_id)
+        if self.task.image is not None:
+            raise ConfigError(
+                f"task '{self.task.name}': images go with a chat prompt",
+                hint="set chat: true (or drop image:)",
+            )
         rendered = self.render(row)
         if self.task.system:
             rendered = [Message(role="system", content=self.task.system), *rendered]

@@ -20,7 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from assay.config_file import apply_overrides, did_you_mean, read_yaml_mapping, validate
 from assay.errors import ConfigError
@@ -134,6 +143,9 @@ class TaskConfig(_Strict):
     """Multiple choice: how each choice continues the prompt (``choice``, ``letter``, ``index``)."""
     category: str | None = None
     """A row field to break metrics down by (e.g. subject)."""
+    image: str | None = None
+    """A row field holding an image shown with the question (a path, relative to the dataset
+    file, or a base64 ``data:`` URL); needs a chat task and a model that accepts images."""
     fewshot: FewShotConfig = Field(default_factory=FewShotConfig)
     cot: Literal["off", "step_by_step", "reason_then_answer"] = "off"
     """Chain of thought (``--cot step`` or ``reason-then-answer`` on the command line)."""
@@ -154,6 +166,17 @@ class TaskConfig(_Strict):
     seed: int = 0
     """Seed for the ``limit`` sample, few-shot draws and sampling."""
     source_file: str | None = Field(default=None, exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _drop_no_image(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A task without images dumps as before the field existed: run keys stay the same, so
+        # runs started earlier still resume.
+        data: dict[str, Any] = handler(self)
+        if data.get("image") is None:
+            data.pop("image", None)
+        return data
 
     @property
     def task_kind(self) -> TaskKind:

@@ -19,7 +19,7 @@ NAMES = {
     "prompt_logprobs": "prompt log-probabilities",
     "constrained_decoding": "constrained decoding",
     "tools": "tool calls",
-    "images": "images",
+    "images": "accepts images",
     "embeddings": "embeddings",
     "reports_finished": "reports each finished request",
     "classifies_raw_input": "classifies raw input",
@@ -38,7 +38,8 @@ class Capabilities:
     """The backend's API takes tool definitions and returns tool calls (OpenAI function calling);
     others are driven through structured output."""
     images: bool = False
-    """Messages may carry images (no built-in backend takes them yet)."""
+    """Messages may carry images (``Message.images``). Such a backend may also set
+    ``max_images`` (per prompt) and ``max_image_side`` (see :mod:`assay.models.image_prompts`)."""
     embeddings: bool = False
     """The backend embeds texts (no built-in generation backend does; see ``assay.rag.embed``)."""
     reports_finished: bool = False

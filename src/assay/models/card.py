@@ -99,6 +99,8 @@ class ModelCard(BaseModel):
     license: str | None = None
     license_source: str | None = None
     chat_template: bool = False
+    accepts_images: bool = False
+    """A vision-language model (its config has a vision tower): prompts may carry images."""
     instruction_tuned: InstructionTuned = "unknown"
     instruction_evidence: list[str] = Field(default_factory=list)
 

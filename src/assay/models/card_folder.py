@@ -154,7 +154,7 @@ def folder_card(
     chat_source = None
     if tok_cfg.get("chat_template"):
         chat_source = "tokenizer_config.json chat_template"
-    elif (folder / "chat_template.jinja").is_file():
+    elif (folder / "chat_template.jinja").is_file():  # a processor's (vision models) too
         chat_source = "chat_template.jinja"
     elif (folder / "chat_template.json").is_file():
         chat_source = "chat_template.json"
@@ -248,6 +248,7 @@ def folder_card(
         license=license_,
         license_source=license_source,
         chat_template=chat_source is not None,
+        accepts_images=isinstance(config.get("vision_config"), dict),
         readme=readme_text,
         readme_metadata=front,
         notes=notes,

@@ -57,6 +57,8 @@ def render_card(card: ModelCard, readme_lines: int = README_LINES) -> str:
             add("size", f"{size} in {len(card.files)} files")
     add("licence", f"{card.license} ({card.license_source})" if card.license else "not stated")
     add("chat template", "yes" if card.chat_template else "no")
+    if card.accepts_images:
+        add("input", "text and images (accepts images)")
     add("instruction-tuned", card.instruction_tuned)
     if "capabilities" in card.metadata:  # a backend that described itself
         add("capabilities", ", ".join(card.metadata["capabilities"]) or "text generation only")

@@ -32,6 +32,7 @@ from assay.errors import (
     WorkspaceError,
 )
 from assay.models.capabilities import Capabilities, capabilities_of
+from assay.models.image_prompts import check_images
 from assay.models.protocol import Backend
 from assay.models.registry import BackendContext, load_backend, resolve_alias
 from assay.models.retry import RetryPolicy, with_retries
@@ -54,7 +55,7 @@ from assay.workspace import Workspace, database_error
 
 R = TypeVar("R", bound=BaseModel)
 
-PromptLike = str | Sequence[Message] | Sequence[dict[str, str]]
+PromptLike = str | Sequence[Message] | Sequence[dict[str, Any]]
 
 
 def _normalise_prompts(
@@ -178,7 +179,7 @@ class Model:
                 base["stop"] = (base["stop"],)
             sampling = Sampling.model_validate(base)
         sampling = sampling or Sampling()
-        items = _normalise_prompts(prompts)
+        items = [check_images(p, self.backend, self.address) for p in _normalise_prompts(prompts)]
         for prompt in items:
             self._check_context(prompt, sampling)
         requests = [
@@ -218,7 +219,7 @@ class Model:
         sampling = Sampling.model_validate(
             {**(sampling or Sampling()).model_dump(), **sampling_kwargs}
         )
-        item = _normalise_prompts(prompt)[0]
+        item = check_images(_normalise_prompts(prompt)[0], self.backend, self.address)
         self._check_context(item, sampling)
         request, key = self._first_sample(item, sampling)
         hit = self._cached_generation(key)
@@ -266,7 +267,7 @@ class Model:
     def cached(self, prompt: PromptLike, sampling: Sampling | None = None) -> Generation | None:
         """The cached first generation for ``prompt``, as :meth:`generate` would return it, or
         None when it would be computed anew (or the cache is off)."""
-        item = _normalise_prompts(prompt)[0]
+        item = check_images(_normalise_prompts(prompt)[0], self.backend, self.address)
         _check_unicode(item)  # before hashing it for the key, which would fail on it
         _, key = self._first_sample(item, sampling or Sampling())
         return self._cached_generation(key)

@@ -15,7 +15,9 @@ or more).
 
 Online, the hub is asked which commit the revision is and any missing files are downloaded: the
 configuration and tokenizer files and the safetensors weights (``pytorch_model*.bin`` only when
-the repository has no safetensors), never the other formats a repository may carry. With
+the repository has no safetensors), never the other formats a repository may carry. A full
+commit hash already in the cache is used without asking (a commit never changes), and a hub that
+does not accept a connection within seconds sends the lookup to the cache at once. With
 ``HF_HUB_OFFLINE=1`` only the cache is read, and a model that is not there is a one-line error
 saying what to do.
 """
@@ -97,7 +99,54 @@ def snapshot(name: str) -> Path:
     cache = cache_dir()
     if is_offline():
         return cached_snapshot(repo, revision, cache)
+    pinned = _cached_commit(repo, revision, cache)
+    if pinned is not None:  # a commit never changes: no need to ask the hub
+        return pinned
+    if not _hub_reachable():
+        # The hub client would retry with backoff for half a minute; the cache answers now.
+        try:
+            return cached_snapshot(repo, revision, cache)
+        except ModelNotFoundError:
+            shown = f"hf:{repo}" + (f"@{revision}" if revision else "")
+            raise ModelNotFoundError(
+                f"cannot get {shown} from the Hugging Face hub (cache {cache}): "
+                f"{_endpoint()} does not answer",
+                hint="check your network (or a proxy setting), or set HF_HUB_OFFLINE=1 and "
+                "point HF_HOME at a cache that has it",
+            ) from None
     return _download(repo, revision, cache)
+
+
+def _cached_commit(repo: str, revision: str | None, cache: Path) -> Path | None:
+    """The cached snapshot of a full 40-character commit hash, when it holds weights."""
+    if not revision or not re.fullmatch(r"[0-9a-f]{40}", revision):
+        return None
+    folder = repo_folder(repo, cache) / "snapshots" / revision
+    has_weights = any(any(folder.glob(w[0])) for w in WEIGHT_PATTERNS)
+    return folder if folder.is_dir() and has_weights else None
+
+
+def _endpoint() -> str:
+    import huggingface_hub.constants
+
+    return str(huggingface_hub.constants.ENDPOINT)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub endpoint accepts a connection (assumed yes behind a proxy, which we
+    cannot probe directly)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return True
+    parts = urlsplit(_endpoint())
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def cached_snapshot(repo: str, revision: str | None, cache: Path) -> Path:

@@ -20,6 +20,14 @@ Requests:
     batch on top. A refused connection is not retried: the server is not running, and waiting
     would only delay saying so.
 
+Images:
+    a turn with images is sent as content parts (its text, then one ``image_url`` part per
+    image: a base64 ``data:`` URL and the image's ``detail``; see
+    :mod:`assay.models.openai_messages`). Whether the served model reads images only the server
+    knows; a server that refuses them answers 400, reported as its message. Where the usage
+    reports ``prompt_tokens_details.image_tokens``, a generation's ``image_tokens`` says so
+    (they are already in ``prompt_tokens``, and priced with them).
+
 Timeouts:
     opening a connection, and the quick requests (``GET /models``, ``POST /tokenize``), wait
     ``openai.connect_timeout_s``; generation and scoring wait ``openai.timeout_s`` for the
@@ -94,6 +102,7 @@ from assay.errors import (
     UserError,
 )
 from assay.models.capabilities import Capabilities
+from assay.models.openai_messages import api_messages, image_tokens
 from assay.models.protocol import OnFinished, render_plain_chat
 from assay.models.retry import CircuitBreaker, RetryPolicy, with_retries
 from assay.models.types import (
@@ -490,7 +499,7 @@ class OpenAIBackend:
                     if v is not None
                 ]
         else:
-            messages = [{"role": m.role, "content": m.content} for m in request.prompt]
+            messages = api_messages(request.prompt)
             if request.sampling.logprobs:
                 params["logprobs"] = True
             chat = self._retrying(
@@ -513,6 +522,7 @@ class OpenAIBackend:
             finish_reason="length" if finish == "length" else "stop",
             logprobs=logprobs,
             constrained=fmt is not None,
+            image_tokens=image_tokens(usage) if request.images else 0,
             latency_s=time.perf_counter() - start,
         )
 
@@ -523,6 +533,8 @@ class OpenAIBackend:
             loglikelihood=self._scoring_error is None,
             prompt_logprobs=True,
             tools=True,
+            # Whether the served model reads images only the server knows: it refuses if not.
+            images=True,
             reports_finished=True,
         )
 
@@ -556,7 +568,7 @@ class OpenAIBackend:
             return self._texts(
                 completions, "/completions", lambda c: c.choices[0].text if c.choices else None
             )
-        messages = [{"role": m.role, "content": m.content} for m in request.prompt]
+        messages = api_messages(request.prompt)
         chunks = cast(
             "openai.Stream[ChatCompletionChunk]",
             self._retrying(

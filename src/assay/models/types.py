@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from assay.errors import SamplingError
+from assay.models.images import Image, as_images
 
 
 class Message(BaseModel):
@@ -31,13 +32,31 @@ class Message(BaseModel):
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str
+    images: tuple[Image, ...] = ()
+    """Images shown with this turn (paths, bytes or :class:`~assay.models.images.Image`); only
+    backends with the ``images`` capability take them."""
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _images(cls, v: Any) -> tuple[Image, ...]:
+        return as_images(v)
+
+    @model_serializer(mode="wrap")
+    def _drop_no_images(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A text-only turn dumps as it did before images existed: cache keys stay the same.
+        data: dict[str, Any] = handler(self)
+        if not data.get("images"):
+            data.pop("images", None)
+        return data
 
 
 Prompt = str | list[Message]
 """A prompt is raw text (sent as-is) or a chat (rendered through the model's chat template)."""
 
 
-def as_messages(raw: list[dict[str, str]] | list[Message]) -> list[Message]:
+def as_messages(raw: list[dict[str, Any]] | list[Message]) -> list[Message]:
     return [m if isinstance(m, Message) else Message.model_validate(m) for m in raw]
 
 
@@ -209,6 +228,11 @@ class GenerateRequest(BaseModel):
     def is_chat(self) -> bool:
         return not isinstance(self.prompt, str)
 
+    @property
+    def images(self) -> list[Image]:
+        """The images of the prompt's turns, in order."""
+        return [] if isinstance(self.prompt, str) else [i for m in self.prompt for i in m.images]
+
     def key(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
 
@@ -232,6 +256,18 @@ class Generation(BaseModel):
     cost: float = 0.0
     prompt_index: int = 0
     sample_index: int = 0
+    image_tokens: int = 0
+    """Of ``prompt_tokens``, those the images took (where the model or provider says)."""
+
+    @model_serializer(mode="wrap")
+    def _drop_no_image_tokens(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Text-only generations dump as they did before images existed.
+        data: dict[str, Any] = handler(self)
+        if not data.get("image_tokens"):
+            data.pop("image_tokens", None)
+        return data
 
 
 class LoglikelihoodRequest(BaseModel):

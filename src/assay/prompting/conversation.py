@@ -34,6 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel
 
 from assay.errors import ConfigError, ContextLengthError
+from assay.models.image_prompts import check_images
+from assay.models.image_store import save_image, stored_image
+from assay.models.images import Image, as_images
 from assay.models.types import Message, Sampling
 from assay.prompting import conversation_store as store
 from assay.prompting.summary import ConversationSummary, SummaryUpdate, summary_text, update_summary
@@ -54,9 +57,10 @@ class Turn:
     content: str
     tokens: int
     ts: str = ""
+    images: tuple[Image, ...] = ()
 
     def message(self) -> Message:
-        return Message(role=self.role, content=self.content)  # type: ignore[arg-type]
+        return Message(role=self.role, content=self.content, images=self.images)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,17 @@ class Conversation:
             _id=stored.id,
         )
         conv.created = stored.created
-        conv.turns = [Turn(t.seq, t.role, t.content, t.tokens, t.ts) for t in turns]
+        conv.turns = [
+            Turn(
+                t.seq,
+                t.role,
+                t.content,
+                t.tokens,
+                t.ts,
+                tuple(stored_image(ws, sha) for sha in t.images),
+            )
+            for t in turns
+        ]
         if stored.summary is not None:
             conv.summary = summary_schema.model_validate(stored.summary)
         conv.summarised_through = stored.summary_through
@@ -198,11 +212,12 @@ class Conversation:
     def _count(self, messages: Sequence[Message]) -> int:
         return self.model.count_tokens(self.model.render_chat(list(messages)))
 
-    def window(self, new_message: str | None = None) -> Window:
-        """The messages to send: header, newest turns that fit, and ``new_message``."""
+    def window(self, new_message: str | None = None, images: Sequence[Image] = ()) -> Window:
+        """The messages to send: header, newest turns that fit, and ``new_message`` (with
+        ``images``). A turn's images stay with it while it is in the window."""
         turns = [t.message() for t in self.turns]
         if new_message is not None:
-            turns.append(Message(role="user", content=new_message))
+            turns.append(Message(role="user", content=new_message, images=tuple(images)))
         budget = self.context_budget
         start = 0
         while True:
@@ -234,20 +249,27 @@ class Conversation:
                 start += 1
 
     # -- talking -------------------------------------------------------------------------------
-    def say(self, text: str, sampling: Sampling | None = None) -> str:
-        """Send ``text``, store it and the reply, update the summary; returns the reply."""
-        window = self._prepare(text)
+    def say(
+        self, text: str, sampling: Sampling | None = None, *, images: Sequence[Any] = ()
+    ) -> str:
+        """Send ``text`` (with ``images``: paths, bytes or :class:`Image`), store it and the
+        reply, update the summary; returns the reply."""
+        shown = as_images(images)
+        window = self._prepare(text, shown)
         reply = self.model.generate([window.messages], sampling or self.sampling)[0].text
-        return self._finish(text, reply)
+        return self._finish(text, reply, shown)
 
-    def stream(self, text: str, sampling: Sampling | None = None) -> Iterator[str]:
+    def stream(
+        self, text: str, sampling: Sampling | None = None, *, images: Sequence[Any] = ()
+    ) -> Iterator[str]:
         """Like :meth:`say`, yielding the reply as it is decoded; stored once complete."""
-        window = self._prepare(text)
+        shown = as_images(images)
+        window = self._prepare(text, shown)
         pieces: list[str] = []
         for piece in self.model.stream(window.messages, sampling or self.sampling):
             pieces.append(piece)
             yield piece
-        self._finish(text, "".join(pieces))
+        self._finish(text, "".join(pieces), shown)
 
     def say_with_tools(
         self,
@@ -276,10 +298,17 @@ class Conversation:
         self._finish(text, run.answer or "")
         return run
 
-    def _prepare(self, text: str) -> Window:
+    def _prepare(self, text: str, images: Sequence[Image] = ()) -> Window:
         if not text.strip():
             raise ConfigError("the message is empty")
-        window = self.window(text)
+        if images:
+            # Refused before anything is stored, as a model call would be.
+            check_images(
+                (Message(role="user", content=text, images=tuple(images)),),
+                self.model.backend,
+                self.model.address,
+            )
+        window = self.window(text, images)
         if self.policy == "summary":
             # Fold in the turns that have just left the window; the summary then takes room in
             # the header, which may push more turns out, so repeat until nothing new leaves.
@@ -290,21 +319,22 @@ class Conversation:
                 if not leaving:
                     break
                 self.update_summary([t.message() for t in leaving], through=leaving[-1].seq)
-                window = self.window(text)
+                window = self.window(text, images)
         self.last_window = window
         return window
 
-    def _add(self, role: str, content: str) -> Turn:
+    def _add(self, role: str, content: str, images: Sequence[Image] = ()) -> Turn:
         seq = self.turns[-1].seq + 1 if self.turns else 1
         tokens = self.model.count_tokens(content) if content else 0
-        ts = store.add_turn(self.workspace, self.id, seq, role, content, tokens)
-        turn = Turn(seq, role, content, tokens, ts)
+        kept = [save_image(self.workspace, image) for image in images]
+        ts = store.add_turn(self.workspace, self.id, seq, role, content, tokens, kept)
+        turn = Turn(seq, role, content, tokens, ts, tuple(images))
         self.turns.append(turn)
         return turn
 
-    def _finish(self, text: str, reply: str) -> str:
+    def _finish(self, text: str, reply: str, images: Sequence[Image] = ()) -> str:
         reply = reply.strip()
-        self._add("user", text)
+        self._add("user", text, images)
         self._add("assistant", reply)
         return reply
 

@@ -32,7 +32,14 @@ def conversation_dict(conv: Conversation) -> dict[str, Any]:
         "summary": conv.summary.model_dump(mode="json") if conv.summary is not None else None,
         "sampling": conv.sampling.model_dump(mode="json"),
         "turns": [
-            {"seq": t.seq, "role": t.role, "content": t.content, "tokens": t.tokens, "ts": t.ts}
+            {
+                "seq": t.seq,
+                "role": t.role,
+                "content": t.content,
+                "tokens": t.tokens,
+                "ts": t.ts,
+                **({"images": [i.sha256 for i in t.images]} if t.images else {}),
+            }
             for t in conv.turns
         ],
     }
@@ -54,7 +61,14 @@ def stored_dict(ws: Workspace, conversation_id: str) -> dict[str, Any]:
         "created": stored.created,
         "updated": stored.updated,
         "turns": [
-            {"seq": t.seq, "role": t.role, "content": t.content, "tokens": t.tokens, "ts": t.ts}
+            {
+                "seq": t.seq,
+                "role": t.role,
+                "content": t.content,
+                "tokens": t.tokens,
+                "ts": t.ts,
+                **({"images": list(t.images)} if t.images else {}),
+            }
             for t in turns
         ],
     }
@@ -81,7 +95,9 @@ def to_markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Turns"]
     for turn in data["turns"]:
         when = f" ({turn['ts']})" if turn.get("ts") else ""
-        lines += ["", f"### {turn['role'].capitalize()}{when}", "", turn["content"]]
+        lines += ["", f"### {turn['role'].capitalize()}{when}", ""]
+        lines += [f"[image {sha[:12]}]" for sha in turn.get("images", [])]
+        lines.append(turn["content"])
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,8 @@ class StoredTurn:
     content: str
     tokens: int
     ts: str
+    images: tuple[str, ...] = ()
+    """sha256 of the turn's images (see :mod:`assay.models.image_store`)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,11 @@ def create(
             "VALUES (?,?,?,?,?,?)",
             (conversation_id, model, system, policy, json.dumps(pinned), json.dumps(sampling)),
         )
+
+
+def migrate_085_conversation_images(db: sqlite3.Connection) -> None:
+    # A turn's images, as a JSON list of sha256 (the bytes live in <workspace>/images/).
+    db.execute("ALTER TABLE conversation_turns ADD COLUMN images TEXT NOT NULL DEFAULT '[]'")
 
 
 def migrate_050_conversation_summary_through(db: sqlite3.Connection) -> None:
@@ -164,9 +172,11 @@ def load(ws: Workspace, conversation_id: str) -> tuple[StoredConversation, list[
     cid = find_id(ws, conversation_id)
     row = ws.db.execute("SELECT * FROM conversations WHERE id = ?", (cid,)).fetchone()
     turns = [
-        StoredTurn(r["seq"], r["role"], r["content"], r["tokens"], r["ts"])
+        StoredTurn(
+            r["seq"], r["role"], r["content"], r["tokens"], r["ts"], tuple(json.loads(r["images"]))
+        )
         for r in ws.db.execute(
-            "SELECT seq, role, content, tokens, ts FROM conversation_turns "
+            "SELECT seq, role, content, tokens, ts, images FROM conversation_turns "
             "WHERE conversation_id = ? ORDER BY seq",
             (cid,),
         )
@@ -175,14 +185,20 @@ def load(ws: Workspace, conversation_id: str) -> tuple[StoredConversation, list[
 
 
 def add_turn(
-    ws: Workspace, conversation_id: str, seq: int, role: str, content: str, tokens: int
+    ws: Workspace,
+    conversation_id: str,
+    seq: int,
+    role: str,
+    content: str,
+    tokens: int,
+    images: Sequence[str] = (),
 ) -> str:
-    """Store one turn; returns its time stamp."""
+    """Store one turn (``images``: sha256 of images already kept); returns its time stamp."""
     with ws.transaction() as db:
         db.execute(
-            "INSERT INTO conversation_turns(conversation_id, seq, role, content, tokens) "
-            "VALUES (?,?,?,?,?)",
-            (conversation_id, seq, role, content, tokens),
+            "INSERT INTO conversation_turns(conversation_id, seq, role, content, tokens, images) "
+            "VALUES (?,?,?,?,?,?)",
+            (conversation_id, seq, role, content, tokens, json.dumps(list(images))),
         )
         db.execute(
             "UPDATE conversations SET updated = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",

@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from assay.errors import UserError
+from assay.models.images import Image, ImageError
 from assay.models.types import Message
 
 
@@ -44,11 +46,29 @@ def make_prompt(
     return chat
 
 
-def prompt_json(prompt: str | Sequence[Message]) -> str | list[dict[str, str]]:
-    """A prompt as plain JSON data (text, or a list of ``{role, content}``)."""
+def with_images(prompt: str | Sequence[Message], images: Sequence[Image]) -> str | list[Message]:
+    """``prompt`` with ``images`` shown in its last user turn (after any it already has)."""
+    if not images:
+        return prompt if isinstance(prompt, str) else list(prompt)
+    if isinstance(prompt, str):
+        raise ImageError(
+            "images go with a chat turn; a raw prompt is plain text", hint="drop --raw"
+        )
+    chat = list(prompt)
+    last = max((i for i, m in enumerate(chat) if m.role == "user"), default=None)
+    if last is None:
+        raise ImageError("images need a user turn to go with; the prompt has none")
+    turn = chat[last]
+    chat[last] = turn.model_copy(update={"images": (*turn.images, *images)})
+    return chat
+
+
+def prompt_json(prompt: str | Sequence[Message]) -> str | list[dict[str, Any]]:
+    """A prompt as plain JSON data (text, or a list of ``{role, content}``; a turn with images
+    lists each one's sha256, size and media type, not its bytes)."""
     if isinstance(prompt, str):
         return prompt
-    return [m.model_dump() for m in prompt]
+    return [m.model_dump(mode="json") for m in prompt]
 
 
-__all__ = ["make_prompt", "prompt_json"]
+__all__ = ["make_prompt", "prompt_json", "with_images"]

@@ -36,6 +36,9 @@ Rules, all of them:
 - Variables are strict: using one that was not given is an error naming the file, the line and
   the variable. Syntax errors name the file and line too.
 - Templates run in Jinja's sandbox, so a shared template cannot reach into Python objects.
+- ``{{ image(path) }}`` shows an image with the turn it stands in (a path, relative to the
+  current folder, or a base64 ``data:`` URL); over a file of rows, ``{{ image(figure) }}``
+  reads each row's ``figure`` column. The image is read and checked when the template renders.
 
 The chat is sent to the model as a chat: the backend applies the model's own chat template (or
 the documented plain ``Role: content`` format when the model has none).
@@ -60,6 +63,7 @@ import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from assay.errors import UserError
+from assay.models.images import Image, ImageError, load_image
 from assay.models.types import Message
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -68,6 +72,9 @@ _MARKER = re.compile(r"\{#-?\s*role\s*:\s*([A-Za-z_]+)\s*-?#\}")
 _SENTINEL = "\x1eassay-role:{}\x1e"
 _SENTINEL_SPLIT = re.compile("\x1eassay-role:([a-z]+)\x1e")
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
+# Private-use characters: not whitespace, so stripping a turn keeps them whole.
+_IMAGE = "\ue000assay-image:{}\ue001"
+_IMAGE_FIND = re.compile("\ue000assay-image:([0-9]+)\ue001")
 
 
 class TemplateError(UserError):
@@ -138,9 +145,8 @@ class PromptTemplate:
             ) from None
         template = env.template_class.from_code(env, code, env.make_globals(None), None)
         object.__setattr__(self, "_template", template)
-        object.__setattr__(
-            self, "_variables", frozenset(jinja2.meta.find_undeclared_variables(ast))
-        )
+        found = jinja2.meta.find_undeclared_variables(ast)
+        object.__setattr__(self, "_variables", frozenset(found - {"image"}))
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -178,7 +184,14 @@ class PromptTemplate:
 
     def render(self, variables: Mapping[str, Any] | None = None, /, **kwargs: Any) -> list[Message]:
         """Render to a chat. Raises :class:`TemplateError` naming file, line and variable."""
-        values = {**(variables or {}), **kwargs}
+        images: list[Image] = []
+
+        def image(source: Any) -> str:
+            """``{{ image(path) }}``: show the image with the turn it is in."""
+            images.append(load_image(source))
+            return _IMAGE.format(len(images) - 1)
+
+        values = {"image": image, **(variables or {}), **kwargs}
         try:
             text = self._template.render(values)
         except jinja2.UndefinedError as exc:
@@ -194,6 +207,11 @@ class PromptTemplate:
         except jinja2.TemplateError as exc:
             line = _line_in(exc.__traceback__, self.name)
             raise TemplateError(f"{_where(self.name, line)}: {exc}", line=line) from None
+        except ImageError as exc:  # from image(path)
+            line = _line_in(exc.__traceback__, self.name)
+            raise TemplateError(
+                f"{_where(self.name, line)}: {exc.message}", hint=exc.hint, line=line
+            ) from None
         except Exception as exc:  # an error inside an expression, e.g. a bad filter argument
             line = _line_in(exc.__traceback__, self.name)
             raise TemplateError(
@@ -202,7 +220,7 @@ class PromptTemplate:
         chat = self._split(text)
         if not chat:
             raise TemplateError(f"{self.name}: the template rendered to an empty prompt")
-        return chat
+        return [_with_images(m, images) for m in chat] if images else chat
 
     def _split(self, text: str) -> list[Message]:
         parts = _SENTINEL_SPLIT.split(text)
@@ -220,6 +238,15 @@ class PromptTemplate:
             if content:
                 chat.append(Message(role=role, content=content))  # type: ignore[arg-type]
         return chat
+
+
+def _with_images(message: Message, images: list[Image]) -> Message:
+    """The turn without its image placeholders, showing those images."""
+    found = [images[int(k)] for k in _IMAGE_FIND.findall(message.content)]
+    if not found:
+        return message
+    text = _IMAGE_FIND.sub("", message.content).strip()
+    return message.model_copy(update={"content": text, "images": (*message.images, *found)})
 
 
 def load_template(path: str | Path) -> PromptTemplate:

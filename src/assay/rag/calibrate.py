@@ -224,6 +224,8 @@ def calibrate_abstention(
         raise UserError(
             "the other documents must be a different collection from the one calibrated"
         )
+    for c in (col, other):  # before the model loads: a typo should cost no time
+        c._require(counts=False)
     ws = col.workspace
     where = Path(folder) if folder is not None else ws.root / "calibration" / col.name
     where.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from assay.rag.chunking import ChunkingConfig, chunk_document
 from assay.rag.document import ParsedDocument
 from assay.rag.embed import Embedder
 from assay.rag.errors import DocumentError
+from assay.rag.figures import Figure, add_figure_chunks, describe_figures, extract_figures
 from assay.rag.quality import QualityReport, assess
 from assay.rag.readers import (
     DEFAULT_MAX_MB,
@@ -32,9 +34,21 @@ from assay.rag.readers import (
 )
 from assay.rag.store import CollectionInfo, PreparedDocument, RagStore
 
+if TYPE_CHECKING:
+    from assay.models.facade import Model
+
 EMBED_SLICE = 256  # texts per encode call (the progress bar's step)
 GROUP_CHUNKS = EMBED_SLICE  # chunks embedded together before their documents are written
 GROUP_SECONDS = 10.0  # ...or sooner, once the group's files took this long to read and parse
+
+
+@dataclass
+class FigureOptions:
+    """What to do with the figures of PDFs: keep them (``extract``), and have ``describe`` (a
+    model that accepts images) write a description of each, indexed as a chunk."""
+
+    extract: bool = True
+    describe: Model | None = None
 
 
 @dataclass
@@ -46,6 +60,8 @@ class FileResult:
     n_chunks: int = 0
     quality: QualityReport | None = None
     title: str | None = None
+    n_figures: int = 0
+    n_described: int = 0
 
     @property
     def ok(self) -> bool:
@@ -59,6 +75,10 @@ class FileResult:
             return f"{self.status:<10} {name}" + (f" ({self.message})" if self.message else "")
         q = self.quality
         summary = f"{q.summary()}, {self.n_chunks} chunks" if q else f"{self.n_chunks} chunks"
+        if self.n_figures:
+            summary += f", {self.n_figures} figures" + (
+                f" ({self.n_described} described)" if self.n_described else ""
+            )
         warn = "" if q is None or q.ok else "  WARNING: " + "; ".join(q.warnings)
         notes = f"  [{'; '.join(q.notes)}]" if q and q.notes else ""
         return f"{self.status:<10} {name}: {summary}{notes}{warn}"
@@ -151,6 +171,7 @@ def prepare(
     chunking: ChunkingConfig,
     vocabulary: frozenset[str] | None,
     parsed: ParsedDocument | None = None,
+    figures: FigureOptions | None = None,
 ) -> tuple[PreparedDocument, QualityReport]:
     doc = parsed if parsed is not None else read_document(path, data, vocabulary=vocabulary)
     quality = assess(doc)
@@ -165,6 +186,12 @@ def prepare(
     chunks = chunk_document(doc, chunking, embedder.count_tokens, embedder.token_spans)
     if not chunks:
         raise DocumentError(f"{path.name}: no text to index")
+    found: list[Figure] = []
+    if figures is not None and figures.extract and doc.kind == "pdf":
+        found = extract_figures(data)
+        if figures.describe is not None:
+            describe_figures(found, figures.describe, doc.title)
+            add_figure_chunks(doc, chunks, found, embedder.count_tokens)
     return (
         PreparedDocument(
             path=str(path),
@@ -175,6 +202,7 @@ def prepare(
             chunks=chunks,
             hashes=[text_hash(c.text) for c in chunks],
             quality=quality.to_dict(),
+            figures=found,
         ),
         quality,
     )
@@ -233,6 +261,7 @@ def ingest(
     batch_size: int = 32,
     vocabulary: frozenset[str] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    figures: FigureOptions | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
@@ -281,7 +310,7 @@ def ingest(
                 group_start = time.perf_counter()
             try:
                 result = _prepare_one(
-                    store, collection, embedder, path, max_size_mb, vocabulary, seen_hashes
+                    store, collection, embedder, path, max_size_mb, vocabulary, seen_hashes, figures
                 )
             except DocumentError as exc:
                 emit(
@@ -320,6 +349,7 @@ def _prepare_one(
     max_size_mb: float,
     vocabulary: frozenset[str] | None,
     seen_hashes: dict[str, str],
+    figures: FigureOptions | None = None,
 ) -> FileResult | tuple[PreparedDocument, FileResult]:
     check_supported(path)
     try:
@@ -342,13 +372,31 @@ def _prepare_one(
     if sha in seen_hashes:
         return FileResult(str(path), "duplicate", f"same content as {Path(seen_hashes[sha]).name}")
     seen_hashes[sha] = str(path)
-    prepared, quality = prepare(path, data, sha, embedder, collection.chunking, vocabulary)
+    prepared, quality = prepare(
+        path, data, sha, embedder, collection.chunking, vocabulary, figures=figures
+    )
     prepared.replaces = existing[0].id if existing else None
     status = "replaced" if existing else "added"
     result = FileResult(
-        str(path), status, "", None, len(prepared.chunks), quality, prepared.doc.title
+        str(path),
+        status,
+        "",
+        None,
+        len(prepared.chunks),
+        quality,
+        prepared.doc.title,
+        n_figures=len(prepared.figures),
+        n_described=sum(1 for f in prepared.figures if f.description),
     )
     return prepared, result
 
 
-__all__ = ["FileResult", "IngestReport", "embed_texts", "expand_paths", "ingest", "text_hash"]
+__all__ = [
+    "FigureOptions",
+    "FileResult",
+    "IngestReport",
+    "embed_texts",
+    "expand_paths",
+    "ingest",
+    "text_hash",
+]

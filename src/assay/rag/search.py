@@ -59,6 +59,8 @@ class SearchHit:
 
     @property
     def pages(self) -> str | None:
+        if self.section and self.section.startswith("figure on page"):
+            return self.section  # a figure's description: cited as the figure
         if self.page_start is None:
             return None
         if self.page_end in (None, self.page_start):

@@ -17,18 +17,44 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from assay.rag.chunking import Chunk, ChunkingConfig
 from assay.rag.document import ParsedDocument
+from assay.rag.figures import Figure
 from assay.rag.index import DenseMatrix, forget, remove_files
 from assay.workspace import Workspace, run_script
 
 APPENDED = "generation + 1"
 REMOVED = "((generation >> 32) + 1) << 32"  # a new removal epoch, appends counted from 0
+
+
+def migrate_086_rag_figures(db: sqlite3.Connection) -> None:
+    # A document's figures: the image (by sha256, bytes in <workspace>/images/), where it is,
+    # its caption, and the description a vision model wrote (indexed as a chunk) if any.
+    run_script(
+        db,
+        """
+        CREATE TABLE rag_figures (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES rag_documents(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            label TEXT,
+            caption TEXT,
+            sha256 TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            box TEXT NOT NULL,
+            description TEXT
+        );
+        CREATE INDEX rag_figures_document ON rag_figures(document_id)
+        """,
+    )
 
 
 def migrate_010_rag_store(db: sqlite3.Connection) -> None:
@@ -108,6 +134,12 @@ def migrate_010_rag_store(db: sqlite3.Connection) -> None:
     )
 
 
+def migrate_084_collection_store(db: sqlite3.Connection) -> None:
+    # Where a collection's chunks are also held and searched: NULL for the workspace alone, or a
+    # database server's address (chroma://HOST:PORT[/NAME], see assay.rag.chroma).
+    db.execute("ALTER TABLE rag_collections ADD COLUMN store TEXT")
+
+
 @dataclass
 class CollectionInfo:
     id: int
@@ -120,10 +152,12 @@ class CollectionInfo:
     created: str
     n_documents: int = 0
     n_chunks: int = 0
+    store: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "store": self.store or "workspace",
             "embedder": self.embedder,
             "dim": self.dim,
             "chunking": self.chunking.model_dump(),
@@ -210,6 +244,30 @@ class PreparedDocument:
     hashes: list[str]
     quality: dict[str, Any]
     replaces: int | None = None
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """A stored figure (its image is in the workspace's images folder, by sha256)."""
+
+    document: str
+    document_id: int
+    page: int
+    kind: str
+    label: str | None
+    caption: str | None
+    sha256: str
+    width: int
+    height: int
+    description: str | None
+
+    @property
+    def where(self) -> str:
+        return f"figure on page {self.page}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "where": self.where}
 
 
 class IndexRow(NamedTuple):
@@ -248,6 +306,7 @@ class RagStore:
             created=row["created"],
             n_documents=row["n_documents"],
             n_chunks=row["n_chunks"],
+            store=row["store"],
         )
 
     _COLLECTION_SQL = (
@@ -286,12 +345,13 @@ class RagStore:
         embedder_spec: str | None,
         dim: int,
         chunking: ChunkingConfig,
+        store: str | None = None,
     ) -> CollectionInfo:
         with self.ws.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO rag_collections(name, embedder, embedder_spec, dim, chunking) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, embedder, embedder_spec, dim, chunking.model_dump_json()),
+                "INSERT OR IGNORE INTO rag_collections(name, embedder, embedder_spec, dim, chunking, "
+                "store) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, embedder, embedder_spec, dim, chunking.model_dump_json(), store),
             )
         info = self.collection(name)
         assert info is not None
@@ -407,6 +467,7 @@ class RagStore:
                         for c, h in zip(prepared.chunks, prepared.hashes, strict=True)
                     ],
                 )
+                self._write_figures(db, doc_id, prepared.figures)
             db.executemany(
                 "INSERT OR IGNORE INTO rag_embeddings(model, text_hash, vector) VALUES (?, ?, ?)",
                 [(model, h, v.astype(np.float32).tobytes()) for h, v in vectors.items()],
@@ -418,7 +479,61 @@ class RagStore:
             )
         return ids
 
+    def _write_figures(
+        self, db: sqlite3.Connection, document_id: int, figures: Sequence[Figure]
+    ) -> None:
+        from assay.models.image_store import save_image
+
+        db.executemany(
+            "INSERT INTO rag_figures(document_id, seq, page, kind, label, caption, sha256, width, "
+            "height, box, description) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    document_id,
+                    seq,
+                    f.page,
+                    f.kind,
+                    f.label,
+                    f.caption,
+                    save_image(self.ws, f.image),  # content-addressed: a rollback leaves no harm
+                    f.image.width,
+                    f.image.height,
+                    json.dumps([round(v, 1) for v in f.box]),
+                    f.description,
+                )
+                for seq, f in enumerate(figures, start=1)
+            ],
+        )
+
+    def figures(self, collection_id: int, document_id: int | None = None) -> list[FigureRow]:
+        """The figures kept for a collection (or one of its documents), document and page order."""
+        sql = (
+            "SELECT f.*, d.name AS document FROM rag_figures f JOIN rag_documents d "
+            "ON d.id = f.document_id WHERE d.collection_id = ?"
+        )
+        args: list[Any] = [collection_id]
+        if document_id is not None:
+            sql += " AND d.id = ?"
+            args.append(document_id)
+        rows = self.ws.db.execute(sql + " ORDER BY d.name, f.seq", args).fetchall()
+        return [
+            FigureRow(
+                document=r["document"],
+                document_id=r["document_id"],
+                page=r["page"],
+                kind=r["kind"],
+                label=r["label"],
+                caption=r["caption"],
+                sha256=r["sha256"],
+                width=r["width"],
+                height=r["height"],
+                description=r["description"],
+            )
+            for r in rows
+        ]
+
     def _delete_document(self, db: sqlite3.Connection, document_id: int) -> None:
+        db.execute("DELETE FROM rag_figures WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM rag_chunks WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM rag_documents WHERE id = ?", (document_id,))
 

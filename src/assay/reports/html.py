@@ -333,6 +333,17 @@ STATUS_LABEL = {
 STATUS_RANK = {"failed": 0, "wrong": 1, "scored": 2, "correct": 3}
 
 
+def _thumbnails(sample: Mapping[str, Any]) -> str:
+    """The sample's images, small, before its input (data URLs: the page stays one file)."""
+    out = []
+    for image in sample.get("images") or []:
+        url = image.get("thumbnail") if isinstance(image, Mapping) else None
+        if isinstance(url, str) and url.startswith("data:image/"):
+            sha = esc(str(image.get("sha256", ""))[:12])
+            out.append(f'<img class="thumb" src="{esc(url)}" alt="image {sha}" title="{sha}">')
+    return f'<div class="thumbs">{"".join(out)}</div>' if out else ""
+
+
 def samples_section(run: RunRow, samples: Sequence[Mapping[str, Any]], max_samples: int) -> str:
     if not samples:
         return '<p class="muted">No samples recorded yet.</p>'
@@ -395,7 +406,7 @@ def samples_section(run: RunRow, samples: Sequence[Mapping[str, Any]], max_sampl
             cells.append(f'<td data-v="{STATUS_RANK[status]}">{badge}</td>')
         if has["category"]:
             cells.append(f'<td class="short">{esc(s.get("category"))}</td>')
-        cells.append(f'<td class="text">{_clip(s.get("input"), tail=True)}</td>')
+        cells.append(f'<td class="text">{_thumbnails(s)}{_clip(s.get("input"), tail=True)}</td>')
         if mc:
             chosen = analysis.chosen_index(s)
             cells.append(

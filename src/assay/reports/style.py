@@ -80,6 +80,8 @@ CSS = """
 .assay .muted{color:var(--muted);}
 .assay .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:10px;}
 .assay table.samples{width:100%;}
+.assay .thumbs{display:flex;gap:4px;margin-bottom:4px;}
+.assay img.thumb{max-width:96px;max-height:96px;border:1px solid #d0d5dd;border-radius:3px;}
 .assay table.samples th{position:sticky;top:0;z-index:1;}
 .assay table.samples th[data-sort]{cursor:pointer;user-select:none;}
 .assay table.samples th[data-sort]:after{content:" \\2195";color:#98a2b3;font-weight:400;}

@@ -214,7 +214,11 @@ def create_app(
             **head,
             "object": "chat.completion",
             "choices": choices,
-            "usage": _usage(prompt_tokens, sum(g.completion_tokens for g in gens)),
+            "usage": _usage(
+                prompt_tokens,
+                sum(g.completion_tokens for g in gens),
+                gens[0].image_tokens if gens else 0,
+            ),
             "system_fingerprint": fp,
         }
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from assay.errors import ContextLengthError, SamplingError, UnsupportedOperationError
 from assay.models.facade import Model
+from assay.models.images import Detail, Image, ImageError, decode_data_url, load_image
 from assay.models.types import (
     Generation,
     Message,
@@ -33,20 +34,44 @@ def _messages(raw: Sequence[ChatMessageIn]) -> list[Message]:
                 400, f"messages[{i}].role '{m.role}' is not one of {sorted(ROLES)}"
             )
         content = m.content
+        images: list[Image] = []
         if isinstance(content, list):
             parts = []
-            for part in content:
-                if part.get("type") != "text":
+            for j, part in enumerate(content):
+                kind = part.get("type")
+                if kind == "image_url":
+                    images.append(_image(part, f"messages[{i}].content[{j}]"))
+                    continue
+                if kind != "text":
                     raise OpenAIHTTPError(
                         400,
-                        f"messages[{i}]: only text content is supported, not '{part.get('type')}'",
+                        f"messages[{i}].content[{j}]: content parts are text or image_url, "
+                        f"not '{kind}'",
                         param="messages",
                     )
                 parts.append(str(part.get("text", "")))
             content = "".join(parts)
         role = "system" if m.role == "developer" else m.role
-        out.append(Message(role=role, content=content or ""))  # type: ignore[arg-type]
+        out.append(Message(role=role, content=content or "", images=tuple(images)))  # type: ignore[arg-type]
     return out
+
+
+def _image(part: dict[str, Any], where: str) -> Image:
+    """An ``image_url`` content part's image: a base64 data URL (no URL is fetched)."""
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    detail = spec.get("detail", "auto") if isinstance(spec, dict) else "auto"
+    if not isinstance(url, str) or not url:
+        raise OpenAIHTTPError(400, f"{where}: image_url needs a url", param="messages")
+    if detail not in ("auto", "low", "high"):
+        raise OpenAIHTTPError(
+            400, f"{where}: detail is auto, low or high, not '{detail}'", param="messages"
+        )
+    try:
+        # Only the bytes in the request: never a path on this machine, never a fetch.
+        return load_image(decode_data_url(url), detail=cast(Detail, detail))
+    except ImageError as exc:
+        raise OpenAIHTTPError(400, f"{where}: {exc}", param="messages") from None
 
 
 def _sampling(
@@ -90,12 +115,15 @@ def _response_schema(body: ChatRequest | CompletionRequest) -> str | None:
         ) from None
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, image_tokens: int = 0) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if image_tokens:
+        usage["prompt_tokens_details"] = {"image_tokens": image_tokens}
+    return usage
 
 
 def _chat_logprobs(gen: Generation) -> dict[str, Any] | None:

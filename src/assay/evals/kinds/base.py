@@ -157,6 +157,16 @@ def sampling(task: TaskConfig, *, json_schema: bool = True) -> Sampling:
     )
 
 
+def image_fields(prompt: str | Sequence[Message]) -> dict[str, Any]:
+    """For a sample record: the prompt's images (sha256 and a thumbnail for the report)."""
+    if isinstance(prompt, str):
+        return {}
+    images = [image for m in prompt for image in m.images]
+    if not images:
+        return {}
+    return {"images": [{"sha256": i.sha256, "thumbnail": i.thumbnail_url()} for i in images]}
+
+
 def show(prompt: str | Sequence[Message]) -> str:
     """A prompt as stored in a sample record: the text, or a chat's turns as ``[role] text``."""
     if isinstance(prompt, str):
@@ -171,6 +181,7 @@ __all__ = [
     "SampleRecord",
     "TaskKind",
     "get_kind",
+    "image_fields",
     "kind_names",
     "register_kind",
     "sampling",

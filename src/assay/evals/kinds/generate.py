@@ -11,6 +11,7 @@ from assay.evals.kinds.base import (
     Record,
     SampleRecord,
     TaskKind,
+    image_fields,
     sampling,
     show,
 )
@@ -52,6 +53,7 @@ class Generate(TaskKind):
                     prompt_tokens=gen.prompt_tokens,
                     completion_tokens=gen.completion_tokens,
                     latency_s=gen.latency_s,
+                    **image_fields(prompt),
                 )
             )
         return out

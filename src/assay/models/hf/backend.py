@@ -11,6 +11,7 @@ from assay.models.gguf_convert import convert_gguf
 from assay.models.gguf_meta import require_gguf
 from assay.models.hf.decoding import Decoding
 from assay.models.hf.scoring import Scoring
+from assay.models.hf.vision import HFVisionBackend, is_vision_folder
 from assay.models.registry import local_path
 
 if TYPE_CHECKING:
@@ -28,15 +29,20 @@ class HFBackend(Decoding, Scoring):
     )
 
 
-def load(name: str, ctx: BackendContext) -> HFBackend:
+def load(name: str, ctx: BackendContext) -> HFBackend | HFVisionBackend:
     """Load ``name`` (a model folder, a .gguf file, ``package:<module>/<file>`` or a Hugging
-    Face id ``ORG/NAME[@REVISION]``)."""
+    Face id ``ORG/NAME[@REVISION]``). A folder whose config has a vision tower loads as a
+    vision-language model (:class:`~assay.models.hf.vision.HFVisionBackend`)."""
     path = local_path(name)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
                 f"'{path}' is not a model folder: no config.json",
                 hint="give a folder written by save_pretrained (config.json and weights) or a .gguf file",
+            )
+        if is_vision_folder(path):
+            return HFVisionBackend(
+                path, name=name, address=ctx.address, settings=ctx.settings, workspace=ctx.workspace
             )
         return HFBackend(
             path, name=name, address=ctx.address, settings=ctx.settings, workspace=ctx.workspace

@@ -41,7 +41,10 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     if seed is None:
         yield
         return
-    devices = [device.index or 0] if device.type == "cuda" else []
+    devices: list[int] = []
+    if device.type == "cuda":
+        # "cuda" without an index is the current device, which a launcher sets per process
+        devices = [torch.cuda.current_device() if device.index is None else device.index]
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
