@@ -20,7 +20,7 @@ from assay.workspace import Workspace
 from faulty_api import FaultyAPI
 
 REPO = Path(__file__).resolve().parents[1]
-N = 120
+N = 80
 TOKEN = "t" * 32
 
 

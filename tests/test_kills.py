@@ -24,7 +24,7 @@ def api() -> Iterator[FaultyAPI]:
 
 
 @pytest.mark.parametrize(
-    ("scenario", "n"), [(EvalScenario, 24), (GenerateScenario, 24), (DocsScenario, 30)]
+    ("scenario", "n"), [(EvalScenario, 16), (GenerateScenario, 16), (DocsScenario, 16)]
 )
 def test_killed_runs_end_as_uninterrupted_ones(
     scenario: type, n: int, tmp_path: Path, api: FaultyAPI

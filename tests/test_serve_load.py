@@ -87,7 +87,7 @@ def _free_port() -> int:
 
 def test_sigterm_answers_requests_in_progress_then_exits(tmp_path: Path) -> None:
     script = tmp_path / "slow.yaml"
-    script.write_text("replies: ['a slow answer']\ndelay_s: 1.5\n")
+    script.write_text("replies: ['a slow answer']\ndelay_s: 1.0\n")
     port = _free_port()
     env = {
         **os.environ,
@@ -121,7 +121,7 @@ def test_sigterm_answers_requests_in_progress_then_exits(tmp_path: Path) -> None
             )
         )
         asking.start()
-        time.sleep(0.5)  # the request is being answered
+        time.sleep(0.4)  # the request is being answered
         proc.send_signal(signal.SIGTERM)
         asking.join(30)
         out, _ = proc.communicate(timeout=30)
