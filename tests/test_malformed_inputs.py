@@ -1,7 +1,7 @@
 """A corpus of malformed inputs, one case per file a command reads: documents, row files, prompt
 templates, JSON schemas, few-shot pools, task configs and their datasets, training configs and
-their data, bibliographies, scripted-model files and the workspace config. Each must end in an
-error that starts with one ``error:`` line naming the file (or its line or field), a non-zero
+their data, bibliographies, images, scripted-model files and the workspace config. Each must end
+in one ``error:`` line naming the file (or its line or field), a non-zero
 exit, no traceback, and nothing half-written: no output file, no run, no collection, no model
 folder, no citation check. Runs in-process through the CLI's ``main``."""
 
@@ -104,6 +104,15 @@ def examples_case(id: str, content: bytes, says: str) -> Case:
     return Case(
         id, {**files, "pool.jsonl": content}, (*args, "--examples", "{dir}/pool.jsonl"), says
     )
+
+
+def image_case(id: str, name: str, content: bytes, says: str) -> Case:
+    return Case(
+        id, {name: content}, ("generate", "fake:", "hi", "--image", f"{{dir}}/{name}"), says
+    )
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 
 
 def script_case(id: str, content: bytes, says: str) -> Case:
@@ -219,6 +228,19 @@ CASES = [
     bib_case("csl-not-a-list", "refs.json", b'{"title": "Cats"}', "refs.json"),
     bib_case("csl-items-not-objects", "refs.json", b'["Cats", 3]', "refs.json"),
     bib_case("bib-unsupported-suffix", "refs.ris", b"TY  - JOUR\n", "refs.ris"),
+    # -- images (read before the model is asked, so a text-only model still names the file) ----
+    image_case("image-empty", "fig.png", b"", "fig.png"),
+    image_case("image-text-as-png", "fig.png", b"not an image at all\n", "fig.png"),
+    image_case("image-png-header-only", "fig.png", PNG_HEAD, "fig.png"),
+    image_case(
+        "image-png-broken-chunk",
+        "fig.png",
+        PNG_HEAD + b"\x00\x00\x00\rIHDR" + b"\xff" * 9,
+        "fig.png",
+    ),
+    image_case("image-jpeg-garbage", "photo.jpg", b"\xff\xd8\xff" + bytes(range(200)), "photo.jpg"),
+    image_case("image-pdf-broken", "page.pdf", b"%PDF-1.4\n1 0 obj <<", "page.pdf"),
+    image_case("image-unsupported", "fig.tiff", b"II*\x00" + b"\x00" * 20, "fig.tiff"),
     # -- scripted-model files ----------------------------------------------------------------
     script_case("script-yaml-syntax", b"replies: [\n", "script.yaml"),
     script_case("script-replies-not-a-list", b"replies: 42\n", "replies"),
