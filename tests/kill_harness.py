@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -484,26 +483,3 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "docs": DocsScenario,
     "train": TrainScenario,
 }
-
-
-def run_all(
-    work: Path,
-    kills: dict[str, int],
-    sizes: dict[str, int],
-    seed: int = 0,
-    delay_s: float = 0.02,
-) -> list[Outcome]:
-    """Each named scenario with its number of kills, in its own folder under ``work``."""
-    api = FaultyAPI(fault_rate=0.0, delay_s=delay_s)
-    rng = random.Random(seed)
-    try:
-        return [
-            run_with_kills(SCENARIOS[name](name, work / name, api, sizes[name]), n, rng)
-            for name, n in kills.items()
-        ]
-    finally:
-        api.close()
-
-
-def summary(outcomes: Iterable[Outcome]) -> str:
-    return "\n".join(o.line() for o in outcomes)
