@@ -18,6 +18,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +55,13 @@ class FaultyAPI:
     faults: tuple[str, ...] = FAULTS
     hang_s: float = 2.0
     model: str = "m"
+    delay_s: float = 0.0
+    """How long each correct answer takes (lets a test kill its client in the middle of a run)."""
     ledger: list[Billed] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    received: list[tuple[str, str]] = field(default_factory=list)
+    """(API key, text) of every completion prompt and every embedded text, as it arrives: the
+    key tells which client process asked (a test gives each its own)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -102,7 +108,15 @@ class FaultyAPI:
                         return
                     buffer += data
                 body, buffer = buffer[:length], buffer[length:]
-                if not self._answer(conn, lines[0], body):
+                key = next(
+                    (
+                        h.split(":", 1)[1].strip().removeprefix("Bearer ")
+                        for h in lines
+                        if h.lower().startswith("authorization:")
+                    ),
+                    "",
+                )
+                if not self._answer(conn, lines[0], body, key):
                     return
         except OSError:
             return
@@ -118,11 +132,14 @@ class FaultyAPI:
             + body
         )
 
-    def _answer(self, conn: socket.socket, request_line: str, body: bytes) -> bool:
+    def _answer(self, conn: socket.socket, request_line: str, body: bytes, key: str = "") -> bool:
         """Answer one request; False when the connection is to be dropped."""
         if request_line.startswith("GET /v1/models"):
             data = {"object": "list", "data": [{"id": self.model, "object": "model"}]}
             self._send(conn, "200 OK", json.dumps(data).encode(), "application/json")
+            return True
+        if request_line.startswith("POST /v1/embeddings"):
+            self._embed(conn, json.loads(body), key)
             return True
         if not request_line.startswith("POST /v1/chat/completions"):
             self._send(
@@ -136,7 +153,32 @@ class FaultyAPI:
         with self._lock:
             fault = self._rng.choice(self.faults) if self._rng.random() < self.fault_rate else "ok"
             self.outcomes.append(fault)
+            self.received.append((key, _last_user_text(request)))
         return self._reply(conn, fault, request)
+
+    def _embed(self, conn: socket.socket, request: dict[str, Any], key: str) -> None:
+        """Vectors that are a pure function of the text: hashed word counts, unit length."""
+        texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
+        with self._lock:
+            self.received.extend((key, text) for text in texts)
+        time.sleep(self.delay_s)
+        data = []
+        for i, text in enumerate(texts):
+            vector = [0.0] * EMBED_DIM
+            for word in re.findall(r"\w+", text.lower()):
+                vector[zlib.crc32(word.encode()) % EMBED_DIM] += 1.0
+            norm = sum(v * v for v in vector) ** 0.5 or 1.0
+            data.append(
+                {"object": "embedding", "index": i, "embedding": [v / norm for v in vector]}
+            )
+        words = sum(len(t.split()) for t in texts)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": request.get("model", self.model),
+            "usage": {"prompt_tokens": words, "total_tokens": words},
+        }
+        self._send(conn, "200 OK", json.dumps(payload).encode(), "application/json")
 
     def _reply(self, conn: socket.socket, fault: str, request: dict[str, Any]) -> bool:
         error = json.dumps(
@@ -167,9 +209,8 @@ class FaultyAPI:
         if fault == "wrong-content-type":
             self._send(conn, "200 OK", b"<html><body>Gateway login</body></html>", "text/html")
             return True
-        prompt = request["messages"][-1]["content"]
-        if isinstance(prompt, list):  # content parts
-            prompt = " ".join(p.get("text", "") for p in prompt)
+        prompt = _last_user_text(request)
+        time.sleep(self.delay_s)
         numbers = re.findall(r"\d+", prompt)
         answer = numbers[-1] if numbers else "none"
         words = sum(len(str(m.get("content", "")).split()) for m in request["messages"])
@@ -231,3 +272,13 @@ class FaultyAPI:
         for conn in self._conns:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+EMBED_DIM = 64
+
+
+def _last_user_text(request: dict[str, Any]) -> str:
+    prompt = request["messages"][-1]["content"]
+    if isinstance(prompt, list):  # content parts
+        prompt = " ".join(p.get("text", "") for p in prompt)
+    return str(prompt)

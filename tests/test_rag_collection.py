@@ -140,7 +140,10 @@ def test_unknown_and_empty_collections(tmp_path: Path) -> None:
     bad = tmp_path / "empty.txt"
     bad.write_bytes(b"")
     report = empty.add([bad])
-    assert report.failed and empty.exists
+    assert report.failed and not empty.exists  # nothing could be added: none left behind
+    empty.add([write(tmp_path / "cats.txt", "Cats sleep a lot.")])
+    empty.remove("cats.txt")
+    assert empty.exists
     with pytest.raises(CollectionError, match="'empty' is empty"):
         empty.search("anything")
     with pytest.raises(CollectionError, match="unknown search mode"):

@@ -46,7 +46,11 @@ def _runs() -> list[dict]:
     ("args", "extra", "message"),
     [
         (["--shots", "20"], "", "k=20 examples asked for, but the pool holds 12"),
-        ([], "fewshot: {k: -1}\n", "k (number of examples) must be 0 or more, got -1"),
+        (
+            [],
+            "fewshot: {k: -1}\n",
+            "t.yaml:6: fewshot.k: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_few_shot_settings_are_refused_before_a_run_exists(

@@ -105,9 +105,11 @@ def load_settings(
     if config_file is not None and config_file.exists():
         loaded = read_yaml_mapping(config_file)
         lines = loaded.lines
-        if "aliases" in loaded.data:
-            # User aliases extend the built-in ones rather than replacing them.
-            loaded.data["aliases"] = {**DEFAULT_ALIASES, **(loaded.data["aliases"] or {})}
+        aliases = loaded.data.get("aliases")
+        if "aliases" in loaded.data and (aliases is None or isinstance(aliases, dict)):
+            # User aliases extend the built-in ones rather than replacing them. (Anything else
+            # is left for validation to refuse, with its line.)
+            loaded.data["aliases"] = {**DEFAULT_ALIASES, **(aliases or {})}
         data = merge(data, loaded.data)
     environ: Mapping[str, str] = os.environ if env is None else env
     apply_overrides(

@@ -229,7 +229,8 @@ def _json(path: Path, text: str, name: str) -> list[TableRow]:
 def _csv(
     path: Path, text: str, name: str, delimiter: str, fill_short_rows: bool, width_error: str
 ) -> list[TableRow]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote left open is an error, not a field that swallows the rest of the file
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:

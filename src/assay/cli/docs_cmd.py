@@ -150,6 +150,14 @@ def add(
         figures=figures,
         describe_figures=describe_model,
     )
+    if not col.exists:
+        from assay.rag.errors import CollectionError
+
+        raise CollectionError(
+            f"no file could be added, so collection '{collection}' was not created "
+            f"({report.count('failed')} failed, see above)",
+            hint="fix or leave out the files listed as failed",
+        )
     if as_json:
         echo_json(
             {

@@ -31,6 +31,34 @@ from assay.cli.vocabulary import model_option, pick_model
     help="What answers /v1/embeddings: default (all-MiniLM-L6-v2), st:PATH, or none.",
 )
 @click.option(
+    "--max-batch",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests decoded together at most (requests that arrive together share a batch).",
+)
+@click.option(
+    "--max-concurrent",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests in progress at once; more are answered 429 with Retry-After.",
+)
+@click.option(
+    "--max-tokens-limit",
+    default=4096,
+    show_default=True,
+    type=click.IntRange(1),
+    help="The largest max_tokens a request may ask for (400 beyond).",
+)
+@click.option(
+    "--max-request-mb",
+    default=4.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="The largest request body (413 beyond).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -44,6 +72,10 @@ def serve(
     api_key: str | None,
     served_name: str | None,
     embedder: str,
+    max_batch: int,
+    max_concurrent: int,
+    max_tokens_limit: int,
+    max_request_mb: float,
     log_level: str,
 ) -> None:
     """Serve MODEL (any address or alias) over an OpenAI-compatible HTTP API.
@@ -56,6 +88,11 @@ def serve(
     set --api-key when other machines can reach it. Clients ask for the model by
     the name MODEL was given here (or --name).
 
+    Requests that arrive together are decoded together (up to --max-batch);
+    beyond --max-concurrent requests at once the server answers 429 and clients
+    retry. Ctrl-C or SIGTERM stops it gracefully: requests in progress are
+    answered first.
+
     \b
     Examples:
       assay serve default --port 8000
@@ -63,6 +100,7 @@ def serve(
       assay serve hf:./my-model --port 8080 --api-key secret --name my-model
     """
     from assay.serve.app import serve as run
+    from assay.serve.limits import ServeLimits
 
     model = pick_model(model, model_option)
 
@@ -74,4 +112,10 @@ def serve(
         served_name=served_name,
         log_level=log_level,
         embedder=None if embedder.lower() == "none" else embedder,
+        limits=ServeLimits(
+            max_concurrent=max_concurrent,
+            max_request_bytes=int(max_request_mb * 1024 * 1024),
+            max_tokens=max_tokens_limit,
+            max_batch=max_batch,
+        ),
     )

@@ -18,7 +18,7 @@ JSON against a schema and scores fields (see :mod:`assay.evals.structured_kind`)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -72,7 +72,7 @@ class DatasetConfig(_Strict):
 
 
 class FewShotConfig(_Strict):
-    k: int = 0
+    k: Annotated[int, Field(ge=0)] = 0
     """Examples per prompt; 0 for none."""
     method: Literal["first", "ids", "random", "similar"] = "random"
     """How examples are picked: the first k, the listed ``ids``, a seeded draw per item, or the

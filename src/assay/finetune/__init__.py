@@ -54,6 +54,9 @@ def train(
     returned. ``fresh=True`` discards the run's checkpoints and outputs and starts over. A run
     that fails before its first checkpoint leaves no run folder behind.
     """
+    # The config first: a mistake in it is reported before torch is imported (seconds).
+    cfg = load_config(config, overrides)
+
     from assay.errors import ConfigError
     from assay.finetune import checkpoint as ckpt
     from assay.finetune.config import config_diff, recipe_module
@@ -62,7 +65,6 @@ def train(
     from assay.finetune.session import Environment, TrainResult
     from assay.workspace import Workspace
 
-    cfg = load_config(config, overrides)
     ws = workspace or Workspace.find()
     assert cfg.run_id is not None
     folder = run_dir(ws, cfg.run_id)

@@ -17,6 +17,7 @@ Tokens are whitespace-separated words, so counts are easy to predict in tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -25,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assay.config_errors import yaml_problem
+from assay.config_errors import explain, valid_keys, yaml_key_lines, yaml_problem
 from assay.errors import InvalidModelFileError, ModelNotFoundError, TransientBackendError
 from assay.models.capabilities import Capabilities
 from assay.models.protocol import OnFinished, apply_stop, render_plain_chat
@@ -210,7 +212,7 @@ class FakeBackend:
 
 def _read_script(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidModelFileError(
@@ -234,14 +236,31 @@ def load(name: str, ctx: BackendContext) -> FakeBackend:
             f"fake model script '{name}' does not exist",
             hint="use 'fake:' for an echo model or 'fake:script.yaml' with a list of replies",
         )
-    data = _read_script(path)
+    text_lines: dict[str, int] = {}
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text_lines = yaml_key_lines(path.read_text(encoding="utf-8"))
+    try:
+        script = FakeScript.model_validate(_read_script(path))
+    except ValidationError as exc:
+        err = explain(exc, str(path), valid_keys(FakeScript), text_lines)
+        raise InvalidModelFileError(err.message, hint=err.hint) from None
     return FakeBackend(
-        replies=data.get("replies", []),
-        loglikelihoods=data.get("loglikelihoods"),
-        context_length=int(data.get("context_length", 2048)),
+        replies=script.replies,
+        loglikelihoods=script.loglikelihoods,
+        context_length=script.context_length,
         name=name,
-        delay_s=float(data.get("delay_s", 0.0)),
+        delay_s=script.delay_s,
     )
+
+
+class FakeScript(BaseModel):
+    """What a ``fake:script.yaml`` may hold (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    replies: list[str | dict[str, Any]] = []
+    loglikelihoods: dict[str, float] | None = None
+    context_length: int = Field(2048, gt=0)
+    delay_s: float = Field(0.0, ge=0)
 
 
 def scripted(replies: Sequence[Reply] = (), **kwargs: Any) -> Model:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import (
     BaseModel,
@@ -158,6 +160,39 @@ def _canonical_text(text: str) -> str:
     return _canonical_value(schema)
 
 
+def _local_refs(node: Any, where: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every ``$ref`` into the schema itself (``#/...``), with where it is."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            yield (*where, "$ref"), ref
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):  # values, not subschemas
+                yield from _local_refs(value, (*where, str(key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _local_refs(value, (*where, str(i)))
+
+
+def _resolves(schema: Any, ref: str) -> bool:
+    """Whether a ``#/a/b`` JSON pointer names a part of ``schema`` (``#`` is the whole)."""
+    node = schema
+    pointer = ref[1:]
+    if not pointer:
+        return True
+    if not pointer.startswith("/"):
+        return True  # an anchor (``#name``): left to the validator
+    for raw in pointer[1:].split("/"):
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
 def _canonical_value(schema: Any) -> str:
     if not isinstance(schema, dict | bool):
         raise SamplingError(
@@ -173,6 +208,12 @@ def _canonical_value(schema: Any) -> str:
         raise SamplingError(
             f"json_schema is not a valid JSON Schema at {where}: {exc.message}"
         ) from None
+    for path, ref in _local_refs(schema, ()):
+        if not _resolves(schema, ref):
+            raise SamplingError(
+                f"json_schema is not a valid JSON Schema at {'/'.join(path)}: "
+                f"$ref {ref!r} points to nothing in the schema"
+            )
     # Keys keep their order: the order of properties is the order the model writes them in.
     return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 

@@ -210,7 +210,8 @@ def first_json_object(text: str) -> dict[str, Any] | None:
 
 
 def json_field(text: str, path: str = "answer") -> Extraction:
-    """The value at dotted ``path`` in the first JSON object (strings as-is, the rest as JSON)."""
+    """The value at dotted ``path`` in the first JSON object (strings stripped, the rest as
+    JSON). An empty or blank string is no answer, as an empty ``Answer:`` line is not."""
     name = "json_field"
     obj = first_json_object(text)
     if obj is None:
@@ -232,6 +233,8 @@ def json_field(text: str, path: str = "answer") -> Extraction:
     if node is None:
         return Extraction.failed(name, f"the field '{path}' is null")
     value = node if isinstance(node, str) else json.dumps(node, ensure_ascii=False)
+    if not value.strip():
+        return Extraction.failed(name, f"the field '{path}' is empty")
     return Extraction.found(value.strip(), name)
 
 

@@ -113,6 +113,11 @@ def examples_from_rows(
                 fields=dict(row.values),
             )
         )
+    if not examples:
+        raise UserError(
+            f"{path}: the few-shot pool has no examples",
+            hint="one example per row, each with its input and output",
+        )
     return examples
 
 

@@ -141,6 +141,12 @@ def load_schema(
             raise ConfigError(
                 f"{path}: cannot read the JSON Schema file ({exc.strerror or exc})"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at byte offset "
+                f"{exc.start})",
+                hint="save the schema as UTF-8",
+            ) from None
         try:
             data = json.loads(text)
         except ValueError as exc:

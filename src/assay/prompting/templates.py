@@ -160,6 +160,11 @@ class PromptTemplate:
             source = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TemplateError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        if "\x00" in source:
+            line = source.count("\n", 0, source.index("\x00")) + 1
+            raise TemplateError(
+                f"{path}:{line}: a NUL byte; this looks like a binary file, not a prompt template"
+            )
         source = source.replace("\r\n", "\n")
         return cls(source, name=str(path), sha256=hashlib.sha256(data).hexdigest())
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -197,30 +198,45 @@ class Collection:
             paths = [paths]
         paths = list(paths)
         describer = self._describer(describe_figures) if figures else None
-        if self.info is None:
+        created = self.info is None
+        if created:
             self._refuse_empty(paths)
         info = self._ensure()
-        embedder = self._check_embedder(info)
-        remote = self.remote(info)
-        if remote is not None:
-            remote.ping()  # a dead server is named before any parsing or embedding
-        report = ingest(
-            self.store,
-            info,
-            embedder,
-            paths,
-            max_size_mb=max_size_mb,
-            progress=progress,
-            batch_size=batch_size,
-            vocabulary=default_vocabulary(),
-            on_result=on_result,
-            figures=FigureOptions(extract=figures, describe=describer),
-        )
+        try:
+            embedder = self._check_embedder(info)
+            remote = self.remote(info)
+            if remote is not None:
+                remote.ping()  # a dead server is named before any parsing or embedding
+            report = ingest(
+                self.store,
+                info,
+                embedder,
+                paths,
+                max_size_mb=max_size_mb,
+                progress=progress,
+                batch_size=batch_size,
+                vocabulary=default_vocabulary(),
+                on_result=on_result,
+                figures=FigureOptions(extract=figures, describe=describer),
+            )
+        finally:
+            if created and not self.store.documents(info.id):
+                self._drop_unused(info)
         if report.count("added") or report.count("replaced"):
             IndexFiles(self.store, info).sync()  # update the index files now, not at first search
         if remote is not None:
             remote.sync(self.store, info)  # also finishes a copy an earlier run did not
         return report
+
+    def _drop_unused(self, info: CollectionInfo) -> None:
+        """A collection made for files of which none could be added is not left behind empty."""
+        remote = self.remote(info)
+        if remote is not None:
+            # Best effort: the reason nothing was added (perhaps this very server) matters more.
+            with contextlib.suppress(Exception):
+                remote.drop()
+        self.store.drop_collection(info.id)
+        self._index = None
 
     def _describer(self, model: Model | str | None) -> Model | None:
         """The model that describes figures, checked before any file is read."""

@@ -14,8 +14,9 @@ appear in ``assay log`` like any other. Endpoints:
 
 Differences from OpenAI's API, on purpose or by necessity:
 
-* One model at a time runs one request at a time (a lock): a local model on one device gains
-  nothing from interleaving requests, and this keeps memory bounded.
+* Plain generation requests that arrive together are decoded together, in one batch
+  (``batching.py``); everything else (streams, tools, scoring) runs one request at a time. The
+  limits (request size, ``max_tokens``, requests at once: 429 beyond) are ``limits.py``'s.
 * ``temperature`` defaults to 1.0 as in OpenAI's API. A sampled request without ``seed`` gets a
   random one, so repeated requests differ (and each stays reproducible in the cache).
 * ``top_logprobs`` alternatives are only known for prompt tokens (``echo``); generated tokens
@@ -52,7 +53,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from assay.models.facade import Model
 from assay.models.types import Generation, TokenScore
+from assay.serve.batching import Batcher
 from assay.serve.docs_page import ASSETS_PATH, DOCS_PATH, add_offline_docs
+from assay.serve.limits import ServeLimits, add_limits
 from assay.serve.listen import banner, check_port, is_loopback
 from assay.serve.schemas import (
     ChatRequest,
@@ -83,6 +86,7 @@ def create_app(
     api_key: str | None = None,
     served_name: str | None = None,
     embedder: str | None = "default",
+    limits: ServeLimits | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible FastAPI app over ``model``.
 
@@ -90,9 +94,11 @@ def create_app(
     ``Authorization: Bearer <api_key>``. ``served_name``: the model id clients use (default: the
     model's address). ``embedder``: what answers ``/v1/embeddings`` (``default`` is the bundled
     all-MiniLM-L6-v2, ``st:PATH`` a sentence-transformers folder, None no such endpoint); it is
-    loaded on the first request.
+    loaded on the first request. ``limits``: see :class:`ServeLimits` (its defaults when None).
     """
+    limits = limits or ServeLimits()
     served = ServedModel(model, served_name)
+    batcher = Batcher(served, limits.max_batch, limits.batch_wait_s)
     # Computed once, now: ``Model.fingerprint`` is a cached_property, whose lock (Python 3.11)
     # is shared by every Model; a client in this same process waiting on this server while
     # holding it would otherwise deadlock the first request.
@@ -106,6 +112,10 @@ def create_app(
     add_offline_docs(app, title=f"assay serve {served.name}")
     app.state.served = served
     app.state.model_id = served.name
+    app.state.batcher = batcher
+    app.state.limits = limits
+    app.router.on_shutdown.append(batcher.close)
+    add_limits(app, limits)  # inside the key check: a request without the key holds no slot
 
     @app.exception_handler(OpenAIHTTPError)
     async def _openai_error(request: Request, exc: OpenAIHTTPError) -> JSONResponse:
@@ -169,7 +179,10 @@ def create_app(
         messages = _messages(body.messages)
         max_tokens = next(
             (v for v in (body.max_completion_tokens, body.max_tokens) if v is not None),
-            DEFAULT_CHAT_MAX_TOKENS,
+            limits.default_max_tokens(DEFAULT_CHAT_MAX_TOKENS),
+        )
+        limits.check_max_tokens(
+            max_tokens, "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
         )
         sampling = _sampling(body, max_tokens, logprobs=body.logprobs)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -186,7 +199,7 @@ def create_app(
         if body.stream:
             return await _stream_chat(served, messages, sampling, body, head, fp)
 
-        gens = await run_in_threadpool(served.locked, lambda: model.generate([messages], sampling))
+        gens = await batcher.generate(messages, sampling)
         choices = [
             {
                 "index": i,
@@ -215,7 +228,12 @@ def create_app(
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
         if not prompts:
             raise OpenAIHTTPError(400, "prompt is empty", param="prompt")
-        max_tokens = DEFAULT_COMPLETION_MAX_TOKENS if body.max_tokens is None else body.max_tokens
+        max_tokens = (
+            limits.default_max_tokens(DEFAULT_COMPLETION_MAX_TOKENS)
+            if body.max_tokens is None
+            else body.max_tokens
+        )
+        limits.check_max_tokens(max_tokens)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         head = {"id": rid, "created": int(time.time()), "model": served.name}
         fp = _system_fingerprint(served)
@@ -241,12 +259,17 @@ def create_app(
             gens = model.generate(prompts, sampling) if sampling is not None else []
             return scores, gens
 
-        scores, gens = await run_in_threadpool(served.locked, work)
+        if sampling is not None and len(prompts) == 1 and not (body.echo and want_logprobs):
+            scores, gens = None, await batcher.generate(prompts[0], sampling)
+        else:
+            scores, gens = await run_in_threadpool(served.locked, work)
         choices: list[dict[str, Any]] = []
         prompt_tokens = 0
         completion_tokens = 0
         for pi, prompt in enumerate(prompts):
-            samples = [g for g in gens if g.prompt_index == pi] or [None] * body.n
+            samples: list[Generation | None] = [g for g in gens if g.prompt_index == pi] or [
+                None
+            ] * body.n
             for g in samples:
                 text = (prompt if body.echo else "") + (g.text if g is not None else "")
                 choice: dict[str, Any] = {
@@ -303,8 +326,13 @@ def serve(
     served_name: str | None = None,
     log_level: str = "info",
     embedder: str | None = "default",
+    limits: ServeLimits | None = None,
+    shutdown_timeout_s: float = 30.0,
 ) -> None:
-    """Load the model at ``address`` and serve it until interrupted (blocks)."""
+    """Load the model at ``address`` and serve it until interrupted (blocks).
+
+    Ctrl-C or SIGTERM shuts down gracefully: no new connections, the requests in progress are
+    answered (for up to ``shutdown_timeout_s``), then the process exits."""
     import uvicorn
 
     if not is_loopback(host) and not api_key:
@@ -318,9 +346,20 @@ def serve(
     model = Model.load(address)
     # Clients name the model as the user did (``default``); its resolved address works too.
     name = served_name or address
-    app = create_app(model, api_key=api_key, served_name=name, embedder=embedder)
+    app = create_app(model, api_key=api_key, served_name=name, embedder=embedder, limits=limits)
+
+    def farewell() -> None:
+        print("assay serve: stopped", flush=True)
+
+    app.router.on_shutdown.append(farewell)
     print(banner(app.state.model_id, host, port, api_key), flush=True)
-    uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level)
+    uvicorn.run(
+        app,
+        host=host.strip("[]"),
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(shutdown_timeout_s),
+    )
 
 
-__all__ = ["ServedModel", "banner", "create_app", "is_loopback", "serve"]
+__all__ = ["ServeLimits", "ServedModel", "banner", "create_app", "is_loopback", "serve"]
