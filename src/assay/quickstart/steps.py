@@ -120,6 +120,43 @@ def step_compare(tour: Tour) -> None:
     tour.results["comparison"] = rows
 
 
+SWEEP_PROMPTS = {
+    "mmlu": (
+        "The following is a multiple choice question about {{ subject }}.\n\n"
+        "{{ question.strip() }}\n"
+        '{% for c in choices %}{{ "ABCD"[loop.index0] }}. {{ c }}\n{% endfor %}Answer:'
+    ),
+    "terse": (
+        "{{ question.strip() }}\n"
+        '{% for c in choices %}{{ "ABCD"[loop.index0] }}. {{ c }}\n{% endfor %}Answer:'
+    ),
+}
+"""Two wordings of the prompting step's task: the first is the task's own, so its fp32 cell
+reuses the zero-shot run made there."""
+
+
+def step_sweep(tour: Tour) -> None:
+    from assay.sweeps import sweep
+    from assay.sweeps.config import Axes, SweepConfig
+
+    config = SweepConfig(
+        name="quickstart-sweep",
+        task=PROMPTING_TASK,
+        limit=PROMPTING_LIMIT,
+        axes=Axes(model=[tour.model], precision=["fp32", "int8"], prompt=SWEEP_PROMPTS),
+    )
+    tour.say(
+        f"{PROMPTING_TASK}, the same {PROMPTING_LIMIT} questions: the model at two precisions "
+        "(fp32; int8, torch's dynamic quantisation) x two prompt wordings; cells already run "
+        "are reused",
+        dim=True,
+    )
+    result = sweep(config, progress=False, workspace=tour.workspace)
+    tour.say(result.text())
+    path = result.write_html(tour.workspace.dir("reports") / "quickstart-sweep.html")
+    tour.say(f"leaderboard with Pareto plots: {path}  (assay sweep show {result.id})")
+    tour.results["sweep"] = result
+
 @dataclass(frozen=True)
 class FinetuneStep:
     """How big the finetune step is: about a minute of training on 2 cores, and a test sample
@@ -405,6 +442,7 @@ STEPS: list[Step] = [
     Step("answer", "Ask it a scientific question", step_answer),
     Step("prompting", "Evaluate prompting strategies, with confidence intervals", step_prompting),
     Step("compare", "Compare them with paired statistics", step_compare),
+    Step("sweep", "Choose a precision and a prompt: a small sweep", step_sweep),
     Step(
         "finetune",
         "Finetune a small classifier and compare it with prompting, paired",
