@@ -22,6 +22,12 @@ safetensors), on the same rows, with the same prompts, float32 on CPU:
                 scored by log-likelihood after the shared context; assay's built-in ``bbq``
                 task with ``answers=lm-eval``, lm-eval's own ``utils.py`` (its bias scores) on
                 its side.
+* ``crows``     CrowS-Pairs pairs (a seeded sample) as lm-eval's ``crows_pairs_english`` scores
+                them: no context, the two sentences as continuations with no delimiter; assay's
+                built-in ``crows-pairs`` task.
+* ``truthfulqa`` TruthfulQA MC1 questions (a seeded sample) with lm-eval's ``truthfulqa_mc1``
+                prompt (six worked questions in front) and answer list; assay's built-in
+                ``truthfulqa-mc1`` task.
 * ``gen``       GSM8K test questions, a raw ``Question: ... Answer:`` prompt, greedy
                 generate-until (stops ``\\n\\n`` and ``Question:``, up to 128 new tokens), the last
                 number extracted by a regex and compared with the gold answer.
@@ -48,12 +54,13 @@ the log-likelihood or generation calls. Agreement is checked on the way: per-cho
 log-likelihoods (max difference), identical predictions and accuracy, and for ``gen`` how many
 greedy outputs and extracted answers are identical.
 
-Targets: ``mc``, ``mc-fewshot``, ``mc-texts`` and ``bbq`` >= 2x lm-eval's samples/s; ``gen`` and
+Targets: ``mc``, ``mc-fewshot``, ``mc-texts``, ``bbq`` and ``truthfulqa`` >= 2x lm-eval's
+samples/s; ``crows`` (two short sentences, no shared context, so nothing to reuse), ``gen`` and
 ``gen-fewshot`` >= 1x with identical greedy outputs.
 
 Usage::
 
-    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,bbq,gen,gen-fewshot] [--quick] [--rounds N]
+    python benchmarks/eval_vs_lm_eval.py [--only mc,mc-fewshot,mc-texts,bbq,crows,truthfulqa,gen,gen-fewshot] [--quick] [--rounds N]
                                          [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` gives steadier numbers: torch's worker
@@ -85,6 +92,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_HOME = HERE / ".cache"
 DEFAULT_PUBMEDQA = HERE.parents[1] / "shared" / "data" / "pubmedqa"
 DEFAULT_BBQ = HERE.parents[1] / "shared" / "data" / "bbq" / "data"
+DEFAULT_CROWS = HERE.parents[1] / "shared" / "data" / "crows_pairs"
+DEFAULT_TRUTHFULQA = HERE.parents[1] / "shared" / "data" / "truthfulqa"
 BATCH = 8
 MC_TARGET = 2.0
 GEN_TARGET = 1.0
@@ -271,6 +280,46 @@ def prepare(bench: str, plan: Plan, work: Path, pubmedqa_dir: Path) -> dict[str,
             "doc_to_choice": "doc_to_choice",
         }
         path.write_text(text + "".join(f"{k}: !function utils.{v}\n" for k, v in functions.items()))
+    elif bench == "crows":
+        from assay.evals.bias_data import crows_pairs
+
+        picked = select(crows_pairs(DEFAULT_CROWS), limit=plan.mc, shuffle=True, seed=0)
+        rows = [dict(r) for r in picked.rows]
+        write_jsonl(data, rows)
+        task = load_task("crows-pairs").with_overrides(
+            dataset={"builtin": None, "source": str(data)}
+        )
+        lm_eval_yaml(
+            tasks_dir,
+            name,
+            data,
+            output_type="multiple_choice",
+            doc_to_text="",
+            doc_to_choice="{{[sent_more, sent_less]}}",
+            doc_to_target=0,
+            target_delimiter="",
+            metric_list=MC_METRICS,
+        )
+    elif bench == "truthfulqa":
+        from assay.evals.truthfulqa_data import truthfulqa
+
+        picked = select(truthfulqa(DEFAULT_TRUTHFULQA), limit=plan.mc, shuffle=True, seed=0)
+        rows = [dict(r) for r in picked.rows]
+        write_jsonl(data, rows)
+        task = load_task("truthfulqa-mc1").with_overrides(
+            dataset={"builtin": None, "source": str(data)}
+        )
+        assert task.template is not None
+        lm_eval_yaml(
+            tasks_dir,
+            name,
+            data,
+            output_type="multiple_choice",
+            doc_to_text=task.template.removesuffix("\n"),
+            doc_to_choice="{{mc1_choices}}",
+            doc_to_target=0,
+            metric_list=MC_METRICS,
+        )
     elif bench == "mc-texts":
         picked = select(load_builtin("mmlu"), limit=plan.mc_texts, shuffle=True, seed=0).rows
         rows = [dict(r) for r in picked]
@@ -434,6 +483,8 @@ def child_assay(spec: dict[str, Any]) -> dict[str, Any]:
     samples = RunStore(model.workspace).samples(run.id)
     assert run.metrics is not None
     metric = "mc_acc" if spec["kind"] == "multiple_choice" else "exact_match"
+    if spec["bench"] == "crows":  # lm-eval's acc with target 0 (the stereotyping sentence)
+        metric = "pct_stereotype"
     if spec["kind"] == "multiple_choice":
         outputs: list[Any] = [s["loglikelihoods"] for s in samples]
     else:
@@ -589,7 +640,7 @@ def model_folder(home: Path) -> Path:
     return convert_gguf(path, file_sha256(path, workspace), workspace)
 
 
-BENCHES = ("mc", "mc-fewshot", "mc-texts", "bbq", "gen", "gen-fewshot")
+BENCHES = ("mc", "mc-fewshot", "mc-texts", "bbq", "crows", "truthfulqa", "gen", "gen-fewshot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -653,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
             text += f"; accuracy {ours.accuracy:.3f} vs {theirs.accuracy:.3f}"
             ratio = ours.rate / theirs.rate
             target = MC_TARGET if spec["kind"] == "multiple_choice" else GEN_TARGET
+            if bench == "crows":  # no context to share: both sides run the same passes
+                target = GEN_TARGET
             rows.append(
                 Row(
                     bench=bench,
