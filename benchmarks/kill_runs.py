@@ -1,16 +1,17 @@
 """Fifty SIGKILLs (by default) across ``assay eval``, ``assay generate --input/--output``,
-``assay docs add`` and ``assay train``, each rerun until it finishes; prints the counts.
+``assay docs add``, ``assay train`` and ``assay sweep``, each rerun until it finishes; prints
+the counts.
 
 The harness is ``tests/kill_harness.py`` (the CI test ``tests/test_kills.py`` runs it with a
 handful of kills). Rounds of every command, each with ``--per-round`` kills at seeded random
 moments, run until ``--kills`` kills have landed. For every command the table gives the kills,
-the attempts, and the units (items, rows, documents, steps) lost, duplicated, computed again
+the attempts, and the units (items, rows, documents, steps, a sweep cell's items) lost, duplicated, computed again
 although committed before a kill (all three must be 0), computed again after being in flight
 at a kill (allowed), and whether every round's results equal an uninterrupted run's.
 
 Usage::
 
-    python benchmarks/kill_runs.py [--kills 50] [--per-round 3] [--seed 0] [--only eval,docs]
+    python benchmarks/kill_runs.py [--kills 50] [--per-round 3] [--seed 0] [--only eval,sweep]
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from machine import environment, save  # noqa: E402
 from faulty_api import FaultyAPI  # noqa: E402
 from kill_harness import SCENARIOS, Outcome, run_with_kills  # noqa: E402
 
-SIZES = {"eval": 40, "generate": 40, "docs": 30, "train": 12}
+SIZES = {"eval": 40, "generate": 40, "docs": 30, "train": 12, "sweep": 20}
+"""Units per run (a sweep's per cell: two cells)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"commands, of {','.join(SCENARIOS)}"
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"--only: unknown command {', '.join(unknown)}; of {', '.join(SCENARIOS)}")
     rng = random.Random(args.seed)
     outcomes: list[Outcome] = []
     started = time.monotonic()

@@ -1,7 +1,8 @@
 """Kill ``assay`` commands with SIGKILL at seeded random moments, run them again until they
 finish, and check the promise of resumable runs: the final results equal those of one
-uninterrupted run, no unit of work (evaluation item, output row, document, training step) is
-lost or duplicated, and none that was committed before a kill is computed again.
+uninterrupted run, no unit of work (evaluation item, output row, document, training step, item
+of a sweep's cell) is lost or duplicated, and none that was committed before a kill is computed
+again.
 
 Model work goes to :class:`~faulty_api.FaultyAPI` (no faults, a small delay per answer) through
 the real ``openai:`` backend and embedder, so every prompt and every embedded text is seen on the
@@ -35,6 +36,7 @@ from faulty_api import FaultyAPI
 
 REPO = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"\d+")
+RUN_ID = re.compile(r"\b[\w.-]+-\d{8}-\d{6}-[0-9a-f]{4,}\b")
 
 
 # -- reading a workspace without disturbing it ---------------------------------------------------
@@ -179,6 +181,102 @@ class EvalScenario(Scenario):
 
     def expected_units(self) -> set[str]:
         return {f"q{i}" for i in range(self.n)}
+
+
+WORDINGS = {"plain": "{{ question }}", "terse": "Reply with the number alone. {{ question }}"}
+"""The sweep's two prompt wordings: they differ in length, so a wording is told by its words."""
+
+
+class SweepScenario(EvalScenario):
+    """``assay sweep`` of the eval scenario's task: two prompt wordings x one model at the
+    server, so two cells of ``n`` items each, run one after the other.
+
+    A unit is a wording's item, named ``<words>w:<number>``: the server bills one prompt token
+    per word of a request with no system message, so a cached answer tells its wording too."""
+
+    def setup(self) -> None:
+        super().setup()
+        prompts = "".join(f"    {k}: '{v}'\n" for k, v in WORDINGS.items())
+        (self.work / "sweep.yaml").write_text(
+            f"name: kills\ntask: repeat.yaml\naxes:\n"
+            f"  model: ['openai:m@{self.api.base_url}']\n  prompt:\n{prompts}"
+        )
+
+    def command(self, home: Path) -> list[str]:
+        return ["sweep", str(self.work / "sweep.yaml"), "--format", "json"]
+
+    def unit_of(self, text: str) -> list[str]:
+        return [f"{len(text.split())}w:{n}" for n in NUMBER.findall(text)[-1:]]
+
+    def committed(self, home: Path) -> set[str]:
+        # Samples and cached answers both keep the answer and the prompt tokens it was billed.
+        answers = [json.loads(r) for (r,) in _query(home, "SELECT record FROM samples")]
+        answers += [
+            json.loads(r)
+            for (r,) in _query(home, "SELECT response FROM responses WHERE op = 'generate'")
+        ]
+        return {
+            f"{a['prompt_tokens']}w:{n}"
+            for a in answers
+            for n in NUMBER.findall(str(a.get("output", a.get("text", ""))))[-1:]
+        }
+
+    def _cells(self, home: Path) -> list[tuple[int, str, str, str | None]]:
+        """(index, label, status, run id) of the one sweep's cells."""
+        rows = _query(home, "SELECT idx, label, status, run_id FROM sweep_cells ORDER BY idx")
+        return [(int(i), str(label), str(status), run) for i, label, status, run in rows]
+
+    def _cell_records(self, home: Path) -> list[tuple[str, str, dict[str, Any]]]:
+        out = []
+        for _, label, _, run_id in self._cells(home):
+            rows = _query(home, "SELECT sample_id, record FROM samples WHERE run_id = ?", (run_id,))
+            out += [(label, sid, json.loads(r)) for sid, r in rows]
+        return out
+
+    def _leaderboard(self, home: Path, sweep_id: str) -> dict[str, Any]:
+        """The sweep's leaderboards less what depends on time (latency, throughput) and ids."""
+        from assay.sweeps import show
+        from assay.workspace import Workspace
+
+        timing = {"run_id", "latency_p50", "latency_p95", "items_per_s", "tokens_per_s", "wall_s"}
+        out = {}
+        for board in show(sweep_id, Workspace(home)).to_dict():
+            board.pop("sweep")
+            board.pop("recommendation")  # it may cite latencies, which differ between runs
+            board["cells"] = [
+                {k: v for k, v in c.items() if k not in timing} for c in board["cells"]
+            ]
+            # Warnings name the cells' runs, whose ids hold the time they started.
+            out[board["task"]] = json.loads(RUN_ID.sub("<run>", json.dumps(board)))
+        return out
+
+    def result(self, home: Path) -> Any:
+        sweeps = _query(home, "SELECT id, name, status FROM sweeps")
+        runs = _query(
+            home,
+            "SELECT c.label, r.status, r.n_total, r.metrics FROM runs r "
+            "LEFT JOIN sweep_cells c ON c.run_id = r.id",
+        )
+        return {
+            "sweeps": [(name, status) for _, name, status in sweeps],
+            "cells": [(i, label, status) for i, label, status, _ in self._cells(home)],
+            # One run per cell and no other (a cell started afresh would leave one unlinked).
+            "runs": sorted(
+                ((label or "", s, n, json.loads(m or "null")) for label, s, n, m in runs),
+                key=lambda r: str(r[:3]),
+            ),
+            "samples": sorted(
+                (label, sid, r["input"], r["output"], r["extracted"], r["scores"])
+                for label, sid, r in self._cell_records(home)
+            ),
+            "leaderboard": self._leaderboard(home, sweeps[0][0]) if len(sweeps) == 1 else {},
+        }
+
+    def units(self, home: Path) -> list[str]:
+        return [f"{label}:{sid}" for label, sid, _ in self._cell_records(home)]
+
+    def expected_units(self) -> set[str]:
+        return {f"prompt={w}:q{i}" for w in WORDINGS for i in range(self.n)}
 
 
 class GenerateScenario(Scenario):
@@ -482,4 +580,5 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "generate": GenerateScenario,
     "docs": DocsScenario,
     "train": TrainScenario,
+    "sweep": SweepScenario,
 }
