@@ -91,11 +91,24 @@ class CountInFlight:
         self.now += 1
         self.total += 1
         self.most = max(self.most, self.now)
+        done = False
+
+        async def send_counted(message: dict[str, Any]) -> None:
+            # Out of flight before the last byte leaves: the client may send its next request
+            # the moment it has this answer, before this coroutine resumes.
+            nonlocal done
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and not done:
+                done = True
+                self.now -= 1
+            await send(message)
+
         try:
             await asyncio.sleep(self.hold_s)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_counted)
         finally:
-            self.now -= 1
+            if not done:
+                self.now -= 1
 
 
 class RejectZeroMaxTokens:
