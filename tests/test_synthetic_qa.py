@@ -126,6 +126,7 @@ def test_a_weak_generator_stops_at_max_chunks_and_resumes(ws: Workspace, tmp_pat
     first = synthesize_qa("vaults", weak, 2, out=out, min_tokens=5, max_chunks=3)
     assert first.tried == 3 and first.gave_up and not first.exhausted
     assert first.total == 0 and first.generic == 3
+    assert out.read_text() == ""  # the file the summary names exists, with no row yet
     second = synthesize_qa("vaults", weak, 2, out=out, min_tokens=5)  # default: 5 x n = 10
     assert second.resumed == 3 and second.tried == 6 and second.exhausted and not second.gave_up
     with pytest.raises(UserError, match="max_chunks"):

@@ -355,6 +355,7 @@ def synthesize_qa(
                     bar.update(1)
         finally:
             bar.close()
+        accepted.ensure()  # the file the summary names exists, even with no row yet
         report.total = len(accepted.records)
         report.tried = tried
         report.gave_up = have < n and bool(todo)
