@@ -33,5 +33,7 @@ def test_sweep_step_writes_a_leaderboard(
         f"precision={p} prompt={w}" for p in ("fp32", "int8") for w in ("mmlu", "terse")
     }
     assert len(board.entries) == 4 and all(e.n == 6 for e in board.entries)
+    # scoring the choices reads tokens: counted, as generation's are
+    assert all(e.prompt_tokens > 0 and e.completion_tokens == 0 for e in board.entries)
     html = (ws.root / "reports" / "quickstart-sweep.html").read_text()
     assert "<svg" in html or "<img" in html  # the Pareto plots

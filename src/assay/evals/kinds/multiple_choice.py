@@ -50,6 +50,8 @@ class MultipleChoice(TaskKind):
             n = len(conts)
             lls = [r.logprob for r in results[start : start + n]]
             best = max(range(n), key=lambda i: (lls[i], -i))
+            # What the model read to score the choices (0 when the backend does not count).
+            read = sum(r.prompt_tokens for r in results[start : start + n])
             out.append(
                 SampleRecord(
                     input=context,
@@ -64,6 +66,8 @@ class MultipleChoice(TaskKind):
                     target=gold,
                     # Calibration compares confidence with a right/wrong outcome: one gold only.
                     confidence=softmax_confidence(lls) if isinstance(gold, int) else None,
+                    prompt_tokens=read or None,
+                    completion_tokens=0 if read else None,
                 )
             )
         return out
