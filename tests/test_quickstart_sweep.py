@@ -22,6 +22,7 @@ def test_sweep_step_writes_a_leaderboard(
     tour = steps.Tour(f"hf:{tiny_model_dir}", ws, load_settings(ws.config_path))
     said: list[str] = []
     monkeypatch.setattr(steps.Tour, "say", lambda self, text="", **_: said.append(text))
+    steps.step_prompting(tour)  # its zero-shot answers are the fp32 'mmlu' cell's, cached
     steps.step_sweep(tour)
 
     text = "\n".join(said)
@@ -35,5 +36,10 @@ def test_sweep_step_writes_a_leaderboard(
     assert len(board.entries) == 4 and all(e.n == 6 for e in board.entries)
     # scoring the choices reads tokens: counted, as generation's are
     assert all(e.prompt_tokens > 0 and e.completion_tokens == 0 for e in board.entries)
+    # the cached cell's speed would be the cache's: not shown, and said why
+    [cached] = [e for e in board.entries if e.cache_hits]
+    assert cached.label == "precision=fp32 prompt=mmlu" and cached.items_per_s is None
+    assert any("response cache: precision=fp32 prompt=mmlu" in w for w in board.warnings)
+    assert all(e.items_per_s for e in board.entries if not e.cache_hits)
     html = (ws.root / "reports" / "quickstart-sweep.html").read_text()
     assert "<svg" in html or "<img" in html  # the Pareto plots

@@ -109,6 +109,7 @@ MIGRATIONS: list[tuple[str, Migration | str]] = [
     ),
     ("086_rag_figures", "assay.rag.store:migrate_086_rag_figures"),
     ("087_sweeps", "assay.sweeps.store:migrate_087_sweeps"),
+    ("088_sweep_cache_hits", "assay.sweeps.store:migrate_088_sweep_cache_hits"),
 ]
 
 

@@ -59,6 +59,9 @@ class Entry:
     quantization: str | None = None
     instruction_tuned: str = "unknown"
     wall_s: float | None = None
+    cache_hits: int = 0
+    """Answers taken from the response cache: the speed columns are then left empty (the
+    cache's speed is not the model's)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -140,6 +143,9 @@ def _usage(entry: Entry, store: RunStore, run: RunRow, cell: CellRow, prices: An
         entry.items_per_s = entry.n / entry.wall_s
         if entry.completion_tokens:
             entry.tokens_per_s = entry.completion_tokens / entry.wall_s
+    entry.cache_hits = cell.cache_hits
+    if cell.cache_hits:  # served (partly) from the cache: no measurement of the model's speed
+        entry.latency_p50 = entry.latency_p95 = entry.items_per_s = entry.tokens_per_s = None
     price = prices(run.model)
     entry.cost = (
         entry.prompt_tokens * price.prompt + entry.completion_tokens * price.completion
@@ -323,6 +329,13 @@ def build_leaderboards(sweep: SweepRow, workspace: Workspace) -> list[Leaderboar
         _paired(store, board)
         _variance(store, board)
         _power(store, board)
+        cached = [f"{e.label} ({e.cache_hits})" for e in entries if e.cache_hits]
+        if cached:
+            board.warnings.append(
+                "speed not measured where answers came from the response cache: "
+                + ", ".join(cached)
+                + "; rerun those cells with the cache off (ASSAY_CACHE=0) to time them"
+            )
         board.recommendation = recommend(board)
         boards.append(board)
     return boards

@@ -143,6 +143,7 @@ def _run_cell(
             dataset=shared.dataset(cell, task),
         )
         _reset_peak(model)
+        hits_before = model.cache_hits
         run = evaluate(task, model, options, on_status=status)
     except _CellFailed as exc:
         row.status, row.error = "failed", str(exc)
@@ -155,6 +156,7 @@ def _run_cell(
         return row
     row.status, row.run_id = "done", run.id
     row.reused = any(m.startswith("already evaluated") for m in messages)
+    row.cache_hits = model.cache_hits - hits_before
     row.wall_s = round(time.perf_counter() - start, 3)
     row.memory_bytes, row.memory_source = _memory(model)
     return row

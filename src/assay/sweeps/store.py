@@ -17,6 +17,12 @@ from assay.errors import UserError
 from assay.workspace import Workspace, run_script
 
 
+def migrate_088_sweep_cache_hits(db: Any) -> None:
+    """Answers a cell took from the response cache: its speed is then the cache's, not the
+    model's, and the leaderboard says so."""
+    run_script(db, "ALTER TABLE sweep_cells ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;")
+
+
 def migrate_087_sweeps(db: Any) -> None:
     run_script(
         db,
@@ -63,6 +69,8 @@ class CellRow:
     memory_source: str = ""
     """``peak`` (GPU peak during the cell) or ``weights`` (the weights as loaded)."""
     reused: bool = False
+    cache_hits: int = 0
+    """Model answers this cell took from the response cache (its speed is then not measured)."""
 
 
 @dataclass
@@ -125,7 +133,8 @@ class SweepStore:
         with self.ws.transaction() as db:
             db.execute(
                 "UPDATE sweep_cells SET status = ?, run_id = ?, error = ?, wall_s = ?, "
-                "memory_bytes = ?, memory_source = ?, reused = ? WHERE sweep_id = ? AND idx = ?",
+                "memory_bytes = ?, memory_source = ?, reused = ?, cache_hits = ? "
+                "WHERE sweep_id = ? AND idx = ?",
                 (
                     cell.status,
                     cell.run_id,
@@ -134,6 +143,7 @@ class SweepStore:
                     cell.memory_bytes,
                     cell.memory_source,
                     int(cell.reused),
+                    cell.cache_hits,
                     sweep_id,
                     cell.index,
                 ),
@@ -161,6 +171,7 @@ class SweepStore:
                 memory_bytes=c["memory_bytes"],
                 memory_source=c["memory_source"] or "",
                 reused=bool(c["reused"]),
+                cache_hits=int(c["cache_hits"] or 0),
             )
             for c in self.ws.db.execute(
                 "SELECT * FROM sweep_cells WHERE sweep_id = ? ORDER BY idx", (row["id"],)
