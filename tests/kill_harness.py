@@ -238,11 +238,22 @@ class SweepScenario(EvalScenario):
         from assay.sweeps import show
         from assay.workspace import Workspace
 
-        timing = {"run_id", "latency_p50", "latency_p95", "items_per_s", "tokens_per_s", "wall_s"}
+        # cache_hits: how many answers a resumed cell took from the cache depends on where the
+        # kill fell (the cache is what keeps them from being asked again).
+        timing = {
+            "run_id",
+            "latency_p50",
+            "latency_p95",
+            "items_per_s",
+            "tokens_per_s",
+            "wall_s",
+            "cache_hits",
+        }
         out = {}
         for board in show(sweep_id, Workspace(home)).to_dict():
             board.pop("sweep")
             board.pop("recommendation")  # it may cite latencies, which differ between runs
+            board["warnings"] = [w for w in board["warnings"] if "response cache" not in w]
             board["cells"] = [
                 {k: v for k, v in c.items() if k not in timing} for c in board["cells"]
             ]
