@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assay.checks.record import CheckResult, CheckStore
+from assay.checks.record import CheckResult
 from assay.workspace import Workspace
 
 BBQ_SAMPLE = Path(__file__).parent / "data" / "bbq_sample"
@@ -119,12 +119,12 @@ def check_bbq(
 
         >>> assay.check_bbq("default", data="BBQ/data", limit=500)      # doctest: +SKIP
     """
-    from assay.checks.subjects import model_or_run as resolve
+    from assay.checks.subjects import check_model
 
-    ws = workspace or Workspace.find()
-    model, run_id = resolve(model_or_run, ws)
-    result = bbq_check(model, data=data, limit=limit, run_id=run_id)
-    return CheckStore(ws).add(result) if record else result
+    result: CheckResult = check_model(
+        bbq_check, model_or_run, workspace, record, data=data, limit=limit
+    )
+    return result
 
 
 def runner(run: Any, options: Any) -> Any:

@@ -173,12 +173,12 @@ def check_stereotype(
 
         >>> assay.check_stereotype("default")                             # doctest: +SKIP
     """
-    from assay.checks.subjects import model_or_run as resolve
+    from assay.checks.subjects import check_model
 
-    ws = workspace or Workspace.find()
-    model, run_id = resolve(model_or_run, ws)
-    result = stereotype_check(model, data=data, limit=limit, run_id=run_id)
-    return CheckStore(ws).add(result) if record else result
+    result: CheckResult = check_model(
+        stereotype_check, model_or_run, workspace, record, data=data, limit=limit
+    )
+    return result
 
 
 def stereotype(run: RunRow, options: CheckOptions) -> CheckResult | Skip:

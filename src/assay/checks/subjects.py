@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from assay.errors import UserError
@@ -50,4 +51,21 @@ def model_or_run(subject: Any, workspace: Workspace) -> tuple[Any, str | None]:
     return Model.load(run.model, workspace=workspace), run.id
 
 
-__all__ = ["model_or_run", "task_or_run"]
+def check_model(
+    run_check: Callable[..., Any],
+    subject: Any,
+    workspace: Workspace | None,
+    record: bool,
+    **options: Any,
+) -> Any:
+    """Run ``run_check(model, run_id=..., **options)`` on :func:`model_or_run`'s model and
+    record the result unless ``record`` is false: the body of every ``check_*`` on a model."""
+    from assay.checks.record import CheckStore
+
+    ws = workspace or Workspace.find()
+    model, run_id = model_or_run(subject, ws)
+    result = run_check(model, run_id=run_id, **options)
+    return CheckStore(ws).add(result) if record else result
+
+
+__all__ = ["check_model", "model_or_run", "task_or_run"]
